@@ -1,0 +1,212 @@
+//! The resolved caller context: what every accepted request carries.
+//!
+//! ```
+//! use callguard::{AuthMethod, Caller, Scopes};
+//!
+//! let caller = Caller::new(AuthMethod::Signature, "tools")
+//!     .with_key_id("2026-11")
+//!     .with_scopes(Scopes::from_iter(["tools:call"]));
+//! assert_eq!(caller.method(), AuthMethod::Signature);
+//! assert_eq!(caller.key_id(), Some("2026-11"));
+//! assert!(caller.scopes().contains("tools:call"));
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthMethod {
+    /// An HMAC signature over the request (webhooks, signed tool calls).
+    Signature,
+    /// A static bearer token from a configured set.
+    Bearer,
+    /// A JSON Web Token this server issued.
+    Jwt,
+    /// HTTP Basic credentials.
+    Basic,
+}
+
+impl AuthMethod {
+    /// The method's lower-case name: `signature`, `bearer`, `jwt` or `basic`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Signature => "signature",
+            Self::Bearer => "bearer",
+            Self::Jwt => "jwt",
+            Self::Basic => "basic",
+        }
+    }
+}
+
+impl fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A set of granted scopes: sorted, without duplicates, cheap to clone (shared).
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Scopes {
+    sorted: Arc<[Box<str>]>,
+}
+
+impl Scopes {
+    /// The empty set.
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    /// Whether `scope` is granted.
+    pub fn contains(&self, scope: &str) -> bool {
+        self.sorted.binary_search_by(|s| (**s).cmp(scope)).is_ok()
+    }
+
+    /// The first of `required` that is not granted, if any.
+    pub fn first_missing<'a>(
+        &self,
+        required: impl IntoIterator<Item = &'a str>,
+    ) -> Option<&'a str> {
+        required.into_iter().find(|scope| !self.contains(scope))
+    }
+
+    /// The granted scopes in sorted order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.sorted.iter().map(|s| &**s)
+    }
+
+    /// How many scopes are granted.
+    pub fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
+    /// Whether no scope is granted.
+    pub fn is_empty(&self) -> bool {
+        self.sorted.is_empty()
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for Scopes {
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
+        let mut scopes: Vec<Box<str>> = iter.into_iter().map(|s| Box::from(s.as_ref())).collect();
+        scopes.sort_unstable();
+        scopes.dedup();
+        Self {
+            sorted: scopes.into(),
+        }
+    }
+}
+
+impl fmt::Debug for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+/// Who is calling, as proved by one of the configured methods.
+///
+/// The guard inserts exactly one `Caller` into the extensions of every request it accepts.
+/// Handlers read it with the axum extractor (feature `axum`) or with
+/// `request.extensions().get::<Caller>()`.
+///
+/// Cloning is cheap: the strings and scopes are shared with the configuration.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Caller {
+    method: AuthMethod,
+    id: Arc<str>,
+    key_id: Option<Arc<str>>,
+    scopes: Scopes,
+}
+
+impl Caller {
+    /// A caller proved by `method` with identity `id` (a token name, a verifier's name, a
+    /// JWT `sub`, a Basic user), with no key id and no scopes.
+    pub fn new(method: AuthMethod, id: impl Into<Arc<str>>) -> Self {
+        Self {
+            method,
+            id: id.into(),
+            key_id: None,
+            scopes: Scopes::empty(),
+        }
+    }
+
+    /// This caller, naming the secret or key that matched.
+    #[must_use]
+    pub fn with_key_id(mut self, key_id: impl Into<Arc<str>>) -> Self {
+        self.key_id = Some(key_id.into());
+        self
+    }
+
+    /// This caller with these granted scopes.
+    #[must_use]
+    pub fn with_scopes(mut self, scopes: Scopes) -> Self {
+        self.scopes = scopes;
+        self
+    }
+
+    /// The method that proved the caller.
+    pub fn method(&self) -> AuthMethod {
+        self.method
+    }
+
+    /// The caller's identity: token name, verifier name, JWT `sub` or Basic user.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The id of the secret or key that matched, for rotation telemetry.
+    pub fn key_id(&self) -> Option<&str> {
+        self.key_id.as_deref()
+    }
+
+    /// The granted scopes.
+    pub fn scopes(&self) -> &Scopes {
+        &self.scopes
+    }
+
+    /// Whether `scope` is granted.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.contains(scope)
+    }
+}
+
+impl fmt::Debug for Caller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Caller")
+            .field("method", &self.method)
+            .field("id", &self.id)
+            .field("key_id", &self.key_id)
+            .field("scopes", &self.scopes)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_are_sorted_and_deduplicated() {
+        let scopes = Scopes::from_iter(["b", "a", "b"]);
+        assert_eq!(scopes.iter().collect::<Vec<_>>(), ["a", "b"]);
+        assert!(scopes.contains("a"));
+        assert!(!scopes.contains("c"));
+    }
+
+    #[test]
+    fn first_missing_scope_is_named() {
+        let scopes = Scopes::from_iter(["orders:read"]);
+        assert_eq!(
+            scopes.first_missing(["orders:read", "orders:write"]),
+            Some("orders:write")
+        );
+        assert_eq!(scopes.first_missing(["orders:read"]), None);
+    }
+
+    #[test]
+    fn method_names_are_stable() {
+        assert_eq!(AuthMethod::Signature.to_string(), "signature");
+        assert_eq!(AuthMethod::Jwt.as_str(), "jwt");
+    }
+}

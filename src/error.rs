@@ -1,0 +1,310 @@
+//! The two kinds of failure: a configuration mistake, found when a verifier or layer is
+//! built, and a request that does not authenticate, found per request.
+
+use std::fmt;
+
+use http::StatusCode;
+
+/// A mistake in configuration, returned by the builder that found it.
+///
+/// Nothing in this crate defers a configuration check to the first request: if a verifier
+/// or layer was built, its configuration is usable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A secret with no bytes.
+    EmptySecret,
+    /// A secret shorter than the minimum.
+    SecretTooShort {
+        /// The length given.
+        len: usize,
+        /// The minimum required.
+        min: usize,
+    },
+    /// A secret given as base64 that does not decode.
+    InvalidBase64,
+    /// An environment variable that is unset or not valid Unicode.
+    MissingEnvVar {
+        /// The variable's name.
+        name: String,
+    },
+    /// A string that is not a valid HTTP header name.
+    InvalidHeaderName {
+        /// The string given.
+        name: String,
+    },
+    /// A verifier with no secret to verify against.
+    NoSecrets,
+    /// Two secrets with the same id, which would make rotation telemetry ambiguous.
+    DuplicateSecretId {
+        /// The repeated id.
+        id: String,
+    },
+    /// A signed-message layout that cannot be verified (for example the body not last).
+    InvalidMessage {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A signature format that cannot be parsed unambiguously.
+    InvalidFormat {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A value that must not be empty, quoted or contain control characters (a realm, an
+    /// identity, a scope).
+    InvalidValue {
+        /// Which setting.
+        field: &'static str,
+    },
+    /// A URL that is not an absolute `http` or `https` URL.
+    InvalidUrl {
+        /// The URL given.
+        url: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::EmptySecret => f.write_str("secret is empty"),
+            Self::SecretTooShort { len, min } => {
+                write!(f, "secret is {len} bytes long; at least {min} are required")
+            }
+            Self::InvalidBase64 => f.write_str("secret is not valid base64"),
+            Self::MissingEnvVar { name } => {
+                write!(
+                    f,
+                    "environment variable `{name}` is unset or not valid Unicode"
+                )
+            }
+            Self::InvalidHeaderName { name } => write!(f, "`{name}` is not a valid header name"),
+            Self::NoSecrets => f.write_str("no secret configured"),
+            Self::DuplicateSecretId { id } => write!(f, "secret id `{id}` is used twice"),
+            Self::InvalidMessage { reason } => write!(f, "invalid signed message layout: {reason}"),
+            Self::InvalidFormat { reason } => write!(f, "invalid signature format: {reason}"),
+            Self::InvalidValue { field } => {
+                write!(
+                    f,
+                    "{field} must be non-empty printable ASCII without quotes or backslashes"
+                )
+            }
+            Self::InvalidUrl { url } => write!(f, "`{url}` is not an absolute http(s) URL"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Check a configured value that ends up in logs and headers (a realm, an identity, a key
+/// id): printable ASCII, non-empty, with no quote or backslash.
+pub(crate) fn check_token_text(value: &str, field: &'static str) -> Result<(), ConfigError> {
+    let printable = value
+        .bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
+    if value.is_empty() || !printable {
+        return Err(ConfigError::InvalidValue { field });
+    }
+    Ok(())
+}
+
+/// Why a request was not accepted. Carries no secret, signature or payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthErrorKind {
+    /// The request carries no credential of any configured kind.
+    MissingCredentials,
+    /// A credential header appears more than once.
+    DuplicateHeader,
+    /// A credential is present but cannot be parsed: not UTF-8, bad encoding, wrong length.
+    MalformedCredentials,
+    /// A well-formed credential that does not verify against any configured secret.
+    InvalidCredentials,
+    /// The scheme signs a timestamp and the request has none.
+    MissingTimestamp,
+    /// The timestamp is not a decimal number of seconds that fits in 64 bits.
+    MalformedTimestamp,
+    /// The timestamp lies outside the configured tolerance.
+    TimestampOutOfTolerance,
+    /// A header that the scheme signs (for example an id) is missing or repeated.
+    MissingSignedHeader,
+    /// The body exceeds the configured limit.
+    BodyTooLarge,
+    /// The body stream failed before it ended.
+    BodyReadFailed,
+}
+
+impl AuthErrorKind {
+    /// The HTTP status this kind is answered with by default.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyReadFailed => StatusCode::BAD_REQUEST,
+            Self::MissingCredentials
+            | Self::DuplicateHeader
+            | Self::MalformedCredentials
+            | Self::InvalidCredentials
+            | Self::MissingTimestamp
+            | Self::MalformedTimestamp
+            | Self::TimestampOutOfTolerance
+            | Self::MissingSignedHeader => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// A short, stable, lower-case description (used in logs and `Display`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MissingCredentials => "missing credentials",
+            Self::DuplicateHeader => "credential header repeated",
+            Self::MalformedCredentials => "malformed credentials",
+            Self::InvalidCredentials => "invalid credentials",
+            Self::MissingTimestamp => "missing timestamp",
+            Self::MalformedTimestamp => "malformed timestamp",
+            Self::TimestampOutOfTolerance => "timestamp outside tolerance",
+            Self::MissingSignedHeader => "signed header missing or repeated",
+            Self::BodyTooLarge => "body exceeds limit",
+            Self::BodyReadFailed => "body stream failed",
+        }
+    }
+}
+
+/// A scheme the client may authenticate with, named in `WWW-Authenticate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ChallengeScheme {
+    /// An HMAC request signature (`WWW-Authenticate: Signature`).
+    Signature,
+    /// A bearer token (RFC 6750).
+    Bearer,
+    /// HTTP Basic (RFC 7617).
+    Basic,
+}
+
+impl ChallengeScheme {
+    const ALL: [Self; 3] = [Self::Signature, Self::Bearer, Self::Basic];
+
+    fn bit(self) -> u8 {
+        match self {
+            Self::Signature => 1,
+            Self::Bearer => 2,
+            Self::Basic => 4,
+        }
+    }
+}
+
+/// A set of challenge schemes, in a fixed order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Challenges(u8);
+
+impl Challenges {
+    /// The set with one scheme.
+    pub fn one(scheme: ChallengeScheme) -> Self {
+        Self(scheme.bit())
+    }
+
+    /// This set with `other`'s schemes added.
+    #[must_use]
+    pub fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    /// Whether `scheme` is in the set.
+    pub fn contains(self, scheme: ChallengeScheme) -> bool {
+        self.0 & scheme.bit() != 0
+    }
+
+    /// The schemes in the set: signature, bearer, basic, in that order.
+    pub fn iter(self) -> impl Iterator<Item = ChallengeScheme> {
+        ChallengeScheme::ALL
+            .into_iter()
+            .filter(move |s| self.contains(*s))
+    }
+}
+
+/// A request that did not authenticate: the reason and the schemes to challenge with.
+///
+/// The guard puts it into the rejection response's extensions, so an outer layer or a test
+/// can read the reason that the response body deliberately does not carry.
+///
+/// ```
+/// use callguard::{AuthError, AuthErrorKind};
+/// # fn reason(response: &http::Response<()>) -> Option<AuthErrorKind> {
+/// response.extensions().get::<AuthError>().map(AuthError::kind)
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthError {
+    kind: AuthErrorKind,
+    challenges: Challenges,
+}
+
+impl AuthError {
+    /// An error of `kind`, challenging with `challenges`.
+    pub fn new(kind: AuthErrorKind, challenges: Challenges) -> Self {
+        Self { kind, challenges }
+    }
+
+    /// Why the request was not accepted.
+    pub fn kind(&self) -> AuthErrorKind {
+        self.kind
+    }
+
+    /// The status this error is answered with by default.
+    pub fn status(&self) -> StatusCode {
+        self.kind.status()
+    }
+
+    /// The schemes a `WWW-Authenticate` header should offer.
+    pub fn challenges(&self) -> Challenges {
+        self.challenges
+    }
+
+    /// Whether the client presented a credential (as opposed to none at all), which decides
+    /// for example whether a Bearer challenge carries `error="invalid_token"`.
+    pub fn credentials_presented(&self) -> bool {
+        self.kind != AuthErrorKind::MissingCredentials
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind.as_str())
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_failures_are_401_and_body_failures_are_not() {
+        assert_eq!(
+            AuthErrorKind::InvalidCredentials.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            AuthErrorKind::MalformedTimestamp.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            AuthErrorKind::BodyTooLarge.status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        assert_eq!(
+            AuthErrorKind::BodyReadFailed.status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[test]
+    fn challenges_iterate_in_fixed_order() {
+        let set = Challenges::one(ChallengeScheme::Basic)
+            .union(Challenges::one(ChallengeScheme::Signature));
+        assert_eq!(
+            set.iter().collect::<Vec<_>>(),
+            [ChallengeScheme::Signature, ChallengeScheme::Basic]
+        );
+        assert!(!set.contains(ChallengeScheme::Bearer));
+    }
+}

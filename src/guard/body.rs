@@ -1,0 +1,200 @@
+//! The body the inner service receives.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use http::HeaderMap;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+
+pin_project! {
+    /// The request body behind a guard: either the verified bytes, replayed exactly as they
+    /// arrived (with any trailers), or the original body untouched when the method did not
+    /// need to read it.
+    pub struct GuardedBody<B> {
+        #[pin]
+        kind: Kind<B>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<B> {
+        Buffered { data: Option<Bytes>, trailers: Option<HeaderMap> },
+        Streaming { #[pin] body: B },
+    }
+}
+
+impl<B> GuardedBody<B> {
+    pub(crate) fn buffered(data: Bytes, trailers: Option<HeaderMap>) -> Self {
+        Self {
+            kind: Kind::Buffered {
+                data: Some(data).filter(|d| !d.is_empty()),
+                trailers,
+            },
+        }
+    }
+
+    pub(crate) fn streaming(body: B) -> Self {
+        Self {
+            kind: Kind::Streaming { body },
+        }
+    }
+}
+
+impl<B> Body for GuardedBody<B>
+where
+    B: Body<Data = Bytes>,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        match self.project().kind.project() {
+            KindProj::Buffered { data, trailers } => {
+                let frame = data
+                    .take()
+                    .map(Frame::data)
+                    .or_else(|| trailers.take().map(Frame::trailers));
+                Poll::Ready(frame.map(Ok))
+            }
+            KindProj::Streaming { body } => body.poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Buffered { data, trailers } => data.is_none() && trailers.is_none(),
+            Kind::Streaming { body } => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Buffered { data, .. } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
+            Kind::Streaming { body } => body.size_hint(),
+        }
+    }
+}
+
+impl<B> std::fmt::Debug for GuardedBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            Kind::Buffered { data, .. } => f
+                .debug_struct("GuardedBody::Buffered")
+                .field("len", &data.as_ref().map_or(0, Bytes::len))
+                .finish(),
+            Kind::Streaming { .. } => f.write_str("GuardedBody::Streaming"),
+        }
+    }
+}
+
+/// Collects a body's data frames with at most one copy: one frame is kept as it is; from the
+/// second on, frames are copied into a buffer reserved for the expected length.
+#[derive(Debug)]
+pub(crate) struct BodyBuffer {
+    state: BufferState,
+    len: usize,
+    expected: usize,
+}
+
+#[derive(Debug)]
+enum BufferState {
+    Empty,
+    One(Bytes),
+    Many(BytesMut),
+}
+
+impl BodyBuffer {
+    /// A buffer that expects `expected` bytes (from `Content-Length`, already bounded by the limit).
+    pub(crate) fn new(expected: usize) -> Self {
+        Self {
+            state: BufferState::Empty,
+            len: 0,
+            expected,
+        }
+    }
+
+    /// How many bytes have been collected.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn push(&mut self, chunk: Bytes) {
+        if chunk.is_empty() {
+            return;
+        }
+        self.len += chunk.len();
+        self.state = match std::mem::replace(&mut self.state, BufferState::Empty) {
+            BufferState::Empty => BufferState::One(chunk),
+            BufferState::One(first) => {
+                let mut joined = BytesMut::with_capacity(self.expected.max(self.len));
+                joined.extend_from_slice(&first);
+                joined.extend_from_slice(&chunk);
+                BufferState::Many(joined)
+            }
+            BufferState::Many(mut joined) => {
+                joined.extend_from_slice(&chunk);
+                BufferState::Many(joined)
+            }
+        };
+    }
+
+    pub(crate) fn into_bytes(self) -> Bytes {
+        match self.state {
+            BufferState::Empty => Bytes::new(),
+            BufferState::One(bytes) => bytes,
+            BufferState::Many(joined) => joined.freeze(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use http_body_util::Full;
+
+    #[test]
+    fn single_frame_is_not_copied() {
+        let original = Bytes::from_static(b"hello");
+        let mut buffer = BodyBuffer::new(5);
+        buffer.push(original.clone());
+        let out = buffer.into_bytes();
+        assert_eq!(out.as_ptr(), original.as_ptr());
+    }
+
+    #[test]
+    fn many_frames_are_joined_in_order() {
+        let mut buffer = BodyBuffer::new(0);
+        for part in ["ab", "", "cd", "e"] {
+            buffer.push(Bytes::from(part));
+        }
+        assert_eq!(buffer.len(), 5);
+        assert_eq!(buffer.into_bytes(), "abcde");
+    }
+
+    #[tokio::test]
+    async fn buffered_body_replays_data_then_trailers() {
+        let mut trailers = HeaderMap::new();
+        trailers.insert("x-checksum", "1".parse().unwrap());
+        let body: GuardedBody<Full<Bytes>> =
+            GuardedBody::buffered(Bytes::from_static(b"data"), Some(trailers.clone()));
+        assert_eq!(body.size_hint().exact(), Some(4));
+        let collected = body.collect().await.unwrap();
+        assert_eq!(collected.trailers(), Some(&trailers));
+        assert_eq!(collected.to_bytes(), "data");
+    }
+
+    #[tokio::test]
+    async fn empty_buffered_body_is_at_end() {
+        let body: GuardedBody<Full<Bytes>> = GuardedBody::buffered(Bytes::new(), None);
+        assert!(body.is_end_stream());
+    }
+}

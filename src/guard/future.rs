@@ -1,0 +1,187 @@
+//! The response future: collects and verifies the body when the method needs it, then
+//! calls the inner service.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderMap, Request, Response};
+use http_body::Body;
+use pin_project_lite::pin_project;
+use tower_service::Service;
+
+use super::body::{BodyBuffer, GuardedBody};
+use super::layer::Shared;
+use crate::error::{AuthError, AuthErrorKind};
+use crate::reject::{Reject, respond};
+use crate::signature::SignatureCheck;
+
+pin_project! {
+    /// The response future of [`Guard`](crate::Guard).
+    pub struct GuardFuture<S, B, R>
+    where
+        S: Service<Request<GuardedBody<B>>>,
+    {
+        #[pin]
+        state: State<B, S::Future, Collecting<S, R>, S::Response>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<B, F, C, Rsp> {
+        Collecting { #[pin] body: B, collecting: Option<C> },
+        Calling { #[pin] future: F },
+        Refused { response: Option<Rsp> },
+    }
+}
+
+/// Everything the collecting state owns besides the body.
+pub(crate) struct Collecting<S, R> {
+    parts: Parts,
+    inner: S,
+    check: SignatureCheck,
+    shared: Arc<Shared<R>>,
+    buffer: BodyBuffer,
+    trailers: Option<HeaderMap>,
+}
+
+impl<S, B, R> GuardFuture<S, B, R>
+where
+    S: Service<Request<GuardedBody<B>>>,
+{
+    pub(crate) fn calling(future: S::Future) -> Self {
+        Self {
+            state: State::Calling { future },
+        }
+    }
+
+    pub(crate) fn refused(response: S::Response) -> Self {
+        Self {
+            state: State::Refused {
+                response: Some(response),
+            },
+        }
+    }
+
+    pub(crate) fn collecting(
+        body: B,
+        parts: Parts,
+        check: SignatureCheck,
+        inner: S,
+        shared: Arc<Shared<R>>,
+        expected: usize,
+    ) -> Self {
+        Self {
+            state: State::Collecting {
+                body,
+                collecting: Some(Collecting {
+                    parts,
+                    inner,
+                    check,
+                    shared,
+                    buffer: BodyBuffer::new(expected),
+                    trailers: None,
+                }),
+            },
+        }
+    }
+}
+
+impl<S, B, R, ResBody> Future for GuardFuture<S, B, R>
+where
+    S: Service<Request<GuardedBody<B>>, Response = Response<ResBody>>,
+    B: Body<Data = Bytes>,
+    ResBody: From<Bytes>,
+    R: Reject,
+{
+    type Output = Result<Response<ResBody>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            match state.as_mut().project() {
+                StateProj::Collecting { body, collecting } => {
+                    let progress = collecting
+                        .as_mut()
+                        .expect("the collecting state always holds its data until it ends");
+                    let outcome = ready!(poll_collect(body, progress, cx));
+                    let Collecting {
+                        mut parts,
+                        mut inner,
+                        check,
+                        shared,
+                        buffer,
+                        trailers,
+                    } = collecting
+                        .take()
+                        .expect("the collecting state always holds its data until it ends");
+                    let verified = outcome
+                        .and_then(|()| check.finish())
+                        .map_err(|kind| AuthError::new(kind, shared.authenticator.challenges()));
+                    match verified {
+                        Ok(caller) => {
+                            parts.extensions.insert(caller);
+                            let request = Request::from_parts(
+                                parts,
+                                GuardedBody::buffered(buffer.into_bytes(), trailers),
+                            );
+                            state.set(State::Calling {
+                                future: inner.call(request),
+                            });
+                        }
+                        Err(error) => {
+                            state.set(State::Refused {
+                                response: Some(respond(&shared.responder, error)),
+                            });
+                        }
+                    }
+                }
+                StateProj::Calling { future } => return future.poll(cx),
+                StateProj::Refused { response } => {
+                    return Poll::Ready(Ok(response
+                        .take()
+                        .expect("future polled after completion")));
+                }
+            }
+        }
+    }
+}
+
+/// Read frames until the body ends, feeding each data frame to the check and the buffer.
+fn poll_collect<B, S, R>(
+    mut body: Pin<&mut B>,
+    progress: &mut Collecting<S, R>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), AuthErrorKind>>
+where
+    B: Body<Data = Bytes>,
+{
+    loop {
+        let frame = match ready!(body.as_mut().poll_frame(cx)) {
+            None => return Poll::Ready(Ok(())),
+            Some(Err(_)) => return Poll::Ready(Err(AuthErrorKind::BodyReadFailed)),
+            Some(Ok(frame)) => frame,
+        };
+        match frame.into_data() {
+            Ok(data) => {
+                if data.len() > progress.shared.body_limit - progress.buffer.len() {
+                    return Poll::Ready(Err(AuthErrorKind::BodyTooLarge));
+                }
+                progress.check.update(&data);
+                progress.buffer.push(data);
+            }
+            Err(frame) => {
+                if let Ok(trailers) = frame.into_trailers() {
+                    progress
+                        .trailers
+                        .get_or_insert_with(HeaderMap::new)
+                        .extend(trailers);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! The tower plumbing shared by every method: one layer, one service, one future, one body.
+
+mod body;
+mod future;
+mod layer;
+mod service;
+
+pub use body::GuardedBody;
+pub use future::GuardFuture;
+pub use layer::{DEFAULT_BODY_LIMIT, GuardLayer};
+pub use service::Guard;

@@ -1,0 +1,235 @@
+//! Rejection responses: correct by default, replaceable by the user.
+//!
+//! The guard hands every failure to a [`Reject`] implementation, then puts the
+//! [`AuthError`] into the response's extensions and logs its kind with `tracing`. The
+//! default, [`ProblemDetails`], answers with an RFC 9457 `application/problem+json` body
+//! that is the same for every request of a given status, so the response reveals nothing
+//! about why a credential failed.
+//!
+//! A closure works as a responder:
+//!
+//! ```
+//! use bytes::Bytes;
+//! use callguard::{AuthError, GuardLayer, Secret, signature::SignatureVerifier};
+//! use http::Response;
+//!
+//! let verifier = SignatureVerifier::builder()
+//!     .secret("k1", Secret::from_utf8("0123456789abcdef0123")?)
+//!     .build()?;
+//! let layer = GuardLayer::new(verifier).on_reject(|error: &AuthError| {
+//!     Response::builder()
+//!         .status(error.status())
+//!         .body(Bytes::from_static(b"nope"))
+//!         .expect("a status and a static body make a valid response")
+//! });
+//! # Ok::<(), callguard::ConfigError>(())
+//! ```
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderValue, Response, StatusCode};
+
+use crate::error::{AuthError, ChallengeScheme, ConfigError, check_token_text};
+
+/// Builds the response for a request the guard refuses.
+pub trait Reject: Clone + Send + Sync + 'static {
+    /// The response for `error`. The guard adds the error to its extensions afterwards.
+    fn reject(&self, error: &AuthError) -> Response<Bytes>;
+}
+
+impl<F> Reject for F
+where
+    F: Fn(&AuthError) -> Response<Bytes> + Clone + Send + Sync + 'static,
+{
+    fn reject(&self, error: &AuthError) -> Response<Bytes> {
+        self(error)
+    }
+}
+
+/// The default responder: RFC 9457 problem details and RFC 7235 challenges.
+///
+/// - 401 carries one `WWW-Authenticate` header per scheme the guard accepts
+///   (`Signature realm="…"`, `Bearer realm="…"` with `error="invalid_token"` when a token
+///   was presented, `Basic realm="…", charset="UTF-8"`).
+/// - The body depends only on the status, never on the reason.
+/// - Every rejection is `Cache-Control: no-store`.
+#[derive(Debug, Clone)]
+pub struct ProblemDetails {
+    realm: Arc<str>,
+}
+
+impl ProblemDetails {
+    /// The default realm, `callguard`.
+    pub const DEFAULT_REALM: &'static str = "callguard";
+
+    /// A responder whose challenges name `realm`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidValue`] when the realm is empty or holds quotes, backslashes or
+    /// non-printable characters.
+    pub fn with_realm(realm: &str) -> Result<Self, ConfigError> {
+        check_token_text(realm, "realm")?;
+        Ok(Self {
+            realm: realm.into(),
+        })
+    }
+
+    fn challenge(&self, scheme: ChallengeScheme, error: &AuthError) -> HeaderValue {
+        let realm = &self.realm;
+        let text = match scheme {
+            ChallengeScheme::Signature => format!("Signature realm=\"{realm}\""),
+            ChallengeScheme::Bearer if error.credentials_presented() => {
+                format!("Bearer realm=\"{realm}\", error=\"invalid_token\"")
+            }
+            ChallengeScheme::Bearer => format!("Bearer realm=\"{realm}\""),
+            ChallengeScheme::Basic => format!("Basic realm=\"{realm}\", charset=\"UTF-8\""),
+        };
+        HeaderValue::try_from(text)
+            .expect("the realm was checked to be printable ASCII without quotes")
+    }
+}
+
+impl Default for ProblemDetails {
+    fn default() -> Self {
+        Self {
+            realm: Self::DEFAULT_REALM.into(),
+        }
+    }
+}
+
+impl Reject for ProblemDetails {
+    fn reject(&self, error: &AuthError) -> Response<Bytes> {
+        let status = error.status();
+        let mut response = Response::new(Bytes::from_static(problem_body(status)));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if status == StatusCode::UNAUTHORIZED {
+            for scheme in error.challenges().iter() {
+                headers.append(WWW_AUTHENTICATE, self.challenge(scheme, error));
+            }
+        }
+        response
+    }
+}
+
+/// One fixed body per status: the body is never an oracle for the reason.
+fn problem_body(status: StatusCode) -> &'static [u8] {
+    match status {
+        StatusCode::UNAUTHORIZED => {
+            br#"{"type":"about:blank","title":"Unauthorized","status":401,"detail":"missing or invalid credentials"}"#
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            br#"{"type":"about:blank","title":"Content Too Large","status":413,"detail":"request body exceeds the limit"}"#
+        }
+        StatusCode::BAD_REQUEST => {
+            br#"{"type":"about:blank","title":"Bad Request","status":400,"detail":"request body could not be read"}"#
+        }
+        _ => br#"{"type":"about:blank","title":"Request Refused"}"#,
+    }
+}
+
+/// Log the reason, build the response, attach the error: the one path every rejection takes.
+pub(crate) fn respond<R: Reject, ResBody: From<Bytes>>(
+    responder: &R,
+    error: AuthError,
+) -> Response<ResBody> {
+    tracing::debug!(
+        reason = error.kind().as_str(),
+        status = error.status().as_u16(),
+        "callguard rejected a request"
+    );
+    let mut response = responder.reject(&error).map(ResBody::from);
+    response.extensions_mut().insert(error);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{AuthErrorKind, Challenges};
+
+    fn signature_error(kind: AuthErrorKind) -> AuthError {
+        AuthError::new(kind, Challenges::one(ChallengeScheme::Signature))
+    }
+
+    #[test]
+    fn every_401_has_the_same_body() {
+        let responder = ProblemDetails::default();
+        let bodies: Vec<_> = [
+            AuthErrorKind::MissingCredentials,
+            AuthErrorKind::InvalidCredentials,
+            AuthErrorKind::MalformedTimestamp,
+            AuthErrorKind::DuplicateHeader,
+        ]
+        .into_iter()
+        .map(|kind| responder.reject(&signature_error(kind)).into_body())
+        .collect();
+        assert!(bodies.windows(2).all(|w| w[0] == w[1]));
+    }
+
+    #[test]
+    fn bearer_challenge_names_invalid_token_only_when_a_token_was_sent() {
+        let responder = ProblemDetails::with_realm("tools").unwrap();
+        let bearer = Challenges::one(ChallengeScheme::Bearer);
+        let missing = responder.reject(&AuthError::new(AuthErrorKind::MissingCredentials, bearer));
+        assert_eq!(
+            missing.headers()[WWW_AUTHENTICATE],
+            "Bearer realm=\"tools\""
+        );
+        let invalid = responder.reject(&AuthError::new(AuthErrorKind::InvalidCredentials, bearer));
+        assert_eq!(
+            invalid.headers()[WWW_AUTHENTICATE],
+            "Bearer realm=\"tools\", error=\"invalid_token\""
+        );
+    }
+
+    #[test]
+    fn one_challenge_per_scheme() {
+        let all = Challenges::one(ChallengeScheme::Signature)
+            .union(Challenges::one(ChallengeScheme::Bearer))
+            .union(Challenges::one(ChallengeScheme::Basic));
+        let response = ProblemDetails::default()
+            .reject(&AuthError::new(AuthErrorKind::MissingCredentials, all));
+        assert_eq!(
+            response.headers().get_all(WWW_AUTHENTICATE).iter().count(),
+            3
+        );
+    }
+
+    #[test]
+    fn oversized_body_is_413_without_challenge() {
+        let response =
+            ProblemDetails::default().reject(&signature_error(AuthErrorKind::BodyTooLarge));
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(response.headers().get(WWW_AUTHENTICATE).is_none());
+    }
+
+    #[test]
+    fn realm_with_quote_is_refused() {
+        assert!(ProblemDetails::with_realm("a\"b").is_err());
+        assert!(ProblemDetails::with_realm("").is_err());
+    }
+
+    #[test]
+    fn respond_attaches_the_error() {
+        let response: Response<Bytes> = respond(
+            &ProblemDetails::default(),
+            signature_error(AuthErrorKind::InvalidCredentials),
+        );
+        assert_eq!(
+            response
+                .extensions()
+                .get::<AuthError>()
+                .map(AuthError::kind),
+            Some(AuthErrorKind::InvalidCredentials)
+        );
+    }
+}

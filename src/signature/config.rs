@@ -1,0 +1,514 @@
+//! The signature verifier's configuration: built and validated once, shared by every request.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, KeyInit};
+use http::HeaderName;
+use sha2::Sha256;
+
+use super::header::{Encoding, SignatureFormat};
+use crate::caller::Scopes;
+use crate::clock::{Clock, SystemClock};
+use crate::error::{ConfigError, check_token_text};
+use crate::secret::Secret;
+
+pub(crate) type HmacSha256 = Hmac<Sha256>;
+
+/// The default signature header.
+pub const DEFAULT_HEADER: &str = "x-signature";
+
+/// The default timestamp tolerance into the past and into the future: 300 seconds, as
+/// Stripe, Slack and Standard Webhooks use.
+pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+
+/// One piece of the message that the sender signs, in order.
+///
+/// The default message is the raw body alone. Schemes that sign more list their parts,
+/// always ending with [`MessagePart::Body`]: Slack signs
+/// `[Literal("v0:"), Timestamp, Literal(":"), Body]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MessagePart {
+    /// Fixed text, such as a separator.
+    Literal(&'static str),
+    /// The raw value of a request header (for example a delivery id); it must appear
+    /// exactly once.
+    Header(&'static str),
+    /// The raw timestamp, exactly as sent.
+    Timestamp,
+    /// The public URL the sender called: the configured base URL followed by the request's
+    /// path and query.
+    Url,
+    /// The raw body; it must be the last part.
+    Body,
+}
+
+/// Where a scheme's timestamp is found.
+#[derive(Debug, Clone)]
+pub(crate) enum TimestampSource {
+    Header(HeaderName),
+    Field(Box<str>),
+}
+
+/// A prepared message part: header names parsed, literals as bytes.
+#[derive(Debug, Clone)]
+pub(crate) enum PrefixPart {
+    Literal(&'static [u8]),
+    Header(HeaderName),
+    Timestamp,
+    Url,
+}
+
+/// A secret keyed into HMAC state once, at build time.
+pub(crate) struct KeyedSecret {
+    pub(crate) id: Arc<str>,
+    pub(crate) mac: HmacSha256,
+}
+
+pub(crate) struct VerifierConfig {
+    pub(crate) header: HeaderName,
+    pub(crate) encoding: Encoding,
+    pub(crate) format: SignatureFormat,
+    pub(crate) timestamp: Option<TimestampSource>,
+    pub(crate) tolerance_past: i64,
+    pub(crate) tolerance_future: i64,
+    pub(crate) prefix: Vec<PrefixPart>,
+    pub(crate) keys: Vec<KeyedSecret>,
+    pub(crate) identity: Arc<str>,
+    pub(crate) scopes: Scopes,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) public_base_url: Option<Box<str>>,
+}
+
+/// Verifies an HMAC-SHA256 signature over a request: one configurable type for the generic
+/// `x-signature` header and every provider's scheme.
+///
+/// Built with [`SignatureVerifier::builder`]; put in front of a service with
+/// [`SignatureVerifier::layer`] or [`GuardLayer::new`](crate::GuardLayer::new). Cloning
+/// shares the configuration.
+#[derive(Clone)]
+pub struct SignatureVerifier {
+    pub(crate) config: Arc<VerifierConfig>,
+}
+
+impl SignatureVerifier {
+    /// A builder with the defaults: header `x-signature`, lower- or upper-case hex, the raw
+    /// body as the message, no timestamp, identity `signature`.
+    pub fn builder() -> SignatureVerifierBuilder {
+        SignatureVerifierBuilder::default()
+    }
+
+    /// A [`GuardLayer`](crate::GuardLayer) that requires this signature.
+    pub fn layer(self) -> crate::GuardLayer {
+        crate::GuardLayer::new(self)
+    }
+
+    /// The signature header this verifier reads.
+    pub fn header(&self) -> &HeaderName {
+        &self.config.header
+    }
+
+    /// The ids of the configured secrets, in the order they were added.
+    pub fn secret_ids(&self) -> impl Iterator<Item = &str> {
+        self.config.keys.iter().map(|k| &*k.id)
+    }
+}
+
+impl fmt::Debug for SignatureVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.config;
+        f.debug_struct("SignatureVerifier")
+            .field("header", &c.header)
+            .field("encoding", &c.encoding)
+            .field("format", &c.format)
+            .field("timestamp", &c.timestamp)
+            .field(
+                "secret_ids",
+                &c.keys.iter().map(|k| &*k.id).collect::<Vec<_>>(),
+            )
+            .field("identity", &c.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`SignatureVerifier`]; every mistake is reported by [`build`](Self::build).
+pub struct SignatureVerifierBuilder {
+    header: String,
+    encoding: Encoding,
+    format: SignatureFormat,
+    message: Vec<MessagePart>,
+    timestamp_header: Option<String>,
+    timestamp_field: Option<String>,
+    tolerance_past: Duration,
+    tolerance_future: Duration,
+    secrets: Vec<(String, Secret)>,
+    identity: String,
+    scopes: Scopes,
+    clock: Arc<dyn Clock>,
+    public_base_url: Option<String>,
+}
+
+impl Default for SignatureVerifierBuilder {
+    fn default() -> Self {
+        Self {
+            header: DEFAULT_HEADER.to_owned(),
+            encoding: Encoding::Hex,
+            format: SignatureFormat::plain(),
+            message: vec![MessagePart::Body],
+            timestamp_header: None,
+            timestamp_field: None,
+            tolerance_past: DEFAULT_TOLERANCE,
+            tolerance_future: DEFAULT_TOLERANCE,
+            secrets: Vec::new(),
+            identity: "signature".to_owned(),
+            scopes: Scopes::empty(),
+            clock: Arc::new(SystemClock),
+            public_base_url: None,
+        }
+    }
+}
+
+impl fmt::Debug for SignatureVerifierBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignatureVerifierBuilder")
+            .field("header", &self.header)
+            .field(
+                "secret_ids",
+                &self.secrets.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl SignatureVerifierBuilder {
+    /// The header that carries the signature (default `x-signature`; matched case-insensitively).
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>) -> Self {
+        self.header = name.into();
+        self
+    }
+
+    /// How the signature bytes are written (default [`Encoding::Hex`]).
+    #[must_use]
+    pub fn encoding(mut self, encoding: Encoding) -> Self {
+        self.encoding = encoding;
+        self
+    }
+
+    /// How the header's value is laid out (default: one bare signature).
+    #[must_use]
+    pub fn format(mut self, format: SignatureFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// The parts of the signed message, in order, ending with [`MessagePart::Body`]
+    /// (default: the body alone).
+    #[must_use]
+    pub fn message(mut self, parts: impl IntoIterator<Item = MessagePart>) -> Self {
+        self.message = parts.into_iter().collect();
+        self
+    }
+
+    /// The scheme has a timestamp in this header (Slack: `X-Slack-Request-Timestamp`).
+    #[must_use]
+    pub fn timestamp_header(mut self, name: impl Into<String>) -> Self {
+        self.timestamp_header = Some(name.into());
+        self
+    }
+
+    /// The scheme has a timestamp inside the signature list, under this key (Stripe: `t`).
+    #[must_use]
+    pub fn timestamp_field(mut self, key: impl Into<String>) -> Self {
+        self.timestamp_field = Some(key.into());
+        self
+    }
+
+    /// How far the timestamp may lie in the past and in the future (default 300 s each).
+    #[must_use]
+    pub fn tolerance(mut self, past: Duration, future: Duration) -> Self {
+        self.tolerance_past = past;
+        self.tolerance_future = future;
+        self
+    }
+
+    /// Accept signatures made with `secret`, reported as key id `id` when it matches.
+    /// Add several during rotation; any of them passes.
+    #[must_use]
+    pub fn secret(mut self, id: impl Into<String>, secret: Secret) -> Self {
+        self.secrets.push((id.into(), secret));
+        self
+    }
+
+    /// The identity accepted callers get in [`Caller::id`](crate::Caller::id)
+    /// (default `signature`; a provider name such as `github` is typical).
+    #[must_use]
+    pub fn identity(mut self, identity: impl Into<String>) -> Self {
+        self.identity = identity.into();
+        self
+    }
+
+    /// The scopes accepted callers are granted (default none).
+    #[must_use]
+    pub fn scopes(mut self, scopes: Scopes) -> Self {
+        self.scopes = scopes;
+        self
+    }
+
+    /// The clock that timestamps are checked against (default [`SystemClock`]).
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The public base URL senders call (for example `https://api.example.com`), needed by
+    /// [`MessagePart::Url`]: the signed URL is this base followed by the request's path and
+    /// query. Configure it rather than trusting `Host` or forwarded headers, which anyone can set.
+    #[must_use]
+    pub fn public_base_url(mut self, url: impl Into<String>) -> Self {
+        self.public_base_url = Some(url.into());
+        self
+    }
+
+    /// Validate the configuration and key every secret.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the first mistake: an invalid header name, no secret, a
+    /// repeated secret id, an empty identity, a message that does not end with the body or
+    /// signs a timestamp the scheme does not have, a list format that is ambiguous, or a
+    /// URL part without a valid public base URL.
+    pub fn build(self) -> Result<SignatureVerifier, ConfigError> {
+        let header = parse_header_name(&self.header)?;
+        let has_timestamp_field = self.timestamp_field.is_some();
+        let timestamp = match (self.timestamp_header, self.timestamp_field) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::InvalidMessage {
+                    reason: "a timestamp comes from a header or a field, not both",
+                });
+            }
+            (Some(name), None) => Some(TimestampSource::Header(parse_header_name(&name)?)),
+            (None, Some(key)) => Some(TimestampSource::Field(key.into())),
+            (None, None) => None,
+        };
+        self.format
+            .validate(has_timestamp_field)
+            .map_err(|reason| ConfigError::InvalidFormat { reason })?;
+        let prefix = prepare_message(&self.message, timestamp.is_some())?;
+        let public_base_url = match self.public_base_url {
+            Some(url) => Some(validate_base_url(url)?),
+            None if prefix.iter().any(|p| matches!(p, PrefixPart::Url)) => {
+                return Err(ConfigError::InvalidMessage {
+                    reason: "a URL part needs a public base URL",
+                });
+            }
+            None => None,
+        };
+        check_token_text(&self.identity, "identity")?;
+        let keys = key_secrets(self.secrets)?;
+        Ok(SignatureVerifier {
+            config: Arc::new(VerifierConfig {
+                header,
+                encoding: self.encoding,
+                format: self.format,
+                timestamp,
+                tolerance_past: seconds(self.tolerance_past),
+                tolerance_future: seconds(self.tolerance_future),
+                prefix,
+                keys,
+                identity: self.identity.into(),
+                scopes: self.scopes,
+                clock: self.clock,
+                public_base_url,
+            }),
+        })
+    }
+}
+
+fn parse_header_name(name: &str) -> Result<HeaderName, ConfigError> {
+    HeaderName::try_from(name).map_err(|_| ConfigError::InvalidHeaderName {
+        name: name.to_owned(),
+    })
+}
+
+fn seconds(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
+}
+
+fn prepare_message(
+    parts: &[MessagePart],
+    has_timestamp: bool,
+) -> Result<Vec<PrefixPart>, ConfigError> {
+    let (last, prefix) = parts.split_last().ok_or(ConfigError::InvalidMessage {
+        reason: "the message is empty",
+    })?;
+    if *last != MessagePart::Body {
+        return Err(ConfigError::InvalidMessage {
+            reason: "the body must be the last part",
+        });
+    }
+    prefix
+        .iter()
+        .map(|part| match part {
+            MessagePart::Literal(text) => Ok(PrefixPart::Literal(text.as_bytes())),
+            MessagePart::Header(name) => parse_header_name(name).map(PrefixPart::Header),
+            MessagePart::Timestamp if has_timestamp => Ok(PrefixPart::Timestamp),
+            MessagePart::Timestamp => Err(ConfigError::InvalidMessage {
+                reason: "the message signs a timestamp but none is configured",
+            }),
+            MessagePart::Url => Ok(PrefixPart::Url),
+            MessagePart::Body => Err(ConfigError::InvalidMessage {
+                reason: "the body may appear only once",
+            }),
+        })
+        .collect()
+}
+
+fn validate_base_url(url: String) -> Result<Box<str>, ConfigError> {
+    let parsed: http::Uri = url
+        .parse()
+        .map_err(|_| ConfigError::InvalidUrl { url: url.clone() })?;
+    let scheme_ok = matches!(parsed.scheme_str(), Some("http" | "https"));
+    let bare = parsed.query().is_none() && !url.contains('#');
+    if !scheme_ok || parsed.authority().is_none() || !bare {
+        return Err(ConfigError::InvalidUrl { url });
+    }
+    Ok(url.trim_end_matches('/').into())
+}
+
+fn key_secrets(secrets: Vec<(String, Secret)>) -> Result<Vec<KeyedSecret>, ConfigError> {
+    if secrets.is_empty() {
+        return Err(ConfigError::NoSecrets);
+    }
+    let mut keys: Vec<KeyedSecret> = Vec::with_capacity(secrets.len());
+    for (id, secret) in secrets {
+        check_token_text(&id, "secret id")?;
+        if keys.iter().any(|k| *k.id == *id) {
+            return Err(ConfigError::DuplicateSecretId { id });
+        }
+        let mac =
+            HmacSha256::new_from_slice(secret.expose()).expect("HMAC accepts keys of any length");
+        keys.push(KeyedSecret { id: id.into(), mac });
+    }
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret() -> Secret {
+        Secret::from_utf8("0123456789abcdef0123456789abcdef").unwrap()
+    }
+
+    #[test]
+    fn verifier_without_secrets_is_refused() {
+        assert_eq!(
+            SignatureVerifier::builder().build().unwrap_err(),
+            ConfigError::NoSecrets
+        );
+    }
+
+    #[test]
+    fn duplicate_secret_ids_are_refused() {
+        let err = SignatureVerifier::builder()
+            .secret("a", secret())
+            .secret("a", secret())
+            .build()
+            .unwrap_err();
+        assert_eq!(err, ConfigError::DuplicateSecretId { id: "a".into() });
+    }
+
+    #[test]
+    fn invalid_header_name_is_refused() {
+        let err = SignatureVerifier::builder()
+            .header("bad header")
+            .secret("a", secret())
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::InvalidHeaderName { .. }));
+    }
+
+    #[test]
+    fn body_must_be_last_and_only_once() {
+        for message in [
+            vec![],
+            vec![MessagePart::Body, MessagePart::Literal(".")],
+            vec![MessagePart::Body, MessagePart::Body],
+        ] {
+            let err = SignatureVerifier::builder()
+                .message(message)
+                .secret("a", secret())
+                .build()
+                .unwrap_err();
+            assert!(matches!(err, ConfigError::InvalidMessage { .. }), "{err}");
+        }
+    }
+
+    #[test]
+    fn signed_timestamp_needs_a_timestamp_source() {
+        let err = SignatureVerifier::builder()
+            .message([MessagePart::Timestamp, MessagePart::Body])
+            .secret("a", secret())
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::InvalidMessage { .. }));
+    }
+
+    #[test]
+    fn url_part_needs_a_valid_base_url() {
+        let base = || {
+            SignatureVerifier::builder()
+                .message([MessagePart::Url, MessagePart::Body])
+                .secret("a", secret())
+        };
+        assert!(matches!(
+            base().build().unwrap_err(),
+            ConfigError::InvalidMessage { .. }
+        ));
+        for bad in [
+            "example.com",
+            "ftp://example.com",
+            "https://example.com/?q=1",
+            "/path",
+        ] {
+            assert!(
+                matches!(
+                    base().public_base_url(bad).build().unwrap_err(),
+                    ConfigError::InvalidUrl { .. }
+                ),
+                "{bad}"
+            );
+        }
+        assert!(
+            base()
+                .public_base_url("https://example.com/hooks/")
+                .build()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn identity_with_quotes_is_refused() {
+        let err = SignatureVerifier::builder()
+            .identity("a\"b")
+            .secret("a", secret())
+            .build()
+            .unwrap_err();
+        assert_eq!(err, ConfigError::InvalidValue { field: "identity" });
+    }
+
+    #[test]
+    fn debug_output_names_ids_but_no_key_material() {
+        let verifier = SignatureVerifier::builder()
+            .secret("2026-11", secret())
+            .build()
+            .unwrap();
+        let printed = format!("{verifier:?}");
+        assert!(printed.contains("2026-11"));
+        assert!(!printed.contains("0123456789abcdef"));
+    }
+}
