@@ -77,13 +77,19 @@ fn tool_signature(settings: &Settings) -> Result<SignatureVerifier, String> {
         let secret = match Secret::from_utf8(text) {
             Ok(secret) => secret,
             Err(_) => {
-                eprintln!("warning: TOOL_SIGNING_SECRETS entry {id} is shorter than {} bytes", Secret::MIN_LEN);
-                dangerous::secret_allowing_short(text.as_bytes()).map_err(|e| format!("TOOL_SIGNING_SECRETS entry {id}: {e}"))?
+                eprintln!(
+                    "warning: TOOL_SIGNING_SECRETS entry {id} is shorter than {} bytes",
+                    Secret::MIN_LEN
+                );
+                dangerous::secret_allowing_short(text.as_bytes())
+                    .map_err(|e| format!("TOOL_SIGNING_SECRETS entry {id}: {e}"))?
             }
         };
         builder = builder.secret(id, secret);
     }
-    builder.build().map_err(|e| format!("TOOL_SIGNING_SECRETS: {e}"))
+    builder
+        .build()
+        .map_err(|e| format!("TOOL_SIGNING_SECRETS: {e}"))
 }
 
 /// The JSON every accepted request is answered with.
@@ -112,7 +118,8 @@ fn app(settings: &Settings) -> Result<Router, String> {
 
 fn example_curl(settings: &Settings) -> String {
     let body = r#"{"text":"hello"}"#;
-    let mut mac = Hmac::<Sha256>::new_from_slice(settings.signing_secrets[0].as_bytes()).expect("HMAC takes keys of any length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(settings.signing_secrets[0].as_bytes())
+        .expect("HMAC takes keys of any length");
     mac.update(body.as_bytes());
     let signature = hex::encode(mac.finalize().into_bytes());
     format!(
@@ -145,14 +152,23 @@ async fn main() {
         }
     };
     if settings.generated_secret {
-        println!("TOOL_SIGNING_SECRETS is unset; using a random demo secret: {}", settings.signing_secrets[0]);
+        println!(
+            "TOOL_SIGNING_SECRETS is unset; using a random demo secret: {}",
+            settings.signing_secrets[0]
+        );
     }
-    println!("callguard tool server listening on http://{}", settings.addr);
+    println!(
+        "callguard tool server listening on http://{}",
+        settings.addr
+    );
     println!("try:\n  {}", example_curl(&settings));
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
         eprintln!("error: server failed: {e}");
         std::process::exit(1);
     }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use callguard::clock::FixedClock;
-use callguard::signature::{Encoding, MessagePart, SignatureFormat, SignatureVerifier, SignatureVerifierBuilder};
+use callguard::signature::{
+    Encoding, MessagePart, SignatureFormat, SignatureVerifier, SignatureVerifierBuilder,
+};
 use callguard::{AuthError, AuthErrorKind, GuardLayer, Secret, dangerous};
 use common::{Seen, echo, vector};
 use http::{Request, StatusCode};
@@ -33,18 +35,27 @@ fn request_of(v: &Value, extra: &[(&str, String)]) -> Request<Full<Bytes>> {
         builder = builder.header(*name, value.as_str());
     }
     builder
-        .body(Full::new(Bytes::from(v["body"].as_str().unwrap().to_owned())))
+        .body(Full::new(Bytes::from(
+            v["body"].as_str().unwrap().to_owned(),
+        )))
         .unwrap()
 }
 
-async fn run(builder: SignatureVerifierBuilder, v: &Value, extra: &[(&str, String)]) -> (StatusCode, Option<Seen>, Option<AuthErrorKind>) {
+async fn run(
+    builder: SignatureVerifierBuilder,
+    v: &Value,
+    extra: &[(&str, String)],
+) -> (StatusCode, Option<Seen>, Option<AuthErrorKind>) {
     let verifier = builder.secret("published", secret_of(v)).build().unwrap();
     let service = GuardLayer::new(verifier).layer(service_fn(echo));
     let response = service.oneshot(request_of(v, extra)).await.unwrap();
     (
         response.status(),
         response.extensions().get::<Seen>().cloned(),
-        response.extensions().get::<AuthError>().map(AuthError::kind),
+        response
+            .extensions()
+            .get::<AuthError>()
+            .map(AuthError::kind),
     )
 }
 
@@ -57,9 +68,18 @@ async fn bare_hex_primitive_vectors_verify_in_x_signature() {
     for id in ["prim-01", "prim-02", "prim-03"] {
         let v = vector(id);
         let expected = v["expected_hex"].as_str().unwrap().to_owned();
-        let (status, seen, _) = run(SignatureVerifier::builder(), &v, &[("x-signature", expected.clone())]).await;
+        let (status, seen, _) = run(
+            SignatureVerifier::builder(),
+            &v,
+            &[("x-signature", expected.clone())],
+        )
+        .await;
         assert_eq!(status, StatusCode::OK, "{id}");
-        assert_eq!(seen.unwrap().body, v["body"].as_str().unwrap().as_bytes(), "{id}: body changed");
+        assert_eq!(
+            seen.unwrap().body,
+            v["body"].as_str().unwrap().as_bytes(),
+            "{id}: body changed"
+        );
 
         let upper = expected.to_uppercase();
         let (status, _, _) = run(SignatureVerifier::builder(), &v, &[("x-signature", upper)]).await;
@@ -67,8 +87,20 @@ async fn bare_hex_primitive_vectors_verify_in_x_signature() {
 
         let mut wrong = expected.into_bytes();
         wrong[0] = if wrong[0] == b'0' { b'1' } else { b'0' };
-        let (status, _, kind) = run(SignatureVerifier::builder(), &v, &[("x-signature", String::from_utf8(wrong).unwrap())]).await;
-        assert_eq!((status, kind), (StatusCode::UNAUTHORIZED, Some(AuthErrorKind::InvalidCredentials)), "{id}");
+        let (status, _, kind) = run(
+            SignatureVerifier::builder(),
+            &v,
+            &[("x-signature", String::from_utf8(wrong).unwrap())],
+        )
+        .await;
+        assert_eq!(
+            (status, kind),
+            (
+                StatusCode::UNAUTHORIZED,
+                Some(AuthErrorKind::InvalidCredentials)
+            ),
+            "{id}"
+        );
     }
 }
 
@@ -89,8 +121,19 @@ async fn github_docs_vector_verifies_with_sha256_prefix() {
 #[tokio::test]
 async fn github_vector_without_its_prefix_is_rejected() {
     let v = vector("gh-01");
-    let (status, _, kind) = run(SignatureVerifier::builder().header("x-hub-signature-256"), &v, &[]).await;
-    assert_eq!((status, kind), (StatusCode::UNAUTHORIZED, Some(AuthErrorKind::MalformedCredentials)));
+    let (status, _, kind) = run(
+        SignatureVerifier::builder().header("x-hub-signature-256"),
+        &v,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (status, kind),
+        (
+            StatusCode::UNAUTHORIZED,
+            Some(AuthErrorKind::MalformedCredentials)
+        )
+    );
 }
 
 #[tokio::test]
@@ -109,7 +152,12 @@ fn slack(v: &Value) -> SignatureVerifierBuilder {
         .header("x-slack-signature")
         .format(SignatureFormat::prefixed("v0="))
         .timestamp_header("x-slack-request-timestamp")
-        .message([MessagePart::Literal("v0:"), MessagePart::Timestamp, MessagePart::Literal(":"), MessagePart::Body])
+        .message([
+            MessagePart::Literal("v0:"),
+            MessagePart::Timestamp,
+            MessagePart::Literal(":"),
+            MessagePart::Body,
+        ])
         .clock(clock_of(v))
 }
 
@@ -119,7 +167,13 @@ async fn slack_sdk_vectors_verify_and_tampered_body_does_not() {
     assert_eq!(run(slack(&good), &good, &[]).await.0, StatusCode::OK);
     let tampered = vector("sl-02");
     let (status, _, kind) = run(slack(&tampered), &tampered, &[]).await;
-    assert_eq!((status, kind), (StatusCode::UNAUTHORIZED, Some(AuthErrorKind::InvalidCredentials)));
+    assert_eq!(
+        (status, kind),
+        (
+            StatusCode::UNAUTHORIZED,
+            Some(AuthErrorKind::InvalidCredentials)
+        )
+    );
 }
 
 #[tokio::test]
@@ -129,9 +183,18 @@ async fn slack_vector_outside_tolerance_is_rejected_both_ways() {
     for now in [sent + 301, sent - 301] {
         let builder = slack(&v).clock(FixedClock::at_unix(now));
         let (status, _, kind) = run(builder, &v, &[]).await;
-        assert_eq!((status, kind), (StatusCode::UNAUTHORIZED, Some(AuthErrorKind::TimestampOutOfTolerance)), "now={now}");
+        assert_eq!(
+            (status, kind),
+            (
+                StatusCode::UNAUTHORIZED,
+                Some(AuthErrorKind::TimestampOutOfTolerance)
+            ),
+            "now={now}"
+        );
     }
-    let lenient = slack(&v).clock(FixedClock::at_unix(sent + 301)).tolerance(Duration::from_secs(600), Duration::ZERO);
+    let lenient = slack(&v)
+        .clock(FixedClock::at_unix(sent + 301))
+        .tolerance(Duration::from_secs(600), Duration::ZERO);
     assert_eq!(run(lenient, &v, &[]).await.0, StatusCode::OK);
 }
 
@@ -155,21 +218,37 @@ fn standard_webhooks(v: &Value) -> SignatureVerifierBuilder {
 async fn standard_webhooks_reference_vectors_verify_and_negative_does_not() {
     for id in ["sw-01", "sw-02"] {
         let v = vector(id);
-        assert_eq!(run(standard_webhooks(&v), &v, &[]).await.0, StatusCode::OK, "{id}");
+        assert_eq!(
+            run(standard_webhooks(&v), &v, &[]).await.0,
+            StatusCode::OK,
+            "{id}"
+        );
     }
     let v = vector("sw-03");
     let (status, _, kind) = run(standard_webhooks(&v), &v, &[]).await;
-    assert_eq!((status, kind), (StatusCode::UNAUTHORIZED, Some(AuthErrorKind::InvalidCredentials)));
+    assert_eq!(
+        (status, kind),
+        (
+            StatusCode::UNAUTHORIZED,
+            Some(AuthErrorKind::InvalidCredentials)
+        )
+    );
 }
 
 #[tokio::test]
 async fn standard_webhooks_list_passes_when_any_entry_matches() {
     let v = vector("sw-01");
     let good = v["headers"]["webhook-signature"].as_str().unwrap();
-    let bad = vector("sw-03")["headers"]["webhook-signature"].as_str().unwrap().to_owned();
+    let bad = vector("sw-03")["headers"]["webhook-signature"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut request_headers = v.clone();
     request_headers["headers"]["webhook-signature"] = Value::from(format!("{bad} {good}"));
-    assert_eq!(run(standard_webhooks(&v), &request_headers, &[]).await.0, StatusCode::OK);
+    assert_eq!(
+        run(standard_webhooks(&v), &request_headers, &[]).await.0,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -178,5 +257,11 @@ async fn standard_webhooks_with_changed_id_is_rejected() {
     let mut changed = v.clone();
     changed["headers"]["webhook-id"] = Value::from("msg_someone_else");
     let (status, _, kind) = run(standard_webhooks(&v), &changed, &[]).await;
-    assert_eq!((status, kind), (StatusCode::UNAUTHORIZED, Some(AuthErrorKind::InvalidCredentials)));
+    assert_eq!(
+        (status, kind),
+        (
+            StatusCode::UNAUTHORIZED,
+            Some(AuthErrorKind::InvalidCredentials)
+        )
+    );
 }

@@ -48,7 +48,8 @@ impl FramedBody {
     }
 
     pub fn then_fail(mut self) -> Self {
-        self.frames.push_back(Err(std::io::Error::other("connection reset")));
+        self.frames
+            .push_back(Err(std::io::Error::other("connection reset")));
         self
     }
 }
@@ -57,7 +58,10 @@ impl Body for FramedBody {
     type Data = Bytes;
     type Error = std::io::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         Poll::Ready(self.frames.pop_front().map(|r| r.map(Frame::data)))
     }
 
@@ -97,10 +101,16 @@ pub fn vectors() -> Vec<serde_json::Value> {
 }
 
 pub fn vector(id: &str) -> serde_json::Value {
-    vectors().into_iter().find(|v| v["id"] == id).unwrap_or_else(|| panic!("no vector {id}"))
+    vectors()
+        .into_iter()
+        .find(|v| v["id"] == id)
+        .unwrap_or_else(|| panic!("no vector {id}"))
 }
 
 /// A single-threaded runtime for tests that drive futures by hand (proptest).
 pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
