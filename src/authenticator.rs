@@ -28,6 +28,10 @@ enum Method {
 }
 
 /// The guard's decision after reading the head, before any body byte.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "kept inline: boxing would allocate on every signed request"
+)]
 pub(crate) enum Inspection {
     /// The request carries no credential this authenticator knows.
     Absent,

@@ -15,7 +15,7 @@ use crate::secret::Secret;
 ///
 /// [`ConfigError::EmptySecret`] for no bytes.
 pub fn secret_allowing_short(bytes: impl Into<Vec<u8>>) -> Result<Secret, ConfigError> {
-    Secret::with_min_len(Zeroizing::new(bytes.into()), 1)
+    Secret::with_min_len(&Zeroizing::new(bytes.into()), 1)
 }
 
 #[cfg(test)]

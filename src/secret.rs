@@ -50,7 +50,7 @@ impl Secret {
     /// [`ConfigError::EmptySecret`] for no bytes, [`ConfigError::SecretTooShort`] for fewer
     /// than [`Secret::MIN_LEN`].
     pub fn from_bytes(bytes: impl Into<Vec<u8>>) -> Result<Self, ConfigError> {
-        Self::with_min_len(Zeroizing::new(bytes.into()), Self::MIN_LEN)
+        Self::with_min_len(&Zeroizing::new(bytes.into()), Self::MIN_LEN)
     }
 
     /// A secret whose key bytes are this string's UTF-8 bytes (GitHub, Stripe, Slack,
@@ -77,7 +77,7 @@ impl Secret {
             .decode(encoded.trim_end_matches('='))
             .map(Zeroizing::new)
             .map_err(|_| ConfigError::InvalidBase64)?;
-        Self::with_min_len(decoded, Self::MIN_LEN)
+        Self::with_min_len(&decoded, Self::MIN_LEN)
     }
 
     /// A secret read from the environment variable `name`, used as UTF-8 key bytes.
@@ -109,10 +109,7 @@ impl Secret {
         &self.bytes
     }
 
-    pub(crate) fn with_min_len(
-        bytes: Zeroizing<Vec<u8>>,
-        min_len: usize,
-    ) -> Result<Self, ConfigError> {
+    pub(crate) fn with_min_len(bytes: &[u8], min_len: usize) -> Result<Self, ConfigError> {
         if bytes.is_empty() {
             return Err(ConfigError::EmptySecret);
         }
@@ -122,10 +119,10 @@ impl Secret {
                 min: min_len,
             });
         }
-        // Copy into an exact-size allocation so no spare capacity holds key bytes;
-        // `Zeroizing` wipes the source buffer.
+        // Copy into an exact-size allocation so no spare capacity holds key bytes; the
+        // callers wipe their source buffers with `Zeroizing`.
         Ok(Self {
-            bytes: Box::from(bytes.as_slice()),
+            bytes: Box::from(bytes),
         })
     }
 }

@@ -1,6 +1,8 @@
 //! The guard inside an axum application: `Router::layer` and `route_layer`, the `Caller`
 //! extractors, and extractors behind the guard reading the verified body.
 
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+
 mod common;
 
 use axum::body::{Body, Bytes};

@@ -1,6 +1,8 @@
 //! Bad input: every malformed or hostile request gets its own clear status, never a panic,
 //! a hang, or a look at the body it should not take.
 
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+
 mod common;
 
 use std::time::Duration;

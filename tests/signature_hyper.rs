@@ -1,6 +1,8 @@
 //! The guard as a plain hyper 1 service over a real TCP socket on 127.0.0.1: no axum, bodies
 //! framed by hyper itself (Content-Length and chunked).
 
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+
 mod common;
 
 use std::net::SocketAddr;

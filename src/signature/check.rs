@@ -37,6 +37,10 @@ pub(crate) struct SignatureCheck {
 }
 
 /// What inspecting the head found.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "kept inline: boxing would allocate on every signed request"
+)]
 pub(crate) enum HeadCheck {
     /// No signature header at all.
     Absent,
@@ -77,10 +81,8 @@ impl SignatureVerifier {
                 Err(()) => return HeadCheck::Rejected(AuthErrorKind::MalformedTimestamp),
             },
         };
-        if let Some(raw) = raw_timestamp {
-            if let Err(kind) = check_tolerance(config, raw) {
-                return HeadCheck::Rejected(kind);
-            }
+        if let Some(Err(kind)) = raw_timestamp.map(|raw| check_tolerance(config, raw)) {
+            return HeadCheck::Rejected(kind);
         }
         let mut macs = match config.keys.as_slice() {
             [only] => MacStates::One(only.mac.clone()),

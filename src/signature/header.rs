@@ -241,10 +241,10 @@ pub(crate) fn parse_signatures<'a>(
                             .decode_tag(field)
                             .ok_or(AuthErrorKind::MalformedCredentials)?,
                     )?;
-                } else if timestamp_key.is_some_and(|t| key == t.as_bytes()) {
-                    if timestamp_field.replace(field).is_some() {
-                        return Err(AuthErrorKind::MalformedTimestamp);
-                    }
+                } else if timestamp_key.is_some_and(|t| key == t.as_bytes())
+                    && timestamp_field.replace(field).is_some()
+                {
+                    return Err(AuthErrorKind::MalformedTimestamp);
                 }
             }
             if candidates.len == 0 {
