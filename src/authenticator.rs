@@ -41,7 +41,7 @@ pub(crate) enum Inspection {
     #[allow(dead_code)] // produced by the token methods
     Accepted(Caller),
     /// The decision needs the body.
-    NeedsBody(SignatureCheck),
+    NeedsBody(Box<SignatureCheck>),
 }
 
 impl Authenticator {

@@ -43,7 +43,7 @@ pin_project! {
 pub(crate) struct Collecting<S, R> {
     parts: Parts,
     inner: S,
-    check: SignatureCheck,
+    check: Box<SignatureCheck>,
     shared: Arc<Shared<R>>,
     buffer: BodyBuffer,
     trailers: Option<HeaderMap>,
@@ -70,7 +70,7 @@ where
     pub(crate) fn collecting(
         body: B,
         parts: Parts,
-        check: SignatureCheck,
+        check: Box<SignatureCheck>,
         inner: S,
         shared: Arc<Shared<R>>,
         expected: usize,

@@ -46,8 +46,9 @@ pub(crate) enum HeadCheck {
     Absent,
     /// A signature header that cannot pass.
     Rejected(AuthErrorKind),
-    /// A plausible signature: read the body.
-    Pending(SignatureCheck),
+    /// A plausible signature: read the body. Boxed once here, so the check's few hundred
+    /// bytes are not copied again each time the request's future moves.
+    Pending(Box<SignatureCheck>),
 }
 
 impl SignatureVerifier {
@@ -109,11 +110,11 @@ impl SignatureVerifier {
                 }
             }
         }
-        HeadCheck::Pending(SignatureCheck {
+        HeadCheck::Pending(Box::new(SignatureCheck {
             config: Arc::clone(config),
             macs,
             candidates: parsed.candidates,
-        })
+        }))
     }
 }
 
@@ -124,7 +125,7 @@ impl SignatureCheck {
     }
 
     /// Finalise every MAC and compare each with every candidate in constant time.
-    pub(crate) fn finish(self) -> Result<Caller, AuthErrorKind> {
+    pub(crate) fn finish(self: Box<Self>) -> Result<Caller, AuthErrorKind> {
         let matched = match self.macs {
             MacStates::One(mac) => bool::from(matches_any(mac, &self.candidates)).then_some(0),
             MacStates::Many(macs) => {
