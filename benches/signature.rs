@@ -35,7 +35,8 @@ const FRAME: usize = 16 * 1024;
 
 /// A body that yields pre-split frames, with an exact size hint, as hyper's would.
 struct Frames {
-    frames: std::vec::IntoIter<Bytes>,
+    /// In reverse order, so the next frame is popped off the end.
+    frames: Vec<Bytes>,
     remaining: u64,
 }
 
@@ -43,7 +44,7 @@ impl Frames {
     fn new(frames: &[Bytes]) -> Self {
         let remaining = frames.iter().map(|f| f.len() as u64).sum();
         Self {
-            frames: frames.to_vec().into_iter(),
+            frames: frames.iter().rev().cloned().collect(),
             remaining,
         }
     }
@@ -57,7 +58,7 @@ impl Body for Frames {
         mut self: Pin<&mut Self>,
         _cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let next = self.frames.next();
+        let next = self.frames.pop();
         if let Some(frame) = &next {
             self.remaining -= frame.len() as u64;
         }
