@@ -1,20 +1,33 @@
 //! The closed set of methods a guard can check, and the one decision they all make about a
 //! request's head.
 
+use std::sync::Arc;
+
 use http::request::Parts;
 
+use crate::authorization::{self, Authorization};
+use crate::basic::BasicUsers;
+use crate::bearer::BearerTokens;
 use crate::caller::Caller;
-use crate::error::{AuthError, ChallengeScheme, Challenges};
+use crate::error::{AuthError, AuthErrorKind, ChallengeScheme, Challenges};
+#[cfg(feature = "jwt")]
+use crate::jwt::JwtVerifier;
 use crate::signature::{HeadCheck, SignatureCheck, SignatureVerifier};
 
-/// What a [`GuardLayer`](crate::GuardLayer) checks: build one from a verifier with `From`.
+/// What a [`GuardLayer`](crate::GuardLayer) checks: one method, or any one of several.
+///
+/// Build one from a verifier with `From`, or combine several with
+/// [`Authenticator::any_of`].
 ///
 /// ```
-/// use callguard::{Authenticator, Secret, signature::SignatureVerifier};
-/// let verifier = SignatureVerifier::builder()
+/// use callguard::{Authenticator, Scopes, Secret, bearer::BearerTokens, signature::SignatureVerifier};
+/// let signature = SignatureVerifier::builder()
 ///     .secret("k1", Secret::from_utf8("0123456789abcdef0123")?)
 ///     .build()?;
-/// let authenticator = Authenticator::from(verifier);
+/// let tokens = BearerTokens::builder()
+///     .token("agent", Secret::from_utf8("tok_0123456789abcdef")?, Scopes::empty())
+///     .build()?;
+/// let either = Authenticator::any_of([signature.into(), tokens.into()]);
 /// # Ok::<(), callguard::ConfigError>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -25,51 +38,181 @@ pub struct Authenticator {
 #[derive(Clone, Debug)]
 enum Method {
     Signature(SignatureVerifier),
+    Bearer(BearerTokens),
+    #[cfg(feature = "jwt")]
+    Jwt(JwtVerifier),
+    Basic(BasicUsers),
+    /// Never nested: `any_of` flattens.
+    AnyOf(Arc<[Method]>),
 }
 
 /// The guard's decision after reading the head, before any body byte.
-#[allow(
-    clippy::large_enum_variant,
-    reason = "kept inline: boxing would allocate on every signed request"
-)]
 pub(crate) enum Inspection {
     /// The request carries no credential this authenticator knows.
     Absent,
     /// A credential was presented and failed: final, no other method is tried.
     Rejected(AuthError),
     /// A credential was presented and passed; the body is not needed.
-    #[allow(dead_code)] // produced by the token methods
     Accepted(Caller),
     /// The decision needs the body.
     NeedsBody(Box<SignatureCheck>),
 }
 
 impl Authenticator {
+    /// Accept a request proved by any one of `methods`, choosing by what it carries:
+    ///
+    /// - the request is matched to the one method whose credential it presents (a
+    ///   signature header, `Authorization: Bearer` — a JWT-shaped token goes to the JWT
+    ///   verifier when both JWT and static tokens are configured — or `Authorization: Basic`);
+    /// - that method's answer is final: a failing credential is rejected and never falls
+    ///   through to another method or to anonymous access;
+    /// - credentials for two methods at once are rejected (401), as is an `Authorization`
+    ///   header none of the methods understands;
+    /// - a request with no credential gets one `WWW-Authenticate` challenge per scheme.
+    pub fn any_of(methods: impl IntoIterator<Item = Authenticator>) -> Self {
+        let mut flat = Vec::new();
+        for authenticator in methods {
+            match authenticator.method {
+                Method::AnyOf(inner) => flat.extend(inner.iter().cloned()),
+                method => flat.push(method),
+            }
+        }
+        Self {
+            method: Method::AnyOf(flat.into()),
+        }
+    }
+
     /// Inspect the request head.
     pub(crate) fn inspect(&self, parts: &Parts) -> Inspection {
         match &self.method {
-            Method::Signature(verifier) => match verifier.check_head(parts) {
-                HeadCheck::Absent => Inspection::Absent,
-                HeadCheck::Rejected(kind) => {
-                    Inspection::Rejected(AuthError::new(kind, self.challenges()))
-                }
-                HeadCheck::Pending(check) => Inspection::NeedsBody(check),
-            },
+            Method::AnyOf(methods) => inspect_any(methods, parts),
+            method => inspect_one(method, parts),
         }
     }
 
     /// The schemes a client without credentials is challenged with.
     pub(crate) fn challenges(&self) -> Challenges {
-        match &self.method {
-            Method::Signature(_) => Challenges::one(ChallengeScheme::Signature),
-        }
+        challenges_of(&self.method)
     }
+}
+
+fn challenges_of(method: &Method) -> Challenges {
+    match method {
+        Method::Signature(_) => Challenges::one(ChallengeScheme::Signature),
+        Method::Bearer(_) => Challenges::one(ChallengeScheme::Bearer),
+        #[cfg(feature = "jwt")]
+        Method::Jwt(_) => Challenges::one(ChallengeScheme::Bearer),
+        Method::Basic(_) => Challenges::one(ChallengeScheme::Basic),
+        Method::AnyOf(methods) => challenges_of_all(methods),
+    }
+}
+
+fn uses_authorization(method: &Method) -> bool {
+    !matches!(method, Method::Signature(_))
+}
+
+fn inspect_one(method: &Method, parts: &Parts) -> Inspection {
+    let reject = |kind| Inspection::Rejected(AuthError::new(kind, challenges_of(method)));
+    let decide = |result: Result<Caller, AuthErrorKind>| match result {
+        Ok(caller) => Inspection::Accepted(caller),
+        Err(kind) => reject(kind),
+    };
+    if let Method::Signature(verifier) = method {
+        return match verifier.check_head(parts) {
+            HeadCheck::Absent => Inspection::Absent,
+            HeadCheck::Rejected(kind) => reject(kind),
+            HeadCheck::Pending(check) => Inspection::NeedsBody(check),
+        };
+    }
+    match (method, authorization::parse(&parts.headers)) {
+        (_, Authorization::Absent) => Inspection::Absent,
+        (_, Authorization::Duplicate) => reject(AuthErrorKind::DuplicateHeader),
+        (Method::Bearer(tokens), Authorization::Bearer(token)) => decide(tokens.check(token)),
+        #[cfg(feature = "jwt")]
+        (Method::Jwt(verifier), Authorization::Bearer(token)) => decide(verifier.check(token)),
+        (Method::Basic(users), Authorization::Basic(credentials)) => {
+            decide(users.check(credentials))
+        }
+        _ => reject(AuthErrorKind::MalformedCredentials),
+    }
+}
+
+fn inspect_any(methods: &[Method], parts: &Parts) -> Inspection {
+    let auth = authorization::parse(&parts.headers);
+    let has = |pred: fn(&Method) -> bool| methods.iter().any(pred);
+    let has_static = has(|m| matches!(m, Method::Bearer(_)));
+    #[cfg(feature = "jwt")]
+    let has_jwt = has(|m| matches!(m, Method::Jwt(_)));
+    #[cfg(not(feature = "jwt"))]
+    let has_jwt = false;
+    let is_bearer = matches!(auth, Authorization::Bearer(_));
+    let claims = |method: &Method| match method {
+        Method::Signature(verifier) => parts.headers.contains_key(verifier.header()),
+        Method::Bearer(_) => is_bearer && !(has_jwt && auth.is_jwt_shaped()),
+        #[cfg(feature = "jwt")]
+        Method::Jwt(_) => is_bearer && (!has_static || auth.is_jwt_shaped()),
+        Method::Basic(_) => matches!(auth, Authorization::Basic(_)),
+        Method::AnyOf(_) => unreachable!("any_of flattens nested sets"),
+    };
+    let mut claimed = methods.iter().filter(|m| claims(m));
+    let all = || challenges_of_all(methods);
+    let first = claimed.next();
+    if claimed.next().is_some() {
+        return Inspection::Rejected(AuthError::new(AuthErrorKind::ConflictingCredentials, all()));
+    }
+    let authorization_unclaimed =
+        auth.is_present() && has(uses_authorization) && !first.is_some_and(uses_authorization);
+    if authorization_unclaimed {
+        let kind = if auth == Authorization::Duplicate {
+            AuthErrorKind::DuplicateHeader
+        } else if first.is_some() {
+            AuthErrorKind::ConflictingCredentials
+        } else {
+            AuthErrorKind::MalformedCredentials
+        };
+        return Inspection::Rejected(AuthError::new(kind, all()));
+    }
+    match first {
+        Some(method) => inspect_one(method, parts),
+        None => Inspection::Absent,
+    }
+}
+
+fn challenges_of_all(methods: &[Method]) -> Challenges {
+    methods
+        .iter()
+        .fold(Challenges::default(), |all, m| all.union(challenges_of(m)))
 }
 
 impl From<SignatureVerifier> for Authenticator {
     fn from(verifier: SignatureVerifier) -> Self {
         Self {
             method: Method::Signature(verifier),
+        }
+    }
+}
+
+impl From<BearerTokens> for Authenticator {
+    fn from(tokens: BearerTokens) -> Self {
+        Self {
+            method: Method::Bearer(tokens),
+        }
+    }
+}
+
+impl From<BasicUsers> for Authenticator {
+    fn from(users: BasicUsers) -> Self {
+        Self {
+            method: Method::Basic(users),
+        }
+    }
+}
+
+#[cfg(feature = "jwt")]
+impl From<JwtVerifier> for Authenticator {
+    fn from(verifier: JwtVerifier) -> Self {
+        Self {
+            method: Method::Jwt(verifier),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! built, and a request that does not authenticate, found per request.
 
 use std::fmt;
+use std::sync::Arc;
 
 use http::StatusCode;
 
@@ -39,6 +40,24 @@ pub enum ConfigError {
     DuplicateSecretId {
         /// The repeated id.
         id: String,
+    },
+    /// The same secret configured twice (for example one token under two names).
+    DuplicateSecret,
+    /// A Basic user name that is empty, holds a colon or non-printable characters.
+    InvalidUserName,
+    /// A list from the environment that does not have the expected shape.
+    InvalidList {
+        /// The variable's name.
+        name: String,
+        /// The shape expected of each entry.
+        expected: &'static str,
+    },
+    /// A JWT key that cannot be used as configured (bad PEM, wrong family for the algorithm).
+    InvalidKey {
+        /// The key id.
+        kid: String,
+        /// What is wrong with it.
+        reason: &'static str,
     },
     /// A signed-message layout that cannot be verified (for example the body not last).
     InvalidMessage {
@@ -80,6 +99,14 @@ impl fmt::Display for ConfigError {
             Self::InvalidHeaderName { name } => write!(f, "`{name}` is not a valid header name"),
             Self::NoSecrets => f.write_str("no secret configured"),
             Self::DuplicateSecretId { id } => write!(f, "secret id `{id}` is used twice"),
+            Self::DuplicateSecret => f.write_str("the same secret is configured twice"),
+            Self::InvalidUserName => {
+                f.write_str("user name must be printable ASCII without a colon")
+            }
+            Self::InvalidList { name, expected } => {
+                write!(f, "`{name}` must be a comma-separated list of `{expected}`")
+            }
+            Self::InvalidKey { kid, reason } => write!(f, "JWT key `{kid}`: {reason}"),
             Self::InvalidMessage { reason } => write!(f, "invalid signed message layout: {reason}"),
             Self::InvalidFormat { reason } => write!(f, "invalid signature format: {reason}"),
             Self::InvalidValue { field } => {
@@ -127,6 +154,19 @@ pub enum AuthErrorKind {
     TimestampOutOfTolerance,
     /// A header that the scheme signs (for example an id) is missing or repeated.
     MissingSignedHeader,
+    /// A token whose signature is valid but whose claims are not acceptable: not a JSON
+    /// claims set, `exp` missing, wrong `iss`, `aud` or `typ`.
+    InvalidClaims,
+    /// A token past its `exp` (beyond the leeway).
+    TokenExpired,
+    /// A token before its `nbf` (beyond the leeway).
+    TokenNotYetValid,
+    /// The request carries credentials for more than one method.
+    ConflictingCredentials,
+    /// The caller is authenticated but lacks a required scope.
+    InsufficientScope,
+    /// A route requires scopes but no guard ran in front of it: a server setup mistake.
+    GuardMissing,
     /// The body exceeds the configured limit.
     BodyTooLarge,
     /// The body stream failed before it ended.
@@ -138,6 +178,8 @@ impl AuthErrorKind {
     pub fn status(self) -> StatusCode {
         match self {
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::InsufficientScope => StatusCode::FORBIDDEN,
+            Self::GuardMissing => StatusCode::INTERNAL_SERVER_ERROR,
             Self::BodyReadFailed => StatusCode::BAD_REQUEST,
             Self::MissingCredentials
             | Self::DuplicateHeader
@@ -146,7 +188,11 @@ impl AuthErrorKind {
             | Self::MissingTimestamp
             | Self::MalformedTimestamp
             | Self::TimestampOutOfTolerance
-            | Self::MissingSignedHeader => StatusCode::UNAUTHORIZED,
+            | Self::MissingSignedHeader
+            | Self::InvalidClaims
+            | Self::TokenExpired
+            | Self::TokenNotYetValid
+            | Self::ConflictingCredentials => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -161,6 +207,12 @@ impl AuthErrorKind {
             Self::MalformedTimestamp => "malformed timestamp",
             Self::TimestampOutOfTolerance => "timestamp outside tolerance",
             Self::MissingSignedHeader => "signed header missing or repeated",
+            Self::InvalidClaims => "invalid claims",
+            Self::TokenExpired => "token expired",
+            Self::TokenNotYetValid => "token not yet valid",
+            Self::ConflictingCredentials => "credentials for several methods",
+            Self::InsufficientScope => "insufficient scope",
+            Self::GuardMissing => "no guard in front of a scoped route",
             Self::BodyTooLarge => "body exceeds limit",
             Self::BodyReadFailed => "body stream failed",
         }
@@ -235,12 +287,31 @@ impl Challenges {
 pub struct AuthError {
     kind: AuthErrorKind,
     challenges: Challenges,
+    scope: Option<Arc<str>>,
 }
 
 impl AuthError {
     /// An error of `kind`, challenging with `challenges`.
     pub fn new(kind: AuthErrorKind, challenges: Challenges) -> Self {
-        Self { kind, challenges }
+        Self {
+            kind,
+            challenges,
+            scope: None,
+        }
+    }
+
+    /// A 403 for a caller that lacks `scope`.
+    pub fn insufficient_scope(scope: impl Into<Arc<str>>) -> Self {
+        Self {
+            kind: AuthErrorKind::InsufficientScope,
+            challenges: Challenges::one(ChallengeScheme::Bearer),
+            scope: Some(scope.into()),
+        }
+    }
+
+    /// The scope that was required and missing, for [`AuthErrorKind::InsufficientScope`].
+    pub fn required_scope(&self) -> Option<&str> {
+        self.scope.as_deref()
     }
 
     /// Why the request was not accepted.

@@ -33,6 +33,14 @@ impl std::fmt::Display for MissingCaller {
 
 impl std::error::Error for MissingCaller {}
 
+/// Answers with the default [`ProblemDetails`](crate::reject::ProblemDetails) response,
+/// so a handler can write `caller.require_scopes(["orders:write"])?`.
+impl IntoResponse for crate::AuthError {
+    fn into_response(self) -> Response {
+        crate::reject::respond(&crate::reject::ProblemDetails::default(), self)
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = MissingCaller;
 

@@ -2,6 +2,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod authenticator;
+mod authorization;
+pub mod basic;
+pub mod bearer;
 mod caller;
 pub mod clock;
 pub mod dangerous;
@@ -9,12 +12,16 @@ mod error;
 #[cfg(feature = "axum")]
 mod extract;
 mod guard;
+#[cfg(feature = "jwt")]
+pub mod jwt;
 pub mod reject;
+pub mod scope;
 mod secret;
 pub mod signature;
+mod token_set;
 
 pub use authenticator::Authenticator;
-pub use caller::{AuthMethod, Caller, Scopes};
+pub use caller::{AuthMethod, Caller, Claims, ClaimsError, Scopes};
 pub use error::{AuthError, AuthErrorKind, ChallengeScheme, Challenges, ConfigError};
 #[cfg(feature = "axum")]
 pub use extract::MissingCaller;

@@ -116,6 +116,15 @@ impl Reject for ProblemDetails {
                 headers.append(WWW_AUTHENTICATE, self.challenge(scheme, error));
             }
         }
+        if let Some(scope) = error.required_scope() {
+            let text = format!(
+                "Bearer realm=\"{}\", error=\"insufficient_scope\", scope=\"{scope}\"",
+                self.realm
+            );
+            if let Ok(value) = HeaderValue::try_from(text) {
+                headers.insert(WWW_AUTHENTICATE, value);
+            }
+        }
         response
     }
 }
@@ -131,6 +140,12 @@ fn problem_body(status: StatusCode) -> &'static [u8] {
         }
         StatusCode::BAD_REQUEST => {
             br#"{"type":"about:blank","title":"Bad Request","status":400,"detail":"request body could not be read"}"#
+        }
+        StatusCode::FORBIDDEN => {
+            br#"{"type":"about:blank","title":"Forbidden","status":403,"detail":"insufficient scope"}"#
+        }
+        StatusCode::INTERNAL_SERVER_ERROR => {
+            br#"{"type":"about:blank","title":"Internal Server Error","status":500,"detail":"callguard: a route that requires scopes has no GuardLayer in front of it"}"#
         }
         _ => br#"{"type":"about:blank","title":"Request Refused"}"#,
     }

@@ -16,6 +16,7 @@ use super::layer::Shared;
 use crate::authenticator::Inspection;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::reject::{ProblemDetails, Reject};
+use crate::scope::AnonymousPass;
 
 /// The service made by [`GuardLayer`](crate::GuardLayer).
 ///
@@ -47,7 +48,12 @@ where
         let (mut parts, body) = request.into_parts();
         let shared = &self.shared;
         match shared.authenticator.inspect(&parts) {
-            Inspection::Absent if shared.optional => self.pass(parts, body),
+            Inspection::Absent if shared.optional => {
+                parts
+                    .extensions
+                    .insert(AnonymousPass(shared.authenticator.challenges()));
+                self.pass(parts, body)
+            }
             Inspection::Absent => self.refuse(AuthError::new(
                 AuthErrorKind::MissingCredentials,
                 shared.authenticator.challenges(),

@@ -1,0 +1,207 @@
+//! Minting the short-lived, scoped JWTs that the same configuration verifies.
+
+use std::fmt;
+use std::time::Duration;
+
+use base64::Engine as _;
+use jsonwebtoken::{EncodingKey, Header};
+use serde_json::{Map, Value};
+
+use super::config::JwtConfig;
+use crate::caller::Scopes;
+
+/// Claims the issuer sets itself; extra claims may not override them.
+const REGISTERED: [&str; 8] = ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "scope"];
+
+/// Mints tokens with a [`JwtConfig`]'s signing key, issuer, audience and type.
+///
+/// ```
+/// use std::time::Duration;
+/// use callguard::{Scopes, Secret};
+/// use callguard::jwt::{JwtAlgorithm, JwtConfig, JwtKey, TokenIssuer, TokenRequest};
+///
+/// let key = JwtKey::hmac(JwtAlgorithm::HS256, &Secret::from_utf8("a-jwt-signing-key-of-32-bytes!!!")?)?;
+/// let config = JwtConfig::builder().key("k1", key).issuer("me").audience("tools").build()?;
+/// let issued = TokenIssuer::new(config).issue(
+///     TokenRequest::new("agent-7", Scopes::from_iter(["tools:call"]), Duration::from_secs(300)),
+/// )?;
+/// assert_eq!(issued.expires_in, Duration::from_secs(300));
+/// assert_eq!(issued.scope, "tools:call");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct TokenIssuer {
+    config: JwtConfig,
+}
+
+/// What to put in a token.
+#[derive(Clone, Debug)]
+pub struct TokenRequest {
+    subject: String,
+    scopes: Scopes,
+    ttl: Duration,
+    extra: Map<String, Value>,
+}
+
+impl TokenRequest {
+    /// A token for `subject` granting `scopes`, valid for `ttl`.
+    pub fn new(subject: impl Into<String>, scopes: Scopes, ttl: Duration) -> Self {
+        Self {
+            subject: subject.into(),
+            scopes,
+            ttl,
+            extra: Map::new(),
+        }
+    }
+
+    /// Add a private claim, for example binding the token to one tool call or conversation.
+    #[must_use]
+    pub fn claim(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.extra.insert(name.into(), value.into());
+        self
+    }
+}
+
+/// A minted token.
+#[derive(Clone)]
+pub struct IssuedToken {
+    /// The compact JWS.
+    pub access_token: String,
+    /// Its lifetime from now.
+    pub expires_in: Duration,
+    /// The granted scopes, space-separated.
+    pub scope: String,
+    /// Its unique id (`jti`).
+    pub jti: String,
+}
+
+impl fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("access_token", &"[redacted]")
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .field("jti", &self.jti)
+            .finish()
+    }
+}
+
+/// Why a token could not be minted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IssueError {
+    /// The configuration has no key that can sign.
+    NoSigningKey,
+    /// The lifetime is zero or longer than the configured maximum.
+    TtlOutOfBounds {
+        /// The configured maximum.
+        max: Duration,
+    },
+    /// An extra claim tries to set a claim the issuer sets itself.
+    ReservedClaim(String),
+    /// A scope is empty or holds a space, which the `scope` claim cannot carry.
+    InvalidScope(String),
+    /// The signing backend failed, or no randomness was available for `jti`.
+    Signing,
+}
+
+impl fmt::Display for IssueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoSigningKey => f.write_str("no configured key can sign"),
+            Self::TtlOutOfBounds { max } => {
+                write!(f, "ttl must be between 1 and {} seconds", max.as_secs())
+            }
+            Self::ReservedClaim(name) => write!(f, "claim `{name}` is set by the issuer"),
+            Self::InvalidScope(scope) => write!(f, "scope `{scope}` is empty or holds a space"),
+            Self::Signing => f.write_str("signing failed"),
+        }
+    }
+}
+
+impl std::error::Error for IssueError {}
+
+impl TokenIssuer {
+    /// An issuer using `config`'s signing key.
+    pub fn new(config: JwtConfig) -> Self {
+        Self { config }
+    }
+
+    /// The longest lifetime this issuer mints.
+    pub fn max_ttl(&self) -> Duration {
+        self.config.inner.max_ttl
+    }
+
+    /// Mint a token.
+    ///
+    /// # Errors
+    ///
+    /// [`IssueError`] for a TTL out of bounds, a reserved extra claim, a scope the `scope`
+    /// claim cannot carry, or a configuration with no signing key.
+    pub fn issue(&self, request: TokenRequest) -> Result<IssuedToken, IssueError> {
+        let inner = &self.config.inner;
+        let kid = inner
+            .signing_kid
+            .as_deref()
+            .ok_or(IssueError::NoSigningKey)?;
+        let pinned = &inner.keys[kid];
+        let encoding: &EncodingKey = pinned
+            .key
+            .encoding
+            .as_ref()
+            .ok_or(IssueError::NoSigningKey)?;
+        if request.ttl.is_zero() || request.ttl > inner.max_ttl || request.ttl.subsec_nanos() != 0 {
+            return Err(IssueError::TtlOutOfBounds { max: inner.max_ttl });
+        }
+        if let Some(name) = request
+            .extra
+            .keys()
+            .find(|k| REGISTERED.contains(&k.as_str()))
+        {
+            return Err(IssueError::ReservedClaim(name.clone()));
+        }
+        if let Some(bad) = request
+            .scopes
+            .iter()
+            .find(|s| s.is_empty() || s.contains(' '))
+        {
+            return Err(IssueError::InvalidScope(bad.to_owned()));
+        }
+        let now = inner.clock.unix_seconds();
+        let ttl = i64::try_from(request.ttl.as_secs())
+            .map_err(|_| IssueError::TtlOutOfBounds { max: inner.max_ttl })?;
+        let jti = random_id()?;
+        let scope = request.scopes.iter().collect::<Vec<_>>().join(" ");
+        let mut claims = request.extra;
+        if let Some(issuer) = &inner.issuer {
+            claims.insert("iss".into(), Value::from(&**issuer));
+        }
+        if let Some(audience) = &inner.audience {
+            claims.insert("aud".into(), Value::from(&**audience));
+        }
+        claims.insert("sub".into(), Value::from(request.subject));
+        claims.insert("iat".into(), Value::from(now));
+        claims.insert("nbf".into(), Value::from(now));
+        claims.insert("exp".into(), Value::from(now.saturating_add(ttl)));
+        claims.insert("jti".into(), Value::from(jti.as_str()));
+        claims.insert("scope".into(), Value::from(scope.as_str()));
+        let mut header = Header::new(pinned.key.algorithm.to_jsonwebtoken());
+        header.kid = Some(kid.to_owned());
+        header.typ = Some(inner.typ.as_deref().unwrap_or("JWT").to_owned());
+        let access_token =
+            jsonwebtoken::encode(&header, &claims, encoding).map_err(|_| IssueError::Signing)?;
+        Ok(IssuedToken {
+            access_token,
+            expires_in: request.ttl,
+            scope,
+            jti,
+        })
+    }
+}
+
+/// 128 random bits, base64url without padding.
+fn random_id() -> Result<String, IssueError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|_| IssueError::Signing)?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}

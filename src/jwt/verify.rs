@@ -1,0 +1,163 @@
+//! Verifying a server-issued JWT presented as a bearer token.
+
+use std::sync::Arc;
+
+use jsonwebtoken::errors::ErrorKind;
+use serde_json::{Map, Value};
+
+use super::config::{JwtConfig, PinnedKey};
+use crate::caller::{AuthMethod, Caller, Claims, Scopes};
+use crate::error::AuthErrorKind;
+
+/// Verifies JWTs minted with a [`JwtConfig`]'s keys. Cloning shares the configuration.
+///
+/// Checks, in order: the header parses; `kid` names a configured key (or is absent and one
+/// key is configured); the header's `alg` is the key's pinned algorithm; `typ` when
+/// configured; the signature; `exp` present and not passed, `nbf` reached (both with the
+/// configured leeway against the injected clock); `iss` and `aud` when configured. Scopes
+/// come from the `scope` claim (space-separated, RFC 9068) and a `scopes` array.
+#[derive(Clone, Debug)]
+pub struct JwtVerifier {
+    pub(crate) config: JwtConfig,
+}
+
+impl JwtVerifier {
+    /// A verifier for tokens signed with `config`'s keys.
+    pub fn new(config: JwtConfig) -> Self {
+        Self { config }
+    }
+
+    /// A [`GuardLayer`](crate::GuardLayer) that requires such a token.
+    pub fn layer(self) -> crate::GuardLayer {
+        crate::GuardLayer::new(self)
+    }
+
+    /// The caller a presented token proves.
+    pub(crate) fn check(&self, token: &[u8]) -> Result<Caller, AuthErrorKind> {
+        let inner = &self.config.inner;
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| AuthErrorKind::MalformedCredentials)?;
+        let kid = match header.kid.as_deref() {
+            Some(kid) => kid,
+            None => inner
+                .sole_kid
+                .as_deref()
+                .ok_or(AuthErrorKind::InvalidCredentials)?,
+        };
+        let PinnedKey {
+            kid,
+            key,
+            validation,
+        } = inner
+            .keys
+            .get(kid)
+            .ok_or(AuthErrorKind::InvalidCredentials)?;
+        if header.alg != key.algorithm.to_jsonwebtoken() {
+            return Err(AuthErrorKind::InvalidCredentials);
+        }
+        let typ_ok = |expected: &str| {
+            header
+                .typ
+                .as_deref()
+                .is_some_and(|typ| typ_matches(typ, expected))
+        };
+        if inner
+            .typ
+            .as_deref()
+            .is_some_and(|expected| !typ_ok(expected))
+        {
+            return Err(AuthErrorKind::InvalidClaims);
+        }
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.decoding, validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::InvalidSignature
+                | ErrorKind::InvalidAlgorithm
+                | ErrorKind::InvalidAlgorithmName => AuthErrorKind::InvalidCredentials,
+                ErrorKind::InvalidToken | ErrorKind::Base64(_) => {
+                    AuthErrorKind::MalformedCredentials
+                }
+                _ => AuthErrorKind::InvalidClaims,
+            })?;
+        let claims = data.claims;
+        let now = inner.clock.unix_seconds();
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .ok_or(AuthErrorKind::InvalidClaims)?;
+        if now.saturating_sub(inner.leeway) >= exp {
+            return Err(AuthErrorKind::TokenExpired);
+        }
+        if let Some(nbf) = claims.get("nbf") {
+            let nbf = nbf.as_i64().ok_or(AuthErrorKind::InvalidClaims)?;
+            if now.saturating_add(inner.leeway) < nbf {
+                return Err(AuthErrorKind::TokenNotYetValid);
+            }
+        }
+        let subject: Arc<str> = match claims.get("sub") {
+            None => "".into(),
+            Some(Value::String(sub)) => sub.as_str().into(),
+            Some(_) => return Err(AuthErrorKind::InvalidClaims),
+        };
+        let scopes = scopes_of(&claims)?;
+        Ok(Caller::new(AuthMethod::Jwt, subject)
+            .with_key_id(Arc::clone(kid))
+            .with_scopes(scopes)
+            .with_claims(Claims::new(claims)))
+    }
+}
+
+fn typ_matches(typ: &str, expected: &str) -> bool {
+    let bare = |t: &str| {
+        let lower = t.len() > 12 && t[..12].eq_ignore_ascii_case("application/");
+        if lower {
+            t[12..].to_owned()
+        } else {
+            t.to_owned()
+        }
+    };
+    bare(typ).eq_ignore_ascii_case(&bare(expected))
+}
+
+/// Scopes from `scope` (a space-separated string) and `scopes` (an array of strings).
+fn scopes_of(claims: &Map<String, Value>) -> Result<Scopes, AuthErrorKind> {
+    let mut scopes: Vec<&str> = Vec::new();
+    match claims.get("scope") {
+        None => {}
+        Some(Value::String(list)) => scopes.extend(list.split(' ').filter(|s| !s.is_empty())),
+        Some(_) => return Err(AuthErrorKind::InvalidClaims),
+    }
+    match claims.get("scopes") {
+        None => {}
+        Some(Value::Array(list)) => {
+            for scope in list {
+                scopes.push(scope.as_str().ok_or(AuthErrorKind::InvalidClaims)?);
+            }
+        }
+        Some(_) => return Err(AuthErrorKind::InvalidClaims),
+    }
+    Ok(Scopes::from_iter(scopes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typ_comparison_ignores_case_and_media_type_prefix() {
+        assert!(typ_matches("at+jwt", "at+jwt"));
+        assert!(typ_matches("application/AT+JWT", "at+jwt"));
+        assert!(!typ_matches("JWT", "at+jwt"));
+    }
+
+    #[test]
+    fn scopes_merge_string_and_array_forms() {
+        let claims: Map<String, Value> =
+            serde_json::from_str(r#"{"scope":"a  b","scopes":["c","a"]}"#).unwrap();
+        assert_eq!(
+            scopes_of(&claims).unwrap().iter().collect::<Vec<_>>(),
+            ["a", "b", "c"]
+        );
+        let bad: Map<String, Value> = serde_json::from_str(r#"{"scopes":[1]}"#).unwrap();
+        assert_eq!(scopes_of(&bad).unwrap_err(), AuthErrorKind::InvalidClaims);
+    }
+}

@@ -1,0 +1,189 @@
+//! Requiring scopes per route: a small layer for `route_layer`, and the same check for
+//! handlers on [`Caller`].
+//!
+//! ```
+//! use axum::{Router, routing::post};
+//! use callguard::{GuardLayer, Secret, bearer::BearerTokens, scope::RequireScopesLayer, Scopes};
+//!
+//! let tokens = BearerTokens::builder()
+//!     .token("agent", Secret::from_utf8("tok_0123456789abcdef")?, Scopes::from_iter(["orders:read"]))
+//!     .build()?;
+//! let app: Router = Router::new()
+//!     .route("/orders", post(|| async { "created" }))
+//!     .route_layer(RequireScopesLayer::new(["orders:write"])?)
+//!     .route_layer(GuardLayer::new(tokens));
+//! # Ok::<(), callguard::ConfigError>(())
+//! ```
+//!
+//! The guard must run first (axum applies the last `route_layer` outermost). Without one,
+//! the scope layer answers 500 naming the setup mistake; behind a guard in optional mode it
+//! answers 401 for an anonymous request.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::caller::Caller;
+use crate::error::{AuthError, AuthErrorKind, Challenges, ConfigError, check_token_text};
+use crate::reject::{ProblemDetails, Reject, respond};
+
+/// Marks a request that a guard in optional mode let through without credentials.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AnonymousPass(pub(crate) Challenges);
+
+/// Requires every listed scope of the request's [`Caller`]: 403 with
+/// `WWW-Authenticate: Bearer error="insufficient_scope", scope="…"` naming the first
+/// missing one.
+#[must_use]
+#[derive(Debug, Clone)]
+pub struct RequireScopesLayer<R = ProblemDetails> {
+    required: Arc<[Box<str>]>,
+    responder: R,
+}
+
+impl RequireScopesLayer {
+    /// Require all of `scopes`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidValue`] for an empty list or a scope that is empty, holds a
+    /// space, a quote or non-printable characters.
+    pub fn new<S: AsRef<str>>(scopes: impl IntoIterator<Item = S>) -> Result<Self, ConfigError> {
+        let required: Vec<Box<str>> = scopes.into_iter().map(|s| Box::from(s.as_ref())).collect();
+        if required.is_empty() {
+            return Err(ConfigError::InvalidValue { field: "scope" });
+        }
+        for scope in &required {
+            check_token_text(scope, "scope")?;
+            if scope.contains(' ') {
+                return Err(ConfigError::InvalidValue { field: "scope" });
+            }
+        }
+        Ok(Self {
+            required: required.into(),
+            responder: ProblemDetails::default(),
+        })
+    }
+}
+
+impl<R> RequireScopesLayer<R> {
+    /// Build refusals with `responder` instead of [`ProblemDetails`].
+    pub fn on_reject<R2: Reject>(self, responder: R2) -> RequireScopesLayer<R2> {
+        RequireScopesLayer {
+            required: self.required,
+            responder,
+        }
+    }
+}
+
+impl<S, R: Clone> Layer<S> for RequireScopesLayer<R> {
+    type Service = RequireScopes<S, R>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireScopes {
+            inner,
+            required: Arc::clone(&self.required),
+            responder: self.responder.clone(),
+        }
+    }
+}
+
+/// The service made by [`RequireScopesLayer`].
+#[derive(Debug, Clone)]
+pub struct RequireScopes<S, R = ProblemDetails> {
+    inner: S,
+    required: Arc<[Box<str>]>,
+    responder: R,
+}
+
+impl<S, R, B, ResBody> Service<Request<B>> for RequireScopes<S, R>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    ResBody: From<Bytes>,
+    R: Reject,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = RequireScopesFuture<S::Future, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let extensions = request.extensions();
+        let refusal = match extensions.get::<Caller>() {
+            Some(caller) => caller
+                .require_scopes(self.required.iter().map(|s| &**s))
+                .err(),
+            None => Some(match extensions.get::<AnonymousPass>() {
+                Some(AnonymousPass(challenges)) => {
+                    AuthError::new(AuthErrorKind::MissingCredentials, *challenges)
+                }
+                None => {
+                    tracing::error!(
+                        "callguard: a route requires scopes but no GuardLayer authenticated the request"
+                    );
+                    AuthError::new(AuthErrorKind::GuardMissing, Challenges::default())
+                }
+            }),
+        };
+        match refusal {
+            Some(error) => RequireScopesFuture {
+                kind: Kind::Refused {
+                    response: Some(respond(&self.responder, error)),
+                },
+            },
+            None => RequireScopesFuture {
+                kind: Kind::Inner {
+                    future: self.inner.call(request),
+                },
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`RequireScopes`].
+    pub struct RequireScopesFuture<F, ResBody> {
+        #[pin]
+        kind: Kind<F, ResBody>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F, ResBody> {
+        Inner { #[pin] future: F },
+        Refused { response: Option<Response<ResBody>> },
+    }
+}
+
+impl<F, ResBody, E> Future for RequireScopesFuture<F, ResBody>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+{
+    type Output = Result<Response<ResBody>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Inner { future } => future.poll(cx),
+            KindProj::Refused { response } => {
+                Poll::Ready(Ok(response.take().expect("future polled after completion")))
+            }
+        }
+    }
+}
+
+impl<F, ResBody> std::fmt::Debug for RequireScopesFuture<F, ResBody> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RequireScopesFuture")
+    }
+}
