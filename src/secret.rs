@@ -80,6 +80,25 @@ impl Secret {
         Self::with_min_len(&decoded, Self::MIN_LEN)
     }
 
+    /// A secret given in URL-safe base64 (padded or not), as JWK `k` values are.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidBase64`] when the text does not decode, then as
+    /// [`Secret::from_bytes`] for the decoded bytes.
+    pub fn from_base64url(text: &str) -> Result<Self, ConfigError> {
+        let engine = base64::engine::GeneralPurpose::new(
+            &base64::alphabet::URL_SAFE,
+            base64::engine::GeneralPurposeConfig::new()
+                .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone),
+        );
+        let decoded = engine
+            .decode(text.trim_end_matches('='))
+            .map(Zeroizing::new)
+            .map_err(|_| ConfigError::InvalidBase64)?;
+        Self::with_min_len(&decoded, Self::MIN_LEN)
+    }
+
     /// A secret read from the environment variable `name`, used as UTF-8 key bytes.
     ///
     /// # Errors
