@@ -63,13 +63,18 @@ impl BasicUsers {
         let list = Zeroizing::new(std::env::var(name).map_err(|_| ConfigError::MissingEnvVar {
             name: name.to_owned(),
         })?);
+        Self::from_list(name, &list, scopes)
+    }
+
+    /// Parse a comma-separated list read from `source` (named in errors).
+    fn from_list(source: &str, list: &str, scopes: &Scopes) -> Result<Self, ConfigError> {
         let mut builder = Self::builder();
         for entry in list.split(',') {
             let (user, password) =
                 entry
                     .split_once(':')
                     .ok_or_else(|| ConfigError::InvalidList {
-                        name: name.to_owned(),
+                        name: source.to_owned(),
                         expected: "user:password",
                     })?;
             builder = builder.user(user, Secret::from_utf8(password)?, scopes.clone());
@@ -228,6 +233,25 @@ mod tests {
                 "{credentials}"
             );
         }
+    }
+
+    #[test]
+    fn list_of_user_password_pairs_is_parsed() {
+        let users = BasicUsers::from_list(
+            "VAR",
+            "ann:ann-password-000001,ben:ben-password-000002",
+            &Scopes::empty(),
+        )
+        .unwrap();
+        assert_eq!(users.names().collect::<Vec<_>>(), ["ann", "ben"]);
+        let err = BasicUsers::from_list("VAR", "nocolon", &Scopes::empty()).unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::InvalidList {
+                name: "VAR".into(),
+                expected: "user:password"
+            }
+        );
     }
 
     #[test]

@@ -22,6 +22,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use zeroize::Zeroizing;
+
 use crate::caller::{AuthMethod, Caller, Scopes};
 use crate::error::{AuthErrorKind, ConfigError, check_token_text};
 use crate::secret::Secret;
@@ -57,18 +59,21 @@ impl BearerTokens {
     /// [`ConfigError::MissingEnvVar`], [`ConfigError::InvalidList`] for an entry without `=`,
     /// and whatever [`BearerTokensBuilder::build`] finds.
     pub fn from_env(name: &str, scopes: &Scopes) -> Result<Self, ConfigError> {
-        let list = zeroize::Zeroizing::new(std::env::var(name).map_err(|_| {
-            ConfigError::MissingEnvVar {
-                name: name.to_owned(),
-            }
+        let list = Zeroizing::new(std::env::var(name).map_err(|_| ConfigError::MissingEnvVar {
+            name: name.to_owned(),
         })?);
+        Self::from_list(name, &list, scopes)
+    }
+
+    /// Parse a comma-separated list read from `source` (named in errors).
+    fn from_list(source: &str, list: &str, scopes: &Scopes) -> Result<Self, ConfigError> {
         let mut builder = Self::builder();
         for entry in list.split(',') {
             let (token_name, token) =
                 entry
                     .split_once('=')
                     .ok_or_else(|| ConfigError::InvalidList {
-                        name: name.to_owned(),
+                        name: source.to_owned(),
                         expected: "name=token",
                     })?;
             builder = builder.token(token_name, Secret::from_utf8(token)?, scopes.clone());
@@ -234,6 +239,31 @@ mod tests {
             .token("b", secret("token-aaaaaaaaaaaaaaaa"), Scopes::empty())
             .build();
         assert!(matches!(same_token, Err(ConfigError::DuplicateSecret)));
+    }
+
+    #[test]
+    fn list_of_name_token_pairs_is_parsed() {
+        let tokens = BearerTokens::from_list(
+            "VAR",
+            "a=tok_aaaaaaaaaaaaaaaa,b=tok_bbbbbbbbbbbbbbbb",
+            &Scopes::from_iter(["s"]),
+        )
+        .unwrap();
+        assert_eq!(tokens.names().collect::<Vec<_>>(), ["a", "b"]);
+        assert!(
+            tokens
+                .check(b"tok_bbbbbbbbbbbbbbbb")
+                .unwrap()
+                .has_scope("s")
+        );
+        let err = BearerTokens::from_list("VAR", "no-equals-sign", &Scopes::empty()).unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::InvalidList {
+                name: "VAR".into(),
+                expected: "name=token"
+            }
+        );
     }
 
     #[test]
