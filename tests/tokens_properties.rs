@@ -40,7 +40,7 @@ fn config(secret: &[u8], kid: &str) -> JwtConfig {
 }
 
 /// The status and the caller the inner service saw for `Authorization: Bearer token`.
-fn present(guard: GuardLayer, token: &str) -> (StatusCode, Option<Seen>) {
+fn present(guard: &GuardLayer, token: &str) -> (StatusCode, Option<Seen>) {
     let request = Request::post("/tool")
         .header("authorization", format!("Bearer {token}"))
         .body(Full::new(Bytes::new()))
@@ -79,7 +79,7 @@ proptest! {
         let issued = TokenIssuer::new(own.clone())
             .issue(TokenRequest::new(subject.clone(), Scopes::from_iter(&scopes), Duration::from_secs(ttl)))
             .unwrap();
-        let (status, seen) = present(JwtVerifier::new(own).layer(), &issued.access_token);
+        let (status, seen) = present(&JwtVerifier::new(own).layer(), &issued.access_token);
         prop_assert_eq!(status, StatusCode::OK);
         let caller = seen.unwrap().caller.unwrap();
         prop_assert_eq!(caller.method(), AuthMethod::Jwt);
@@ -87,7 +87,7 @@ proptest! {
         let expected: BTreeSet<&str> = scopes.iter().map(String::as_str).collect();
         prop_assert_eq!(caller.scopes().iter().collect::<BTreeSet<_>>(), expected);
 
-        let (status, _) = present(JwtVerifier::new(config(&other, "k1")).layer(), &issued.access_token);
+        let (status, _) = present(&JwtVerifier::new(config(&other, "k1")).layer(), &issued.access_token);
         prop_assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
 
@@ -107,7 +107,7 @@ proptest! {
         prop_assume!(bytes[at] != replacement);
         bytes[at] = replacement;
         let changed = String::from_utf8(bytes).unwrap();
-        let (status, _) = present(JwtVerifier::new(own).layer(), &changed);
+        let (status, _) = present(&JwtVerifier::new(own).layer(), &changed);
         prop_assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
 
@@ -123,13 +123,13 @@ proptest! {
         }
         let guard = GuardLayer::new(builder.build().unwrap());
         for (index, token) in members.iter().enumerate() {
-            let (status, seen) = present(guard.clone(), token);
+            let (status, seen) = present(&guard, token);
             prop_assert_eq!(status, StatusCode::OK);
             let id = seen.unwrap().caller.unwrap().id().to_owned();
             prop_assert_eq!(id, format!("t{index}"));
         }
         for stranger in strangers.iter().filter(|s| !members.contains(s)) {
-            prop_assert_eq!(present(guard.clone(), stranger).0, StatusCode::UNAUTHORIZED);
+            prop_assert_eq!(present(&guard, stranger).0, StatusCode::UNAUTHORIZED);
         }
     }
 }
