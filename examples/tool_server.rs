@@ -1,58 +1,96 @@
 //! Run with: cargo run --example tool_server
 //!
-//! A tool and webhook backend behind callguard. Configured from the environment:
+//! A tool backend behind callguard, showing every method. Configured from the environment;
+//! where a secret is unset, a random demo value is generated and printed.
 //!
 //! | variable | meaning | default |
 //! | --- | --- | --- |
 //! | `CALLGUARD_ADDR` | address to listen on | `127.0.0.1:3000` |
 //! | `CALLGUARD_BODY_LIMIT` | largest accepted body, in bytes | `1048576` |
-//! | `TOOL_SIGNING_SECRETS` | comma-separated secrets for `x-signature` (hex HMAC-SHA256 of the raw body); every one is accepted | a random secret, printed |
+//! | `TOOL_SIGNING_SECRETS` | comma-separated secrets for `x-signature` (hex HMAC-SHA256 of the raw body); every one is accepted | random |
+//! | `TOOL_BEARER_TOKENS` | comma-separated `name=token` pairs, each granted `tools:call` | `demo=<random>` |
+//! | `TOOL_JWT_SECRET` | HS256 key of the JWTs this server mints and verifies (issuer `callguard-example`, audience `tools`) | random |
+//! | `TOOL_BASIC_USERS` | comma-separated `user:password` pairs allowed to mint tokens | `demo:<random>` |
 //!
 //! Routes:
 //! - `GET /healthz`: 200, no credentials.
-//! - `POST /tools/{name}`: requires `x-signature`; answers 200 with JSON describing the caller
-//!   and the body the handler received (`route`, `method`, `id`, `key_id`, `scopes`,
-//!   `body_len`, `body_sha256`).
+//! - `POST /tools/{name}`: a signature, a static bearer token or a JWT; `POST /tools/orders`
+//!   also requires scope `orders:write`. Answers 200 with JSON describing the caller and the
+//!   body the handler received (`route`, `method`, `id`, `key_id`, `scopes`, `body_len`,
+//!   `body_sha256`).
+//! - `POST /auth/token`: Basic credentials and JSON `{"scopes": [...], "ttl": seconds}`;
+//!   answers 201 `{"access_token", "token_type": "Bearer", "expires_in", "scope"}`. Allowed
+//!   scopes: `tools:call`, `orders:read`, `orders:write`; TTL 1..=3600 (default 300).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::OriginalUri;
+use axum::extract::{OriginalUri, State};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use base64::Engine as _;
+use callguard::basic::BasicUsers;
+use callguard::bearer::BearerTokens;
+use callguard::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtVerifier, TokenIssuer, TokenRequest};
+use callguard::scope::RequireScopesLayer;
 use callguard::signature::SignatureVerifier;
-use callguard::{Caller, GuardLayer, Scopes, Secret, dangerous};
+use callguard::{Authenticator, Caller, GuardLayer, Scopes, Secret, dangerous};
 use hmac::{Hmac, KeyInit, Mac};
 use rand::Rng;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-/// What the server needs from its environment, read and checked before it listens.
+const JWT_ISSUER: &str = "callguard-example";
+const JWT_AUDIENCE: &str = "tools";
+const JWT_KID: &str = "example-hs256";
+const MINTABLE_SCOPES: [&str; 3] = ["tools:call", "orders:read", "orders:write"];
+const DEFAULT_TTL: u64 = 300;
+const MAX_TTL: u64 = 3600;
+
+/// Everything the server reads from its environment, checked before it listens.
 struct Settings {
     addr: SocketAddr,
     body_limit: usize,
     signing_secrets: Vec<String>,
-    generated_secret: bool,
+    bearer_tokens: Vec<(String, String)>,
+    jwt_secret: String,
+    basic_users: Vec<(String, String)>,
+    /// Variables that were unset, with the demo value generated for each.
+    generated: Vec<(&'static str, String)>,
 }
 
 impl Settings {
     fn from_env() -> Result<Self, String> {
-        let addr = env_or("CALLGUARD_ADDR", "127.0.0.1:3000")
-            .parse()
-            .map_err(|e| format!("CALLGUARD_ADDR: {e}"))?;
-        let body_limit = env_or("CALLGUARD_BODY_LIMIT", "1048576")
-            .parse()
-            .map_err(|e| format!("CALLGUARD_BODY_LIMIT: {e}"))?;
-        let (signing_secrets, generated_secret) = match std::env::var("TOOL_SIGNING_SECRETS") {
-            Ok(list) => (list.split(',').map(str::to_owned).collect(), false),
-            Err(_) => (vec![random_secret()], true),
+        let mut generated = Vec::new();
+        let mut env_or_random = |name: &'static str, make: fn() -> String| match std::env::var(name)
+        {
+            Ok(value) => value,
+            Err(_) => {
+                let value = make();
+                generated.push((name, value.clone()));
+                value
+            }
         };
+        let signing = env_or_random("TOOL_SIGNING_SECRETS", random_secret);
+        let bearer = env_or_random("TOOL_BEARER_TOKENS", || format!("demo={}", random_secret()));
+        let jwt_secret = env_or_random("TOOL_JWT_SECRET", random_secret);
+        let basic = env_or_random("TOOL_BASIC_USERS", || format!("demo:{}", random_secret()));
         Ok(Self {
-            addr,
-            body_limit,
-            signing_secrets,
-            generated_secret,
+            addr: env_or("CALLGUARD_ADDR", "127.0.0.1:3000")
+                .parse()
+                .map_err(|e| format!("CALLGUARD_ADDR: {e}"))?,
+            body_limit: env_or("CALLGUARD_BODY_LIMIT", "1048576")
+                .parse()
+                .map_err(|e| format!("CALLGUARD_BODY_LIMIT: {e}"))?,
+            signing_secrets: signing.split(',').map(str::to_owned).collect(),
+            bearer_tokens: pairs("TOOL_BEARER_TOKENS", &bearer, '=')?,
+            jwt_secret,
+            basic_users: pairs("TOOL_BASIC_USERS", &basic, ':')?,
+            generated,
         })
     }
 }
@@ -61,38 +99,93 @@ fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
 
+fn pairs(name: &str, list: &str, separator: char) -> Result<Vec<(String, String)>, String> {
+    list.split(',')
+        .map(|entry| {
+            entry
+                .split_once(separator)
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
+                .ok_or_else(|| format!("{name}: entry `{entry}` has no `{separator}`"))
+        })
+        .collect()
+}
+
 fn random_secret() -> String {
-    let bytes: [u8; 32] = rand::rng().random();
+    let bytes: [u8; 24] = rand::rng().random();
     hex::encode(bytes)
 }
 
-/// The `x-signature` verifier: every configured secret, key ids `secret-1`, `secret-2`, ….
-fn tool_signature(settings: &Settings) -> Result<SignatureVerifier, String> {
-    let mut builder = SignatureVerifier::builder()
+/// A secret from the environment. Drivers of this example may use short test secrets:
+/// allow them, but say so.
+fn lenient_secret(variable: &str, value: &str) -> Result<Secret, String> {
+    Secret::from_utf8(value).or_else(|_| {
+        eprintln!(
+            "warning: a value in {variable} is shorter than {} bytes",
+            Secret::MIN_LEN
+        );
+        dangerous::secret_allowing_short(value.as_bytes()).map_err(|e| format!("{variable}: {e}"))
+    })
+}
+
+struct Methods {
+    signature: SignatureVerifier,
+    bearer: BearerTokens,
+    jwt: JwtConfig,
+    basic: BasicUsers,
+}
+
+fn methods(settings: &Settings) -> Result<Methods, String> {
+    let mut signature = SignatureVerifier::builder()
         .identity("tools")
         .scopes(Scopes::from_iter(["tools:call"]));
     for (index, text) in settings.signing_secrets.iter().enumerate() {
-        let id = format!("secret-{}", index + 1);
-        // Drivers of this example may use short test secrets; allow them, but say so.
-        let secret = match Secret::from_utf8(text) {
-            Ok(secret) => secret,
-            Err(_) => {
-                eprintln!(
-                    "warning: TOOL_SIGNING_SECRETS entry {id} is shorter than {} bytes",
-                    Secret::MIN_LEN
-                );
-                dangerous::secret_allowing_short(text.as_bytes())
-                    .map_err(|e| format!("TOOL_SIGNING_SECRETS entry {id}: {e}"))?
-            }
-        };
-        builder = builder.secret(id, secret);
+        signature = signature.secret(
+            format!("secret-{}", index + 1),
+            lenient_secret("TOOL_SIGNING_SECRETS", text)?,
+        );
     }
-    builder
-        .build()
-        .map_err(|e| format!("TOOL_SIGNING_SECRETS: {e}"))
+    let mut bearer = BearerTokens::builder();
+    for (name, token) in &settings.bearer_tokens {
+        bearer = bearer.token(
+            name,
+            lenient_secret("TOOL_BEARER_TOKENS", token)?,
+            Scopes::from_iter(["tools:call"]),
+        );
+    }
+    let jwt_key = JwtKey::hmac(
+        JwtAlgorithm::HS256,
+        &lenient_secret("TOOL_JWT_SECRET", &settings.jwt_secret)?,
+    )
+    .map_err(|e| format!("TOOL_JWT_SECRET: {e}"))?;
+    let mut basic = BasicUsers::builder();
+    for (user, password) in &settings.basic_users {
+        basic = basic.user(
+            user,
+            lenient_secret("TOOL_BASIC_USERS", password)?,
+            Scopes::empty(),
+        );
+    }
+    Ok(Methods {
+        signature: signature
+            .build()
+            .map_err(|e| format!("TOOL_SIGNING_SECRETS: {e}"))?,
+        bearer: bearer
+            .build()
+            .map_err(|e| format!("TOOL_BEARER_TOKENS: {e}"))?,
+        jwt: JwtConfig::builder()
+            .key(JWT_KID, jwt_key)
+            .issuer(JWT_ISSUER)
+            .audience(JWT_AUDIENCE)
+            .max_ttl(Duration::from_secs(MAX_TTL))
+            .build()
+            .map_err(|e| format!("TOOL_JWT_SECRET: {e}"))?,
+        basic: basic
+            .build()
+            .map_err(|e| format!("TOOL_BASIC_USERS: {e}"))?,
+    })
 }
 
-/// The JSON every accepted request is answered with.
+/// The JSON every accepted tool call is answered with.
 fn describe(caller: &Caller, route: &str, body: &[u8]) -> Value {
     json!({
         "route": route,
@@ -109,59 +202,153 @@ async fn call_tool(caller: Caller, OriginalUri(uri): OriginalUri, body: Bytes) -
     Json(describe(&caller, uri.path(), &body))
 }
 
-fn app(settings: &Settings) -> Result<Router, String> {
-    let tools = Router::new()
-        .route("/tools/{name}", post(call_tool))
-        .route_layer(GuardLayer::new(tool_signature(settings)?).body_limit(settings.body_limit));
-    Ok(tools.route("/healthz", get(|| async { "ok" })))
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenBody {
+    scopes: Option<Vec<String>>,
+    ttl: Option<u64>,
 }
 
-fn example_curl(settings: &Settings) -> String {
+fn bad_request(description: String) -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"error": "invalid_request", "error_description": description})),
+    )
+}
+
+/// `POST /auth/token`: mint a JWT for the Basic user.
+async fn mint_token(
+    State(issuer): State<TokenIssuer>,
+    caller: Caller,
+    body: Bytes,
+) -> (StatusCode, Json<Value>) {
+    let request: TokenBody = if body.is_empty() {
+        TokenBody {
+            scopes: None,
+            ttl: None,
+        }
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(request) => request,
+            Err(e) => {
+                return bad_request(format!(
+                    "body must be JSON {{\"scopes\": [...], \"ttl\": seconds}}: {e}"
+                ));
+            }
+        }
+    };
+    let scopes = request
+        .scopes
+        .unwrap_or_else(|| vec!["tools:call".to_owned()]);
+    if let Some(unknown) = scopes
+        .iter()
+        .find(|s| !MINTABLE_SCOPES.contains(&s.as_str()))
+    {
+        return bad_request(format!(
+            "unknown scope `{unknown}`; allowed: {}",
+            MINTABLE_SCOPES.join(", ")
+        ));
+    }
+    let ttl = request.ttl.unwrap_or(DEFAULT_TTL);
+    if !(1..=MAX_TTL).contains(&ttl) {
+        return bad_request(format!(
+            "ttl must be between 1 and {MAX_TTL} seconds, got {ttl}"
+        ));
+    }
+    let request = TokenRequest::new(
+        caller.id(),
+        Scopes::from_iter(&scopes),
+        Duration::from_secs(ttl),
+    );
+    match issuer.issue(request) {
+        Ok(token) => (
+            StatusCode::CREATED,
+            Json(json!({
+                "access_token": token.access_token,
+                "token_type": "Bearer",
+                "expires_in": token.expires_in.as_secs(),
+                "scope": token.scope,
+            })),
+        ),
+        Err(e) => bad_request(e.to_string()),
+    }
+}
+
+fn app(settings: &Settings, methods: Methods) -> Result<Router, String> {
+    let tool_guard = GuardLayer::new(Authenticator::any_of([
+        methods.signature.into(),
+        methods.bearer.into(),
+        JwtVerifier::new(methods.jwt.clone()).into(),
+    ]))
+    .body_limit(settings.body_limit);
+    let orders_scope = RequireScopesLayer::new(["orders:write"]).map_err(|e| e.to_string())?;
+    let tools = Router::new()
+        .route("/tools/{name}", post(call_tool))
+        .route_layer(tool_guard.clone());
+    let orders = Router::new()
+        .route("/tools/orders", post(call_tool))
+        .route_layer(orders_scope)
+        .route_layer(tool_guard);
+    let token = Router::new()
+        .route("/auth/token", post(mint_token))
+        .route_layer(GuardLayer::new(methods.basic).body_limit(64 * 1024))
+        .with_state(TokenIssuer::new(methods.jwt));
+    Ok(tools
+        .merge(orders)
+        .merge(token)
+        .route("/healthz", get(|| async { "ok" })))
+}
+
+fn example_commands(settings: &Settings) -> Vec<String> {
+    let addr = settings.addr;
     let body = r#"{"text":"hello"}"#;
     let mut mac = Hmac::<Sha256>::new_from_slice(settings.signing_secrets[0].as_bytes())
         .expect("HMAC takes keys of any length");
     mac.update(body.as_bytes());
     let signature = hex::encode(mac.finalize().into_bytes());
-    format!(
-        "curl -sS -X POST http://{}/tools/echo -H 'content-type: application/json' -H 'x-signature: {signature}' --data-binary '{body}'",
-        settings.addr
-    )
+    let (_, token) = &settings.bearer_tokens[0];
+    let (user, password) = &settings.basic_users[0];
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    vec![
+        format!(
+            "curl -sS -X POST http://{addr}/tools/echo -H 'content-type: application/json' -H 'x-signature: {signature}' --data-binary '{body}'"
+        ),
+        format!(
+            "curl -sS -X POST http://{addr}/tools/echo -H 'authorization: Bearer {token}' --data-binary '{body}'"
+        ),
+        format!(
+            "curl -sS -X POST http://{addr}/auth/token -H 'authorization: Basic {basic}' -H 'content-type: application/json' --data-binary '{{\"scopes\":[\"tools:call\",\"orders:write\"],\"ttl\":300}}'"
+        ),
+        format!(
+            "curl -sS -X POST http://{addr}/tools/orders -H \"authorization: Bearer $ACCESS_TOKEN\" --data-binary '{body}'   # with the access_token from above"
+        ),
+    ]
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(2);
 }
 
 #[tokio::main]
 async fn main() {
-    let settings = match Settings::from_env() {
-        Ok(settings) => settings,
-        Err(message) => {
-            eprintln!("error: {message}");
-            std::process::exit(2);
-        }
-    };
-    let app = match app(&settings) {
-        Ok(app) => app,
-        Err(message) => {
-            eprintln!("error: {message}");
-            std::process::exit(2);
-        }
-    };
-    let listener = match tokio::net::TcpListener::bind(settings.addr).await {
-        Ok(listener) => listener,
-        Err(e) => {
-            eprintln!("error: cannot listen on {}: {e}", settings.addr);
-            std::process::exit(1);
-        }
-    };
-    if settings.generated_secret {
-        println!(
-            "TOOL_SIGNING_SECRETS is unset; using a random demo secret: {}",
-            settings.signing_secrets[0]
-        );
+    let settings = Settings::from_env().unwrap_or_else(|e| fail(&e));
+    let methods = methods(&settings).unwrap_or_else(|e| fail(&e));
+    let app = app(&settings, methods).unwrap_or_else(|e| fail(&e));
+    let listener = tokio::net::TcpListener::bind(settings.addr)
+        .await
+        .unwrap_or_else(|e| fail(&format!("cannot listen on {}: {e}", settings.addr)));
+    for (variable, value) in &settings.generated {
+        println!("{variable} is unset; using a random demo value: {value}");
     }
     println!(
         "callguard tool server listening on http://{}",
         settings.addr
     );
-    println!("try:\n  {}", example_curl(&settings));
+    println!("try:");
+    for command in example_commands(&settings) {
+        println!("  {command}");
+    }
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -169,7 +356,6 @@ async fn main() {
         .with_graceful_shutdown(shutdown)
         .await
     {
-        eprintln!("error: server failed: {e}");
-        std::process::exit(1);
+        fail(&format!("server failed: {e}"));
     }
 }

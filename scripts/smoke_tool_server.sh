@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Start the example tool server with two known secrets and drive it over loopback with an
-# independent client (Python's hmac module and urllib): healthz, a signature made with each
-# secret, a tampered body and a missing signature. Exits non-zero on any mismatch.
+# Start the example tool server with known secrets and drive it over loopback with an
+# independent client (Python's hmac, base64 and urllib, no third-party code): healthz,
+# signatures made with each of two secrets, tampered and missing signatures, static bearer
+# tokens, minting a JWT with Basic credentials (its HS256 signature checked by Python), the
+# scope-protected route, and the token endpoint's 400s. Exits non-zero on any mismatch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +11,9 @@ cargo build --quiet --example tool_server
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export CALLGUARD_ADDR="127.0.0.1:$port"
 export TOOL_SIGNING_SECRETS="first-secret-0123456789abcdef,second-secret-0123456789abcdef"
+export TOOL_BEARER_TOKENS="agent-a=tok_agent_a_0123456789abcdef,agent-b=tok_agent_b_0123456789abcdef"
+export TOOL_JWT_SECRET="jwt-secret-for-the-smoke-test-0123456789"
+export TOOL_BASIC_USERS="minter:minter-password-0123456789"
 log=$(mktemp)
 target/debug/examples/tool_server >"$log" 2>&1 &
 server=$!
@@ -20,20 +25,26 @@ for _ in $(seq 1 100); do
 done
 
 python3 - <<'PY'
-import hashlib, hmac, json, os, urllib.request, urllib.error
+import base64, hashlib, hmac, json, os, time, urllib.request, urllib.error
 
 base = "http://" + os.environ["CALLGUARD_ADDR"]
 secrets = os.environ["TOOL_SIGNING_SECRETS"].split(",")
 
-def post(path, body, signature=None):
+def post(path, body, signature=None, authorization=None):
     request = urllib.request.Request(base + path, data=body, method="POST")
     if signature is not None:
         request.add_header("x-signature", signature)
+    if authorization is not None:
+        request.add_header("authorization", authorization)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, error.read()
+
+
+def b64url_decode(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 body = b'{"text":"h\xc3\xa9llo","bytes":"\x00\xff"}'
 for index, secret in enumerate(secrets, start=1):
@@ -51,5 +62,38 @@ signature = hmac.new(secrets[0].encode(), body, hashlib.sha256).hexdigest()
 assert post("/tools/echo", body + b" ", signature)[0] == 401
 assert post("/tools/echo", body)[0] == 401
 assert post("/tools/echo", body, signature.upper())[0] == 200
-print("smoke: tool_server answered 6 requests as its contract says")
+
+for name, token in (pair.split("=", 1) for pair in os.environ["TOOL_BEARER_TOKENS"].split(",")):
+    status, answer = post("/tools/echo", body, authorization=f"Bearer {token}")
+    assert status == 200 and answer["method"] == "bearer" and answer["id"] == name, (status, answer)
+    assert answer["scopes"] == ["tools:call"], answer
+    assert post("/tools/orders", body, authorization=f"Bearer {token}")[0] == 403
+assert post("/tools/echo", body, authorization="Bearer tok_unknown_0123456789abcdef")[0] == 401
+
+user, password = os.environ["TOOL_BASIC_USERS"].split(":", 1)
+basic = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+request = json.dumps({"scopes": ["tools:call", "orders:write"], "ttl": 120}).encode()
+status, minted = post("/auth/token", request, authorization=basic)
+assert status == 201, (status, minted)
+assert minted["token_type"] == "Bearer" and minted["expires_in"] == 120, minted
+assert minted["scope"] == "orders:write tools:call", minted
+header, payload, signature = minted["access_token"].split(".")
+expected = hmac.new(os.environ["TOOL_JWT_SECRET"].encode(), f"{header}.{payload}".encode(), hashlib.sha256).digest()
+assert hmac.compare_digest(b64url_decode(signature), expected), "minted JWT is not HS256 over its segments"
+claims = json.loads(b64url_decode(payload))
+assert json.loads(b64url_decode(header))["alg"] == "HS256"
+assert claims["iss"] == "callguard-example" and claims["aud"] == "tools" and claims["sub"] == user, claims
+assert abs(claims["exp"] - 120 - time.time()) < 30, claims
+
+jwt = "Bearer " + minted["access_token"]
+status, answer = post("/tools/orders", body, authorization=jwt)
+assert status == 200 and answer["method"] == "jwt" and answer["id"] == user, (status, answer)
+assert answer["route"] == "/tools/orders" and answer["key_id"], answer
+assert post("/tools/orders", body, signature=hmac.new(secrets[0].encode(), body, hashlib.sha256).hexdigest())[0] == 403
+
+for bad in [b'{"scopes":["admin"]}', b'{"ttl":0}', b'{"ttl":3601}', b'not json', b'{"ttl":"5"}']:
+    assert post("/auth/token", bad, authorization=basic)[0] == 400, bad
+assert post("/auth/token", request, authorization="Basic " + base64.b64encode(b"minter:wrong").decode())[0] == 401
+assert post("/auth/token", request)[0] == 401
+print("smoke: tool_server answered every request as its contract says")
 PY
