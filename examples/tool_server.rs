@@ -209,7 +209,7 @@ struct TokenBody {
     ttl: Option<u64>,
 }
 
-fn bad_request(description: String) -> (StatusCode, Json<Value>) {
+fn bad_request(description: &str) -> (StatusCode, Json<Value>) {
     (
         StatusCode::BAD_REQUEST,
         Json(json!({"error": "invalid_request", "error_description": description})),
@@ -270,7 +270,7 @@ async fn mint_token(
                 "scope": token.scope,
             })),
         ),
-        Err(e) => bad_request(e.to_string()),
+        Err(e) => bad_request(&e.to_string()),
     }
 }
 
