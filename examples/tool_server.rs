@@ -231,7 +231,7 @@ async fn mint_token(
         match serde_json::from_slice(&body) {
             Ok(request) => request,
             Err(e) => {
-                return bad_request(format!(
+                return bad_request(&format!(
                     "body must be JSON {{\"scopes\": [...], \"ttl\": seconds}}: {e}"
                 ));
             }
@@ -244,14 +244,14 @@ async fn mint_token(
         .iter()
         .find(|s| !MINTABLE_SCOPES.contains(&s.as_str()))
     {
-        return bad_request(format!(
+        return bad_request(&format!(
             "unknown scope `{unknown}`; allowed: {}",
             MINTABLE_SCOPES.join(", ")
         ));
     }
     let ttl = request.ttl.unwrap_or(DEFAULT_TTL);
     if !(1..=MAX_TTL).contains(&ttl) {
-        return bad_request(format!(
+        return bad_request(&format!(
             "ttl must be between 1 and {MAX_TTL} seconds, got {ttl}"
         ));
     }
