@@ -243,7 +243,7 @@ impl Caller {
     ///
     /// # Errors
     ///
-    /// [`AuthError`] of kind [`InsufficientScope`](crate::AuthErrorKind::InsufficientScope).
+    /// [`AuthError`](crate::AuthError) of kind [`InsufficientScope`](crate::AuthErrorKind::InsufficientScope).
     pub fn require_scopes<'a>(
         &self,
         scopes: impl IntoIterator<Item = &'a str>,
