@@ -140,9 +140,11 @@ fn inspect_one(method: &Method, parts: &Parts) -> Inspection {
 fn inspect_any(methods: &[Method], parts: &Parts) -> Inspection {
     let auth = authorization::parse(&parts.headers);
     let has = |pred: fn(&Method) -> bool| methods.iter().any(pred);
-    let has_static = has(|m| matches!(m, Method::Bearer(_)));
     #[cfg(feature = "jwt")]
-    let has_jwt = has(|m| matches!(m, Method::Jwt(_)));
+    let (has_static, has_jwt) = (
+        has(|m| matches!(m, Method::Bearer(_))),
+        has(|m| matches!(m, Method::Jwt(_))),
+    );
     #[cfg(not(feature = "jwt"))]
     let has_jwt = false;
     let is_bearer = matches!(auth, Authorization::Bearer(_));

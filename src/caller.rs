@@ -114,6 +114,7 @@ pub struct Claims {
 }
 
 impl Claims {
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
     pub(crate) fn new(map: serde_json::Map<String, serde_json::Value>) -> Self {
         Self { map }
     }
