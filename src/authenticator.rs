@@ -149,7 +149,7 @@ fn inspect_any(methods: &[Method], parts: &Parts) -> Inspection {
     let has_jwt = false;
     let is_bearer = matches!(auth, Authorization::Bearer(_));
     let claims = |method: &Method| match method {
-        Method::Signature(verifier) => parts.headers.contains_key(verifier.header()),
+        Method::Signature(verifier) => verifier.is_presented(&parts.headers),
         Method::Bearer(_) => is_bearer && !(has_jwt && auth.is_jwt_shaped()),
         #[cfg(feature = "jwt")]
         Method::Jwt(_) => is_bearer && (!has_static || auth.is_jwt_shaped()),

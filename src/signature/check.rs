@@ -3,21 +3,20 @@
 
 use std::sync::Arc;
 
-use hmac::Mac;
 use http::request::Parts;
 use http::{HeaderMap, HeaderName};
-use subtle::{Choice, ConstantTimeEq};
 
-use super::config::{HmacSha256, PrefixPart, SignatureVerifier, TimestampSource, VerifierConfig};
+use super::config::{PrefixPart, SignatureVerifier, TimestampSource, UrlSource, VerifierConfig};
 use super::header::{Candidates, parse_signatures, parse_timestamp};
+use super::mac::KeyedMac;
 use crate::caller::{AuthMethod, Caller};
 use crate::error::AuthErrorKind;
 
 /// The MAC states of one request, one per configured secret. The common single-secret case
-/// is held inline, so the check allocates nothing.
+/// is held inline.
 enum MacStates {
-    One(HmacSha256),
-    Many(Vec<HmacSha256>),
+    One(KeyedMac),
+    Many(Vec<KeyedMac>),
 }
 
 impl MacStates {
@@ -37,10 +36,6 @@ pub(crate) struct SignatureCheck {
 }
 
 /// What inspecting the head found.
-#[allow(
-    clippy::large_enum_variant,
-    reason = "kept inline: boxing would allocate on every signed request"
-)]
 pub(crate) enum HeadCheck {
     /// No signature header at all.
     Absent,
@@ -52,38 +47,55 @@ pub(crate) enum HeadCheck {
 }
 
 impl SignatureVerifier {
+    /// Whether the request carries this verifier's signature header (under any alias).
+    pub(crate) fn is_presented(&self, headers: &HeaderMap) -> bool {
+        self.config.aliases.contains(headers, &self.config.header)
+    }
+
     /// Check everything that can be checked before the body: the signature header's shape,
-    /// the timestamp's tolerance, the signed headers' presence. Then key the MACs and feed
-    /// them the signed prefix.
+    /// the timestamp's tolerance, the signed headers' presence. Then clone the keyed MACs
+    /// and feed them the signed prefix.
     pub(crate) fn check_head(&self, parts: &Parts) -> HeadCheck {
+        match self.prepare(parts) {
+            Ok(Some(check)) => HeadCheck::Pending(check),
+            Ok(None) => HeadCheck::Absent,
+            Err(kind) => HeadCheck::Rejected(kind),
+        }
+    }
+
+    fn prepare(&self, parts: &Parts) -> Result<Option<Box<SignatureCheck>>, AuthErrorKind> {
         let config = &self.config;
-        let value = match single_value(&parts.headers, &config.header) {
-            Ok(Some(value)) => value,
-            Ok(None) => return HeadCheck::Absent,
-            Err(()) => return HeadCheck::Rejected(AuthErrorKind::DuplicateHeader),
+        let header = |name: &HeaderName| config.aliases.single_value(&parts.headers, name);
+        let Some(value) = header(&config.header).map_err(|()| AuthErrorKind::DuplicateHeader)?
+        else {
+            return Ok(None);
         };
         let timestamp_key = match &config.timestamp {
             Some(TimestampSource::Field(key)) => Some(&**key),
             _ => None,
         };
-        let parsed = match parse_signatures(value, &config.format, config.encoding, timestamp_key) {
-            Ok(parsed) => parsed,
-            Err(kind) => return HeadCheck::Rejected(kind),
-        };
+        let parsed = parse_signatures(
+            value,
+            &config.format,
+            config.encoding,
+            config.algorithm.tag_len(),
+            timestamp_key,
+        )?;
         let raw_timestamp = match &config.timestamp {
             None => None,
-            Some(TimestampSource::Field(_)) => match parsed.timestamp_field {
-                Some(raw) => Some(raw),
-                None => return HeadCheck::Rejected(AuthErrorKind::MissingTimestamp),
-            },
-            Some(TimestampSource::Header(name)) => match single_value(&parts.headers, name) {
-                Ok(Some(raw)) => Some(raw),
-                Ok(None) => return HeadCheck::Rejected(AuthErrorKind::MissingTimestamp),
-                Err(()) => return HeadCheck::Rejected(AuthErrorKind::MalformedTimestamp),
-            },
+            Some(TimestampSource::Field(_)) => Some(
+                parsed
+                    .timestamp_field
+                    .ok_or(AuthErrorKind::MissingTimestamp)?,
+            ),
+            Some(TimestampSource::Header(name)) => Some(
+                header(name)
+                    .map_err(|()| AuthErrorKind::MalformedTimestamp)?
+                    .ok_or(AuthErrorKind::MissingTimestamp)?,
+            ),
         };
-        if let Some(Err(kind)) = raw_timestamp.map(|raw| check_tolerance(config, raw)) {
-            return HeadCheck::Rejected(kind);
+        if let Some(raw) = raw_timestamp {
+            check_tolerance(config, raw)?;
         }
         let mut macs = match config.keys.as_slice() {
             [only] => MacStates::One(only.mac.clone()),
@@ -92,29 +104,33 @@ impl SignatureVerifier {
         for part in &config.prefix {
             match part {
                 PrefixPart::Literal(bytes) => macs.update(bytes),
-                PrefixPart::Timestamp => macs.update(
-                    raw_timestamp.expect("the builder refuses a signed timestamp without a source"),
-                ),
-                PrefixPart::Header(name) => match single_value(&parts.headers, name) {
-                    Ok(Some(value)) => macs.update(value),
-                    _ => return HeadCheck::Rejected(AuthErrorKind::MissingSignedHeader),
-                },
+                PrefixPart::Timestamp => {
+                    macs.update(
+                        raw_timestamp
+                            .expect("the builder refuses a signed timestamp without a source"),
+                    );
+                }
+                PrefixPart::Header(name) => {
+                    let value = header(name)
+                        .ok()
+                        .flatten()
+                        .ok_or(AuthErrorKind::MissingSignedHeader)?;
+                    macs.update(value);
+                }
                 PrefixPart::Url => {
-                    let base = config
-                        .public_base_url
-                        .as_deref()
-                        .expect("the builder refuses a URL part without a base URL");
-                    macs.update(base.as_bytes());
-                    let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-                    macs.update(path_and_query.as_bytes());
+                    let source = config
+                        .url
+                        .as_ref()
+                        .expect("the builder refuses a URL part without a URL source");
+                    feed_public_url(source, parts, |piece| macs.update(piece))?;
                 }
             }
         }
-        HeadCheck::Pending(Box::new(SignatureCheck {
+        Ok(Some(Box::new(SignatureCheck {
             config: Arc::clone(config),
             macs,
             candidates: parsed.candidates,
-        }))
+        })))
     }
 }
 
@@ -126,13 +142,18 @@ impl SignatureCheck {
 
     /// Finalise every MAC and compare each with every candidate in constant time.
     pub(crate) fn finish(self: Box<Self>) -> Result<Caller, AuthErrorKind> {
-        let matched = match self.macs {
-            MacStates::One(mac) => bool::from(matches_any(mac, &self.candidates)).then_some(0),
+        let Self {
+            config,
+            macs,
+            candidates,
+        } = *self;
+        let matched = match macs {
+            MacStates::One(mac) => bool::from(mac.matches_any(&candidates)).then_some(0),
             MacStates::Many(macs) => {
                 // Visit every secret, so the time taken does not say which one came close.
                 let mut first = None;
                 for (index, mac) in macs.into_iter().enumerate() {
-                    if bool::from(matches_any(mac, &self.candidates)) && first.is_none() {
+                    if bool::from(mac.matches_any(&candidates)) && first.is_none() {
                         first = Some(index);
                     }
                 }
@@ -140,7 +161,6 @@ impl SignatureCheck {
             }
         };
         let index = matched.ok_or(AuthErrorKind::InvalidCredentials)?;
-        let config = &self.config;
         Ok(
             Caller::new(AuthMethod::Signature, Arc::clone(&config.identity))
                 .with_key_id(Arc::clone(&config.keys[index].id))
@@ -149,24 +169,45 @@ impl SignatureCheck {
     }
 }
 
-fn matches_any(mac: HmacSha256, candidates: &Candidates) -> Choice {
-    let tag = mac.finalize();
-    candidates
-        .as_slice()
-        .iter()
-        .fold(Choice::from(0), |acc, candidate| {
-            acc | tag.as_bytes().as_slice().ct_eq(candidate)
-        })
-}
-
-/// The value of a header that must appear at most once; `Err` when it is repeated.
-fn single_value<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a [u8]>, ()> {
-    let mut values = headers.get_all(name).iter();
-    match (values.next(), values.next()) {
-        (None, _) => Ok(None),
-        (Some(value), None) => Ok(Some(value.as_bytes())),
-        (Some(_), Some(_)) => Err(()),
+/// Feed the URL the sender called, in pieces, without building a string.
+fn feed_public_url(
+    source: &UrlSource,
+    parts: &Parts,
+    mut feed: impl FnMut(&[u8]),
+) -> Result<(), AuthErrorKind> {
+    match source {
+        UrlSource::Base(base) => feed(base.as_bytes()),
+        UrlSource::Forwarded => {
+            let first_token = |name: &str| {
+                let mut values = parts.headers.get_all(name).iter();
+                match (values.next(), values.next()) {
+                    (Some(value), None) => value
+                        .as_bytes()
+                        .split(|b| *b == b',')
+                        .next()
+                        .map(<[u8]>::trim_ascii),
+                    _ => None,
+                }
+            };
+            let scheme = first_token("x-forwarded-proto").unwrap_or(b"https");
+            let host = first_token("x-forwarded-host")
+                .or_else(|| first_token("host"))
+                .or_else(|| parts.uri.authority().map(|a| a.as_str().as_bytes()))
+                .filter(|h| !h.is_empty())
+                .ok_or(AuthErrorKind::MissingSignedHeader)?;
+            feed(scheme);
+            feed(b"://");
+            feed(host);
+        }
     }
+    feed(
+        parts
+            .uri
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .as_bytes(),
+    );
+    Ok(())
 }
 
 fn check_tolerance(config: &VerifierConfig, raw: &[u8]) -> Result<(), AuthErrorKind> {

@@ -4,17 +4,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hmac::{Hmac, KeyInit};
-use http::HeaderName;
-use sha2::Sha256;
+use http::{HeaderMap, HeaderName};
 
 use super::header::{Encoding, SignatureFormat};
+use super::mac::{KeyedMac, SignatureAlgorithm};
 use crate::caller::Scopes;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ConfigError, check_token_text};
 use crate::secret::Secret;
-
-pub(crate) type HmacSha256 = Hmac<Sha256>;
 
 /// The default signature header.
 pub const DEFAULT_HEADER: &str = "x-signature";
@@ -38,8 +35,9 @@ pub enum MessagePart {
     Header(&'static str),
     /// The raw timestamp, exactly as sent.
     Timestamp,
-    /// The public URL the sender called: the configured base URL followed by the request's
-    /// path and query.
+    /// The public URL the sender called: the configured public base URL followed by the
+    /// request's path and query, or, only when opted in, the URL rebuilt from forwarded
+    /// headers (see [`SignatureVerifierBuilder::public_base_url`]).
     Url,
     /// The raw body; it must be the last part.
     Body,
@@ -61,14 +59,64 @@ pub(crate) enum PrefixPart {
     Url,
 }
 
-/// A secret keyed into HMAC state once, at build time.
+/// A secret keyed into MAC state once, at build time.
 pub(crate) struct KeyedSecret {
     pub(crate) id: Arc<str>,
-    pub(crate) mac: HmacSha256,
+    pub(crate) mac: KeyedMac,
+}
+
+/// Where the public URL of a URL-covering scheme comes from.
+#[derive(Debug, Clone)]
+pub(crate) enum UrlSource {
+    /// A configured base URL, without a trailing slash.
+    Base(Box<str>),
+    /// `X-Forwarded-Proto` / `X-Forwarded-Host`, then `Host`: only when the user opted in.
+    Forwarded,
+}
+
+/// Alternative names under which a header may arrive (`svix-id` for `webhook-id`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HeaderAliases {
+    pairs: Vec<(HeaderName, HeaderName)>,
+}
+
+impl HeaderAliases {
+    /// The one value of `name` or of one of its aliases; `Err` when there is more than one.
+    pub(crate) fn single_value<'a>(
+        &self,
+        headers: &'a HeaderMap,
+        name: &HeaderName,
+    ) -> Result<Option<&'a [u8]>, ()> {
+        let aliases = self
+            .pairs
+            .iter()
+            .filter(|(canonical, _)| canonical == name)
+            .map(|(_, alias)| alias);
+        let mut found = None;
+        for candidate in std::iter::once(name).chain(aliases) {
+            for value in headers.get_all(candidate) {
+                if found.replace(value.as_bytes()).is_some() {
+                    return Err(());
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Whether `name` or one of its aliases is present.
+    pub(crate) fn contains(&self, headers: &HeaderMap, name: &HeaderName) -> bool {
+        headers.contains_key(name)
+            || self
+                .pairs
+                .iter()
+                .any(|(canonical, alias)| canonical == name && headers.contains_key(alias))
+    }
 }
 
 pub(crate) struct VerifierConfig {
     pub(crate) header: HeaderName,
+    pub(crate) aliases: HeaderAliases,
+    pub(crate) algorithm: SignatureAlgorithm,
     pub(crate) encoding: Encoding,
     pub(crate) format: SignatureFormat,
     pub(crate) timestamp: Option<TimestampSource>,
@@ -79,10 +127,10 @@ pub(crate) struct VerifierConfig {
     pub(crate) identity: Arc<str>,
     pub(crate) scopes: Scopes,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) public_base_url: Option<Box<str>>,
+    pub(crate) url: Option<UrlSource>,
 }
 
-/// Verifies an HMAC-SHA256 signature over a request: one configurable type for the generic
+/// Verifies an HMAC signature over a request: one configurable type for the generic
 /// `x-signature` header and every provider's scheme.
 ///
 /// Built with [`SignatureVerifier::builder`]; put in front of a service with
@@ -136,6 +184,8 @@ impl fmt::Debug for SignatureVerifier {
 /// Builds a [`SignatureVerifier`]; every mistake is reported by [`build`](Self::build).
 pub struct SignatureVerifierBuilder {
     header: String,
+    aliases: Vec<(String, String)>,
+    algorithm: SignatureAlgorithm,
     encoding: Encoding,
     format: SignatureFormat,
     message: Vec<MessagePart>,
@@ -148,12 +198,15 @@ pub struct SignatureVerifierBuilder {
     scopes: Scopes,
     clock: Arc<dyn Clock>,
     public_base_url: Option<String>,
+    trust_forwarded: bool,
 }
 
 impl Default for SignatureVerifierBuilder {
     fn default() -> Self {
         Self {
             header: DEFAULT_HEADER.to_owned(),
+            aliases: Vec::new(),
+            algorithm: SignatureAlgorithm::HmacSha256,
             encoding: Encoding::Hex,
             format: SignatureFormat::plain(),
             message: vec![MessagePart::Body],
@@ -166,6 +219,7 @@ impl Default for SignatureVerifierBuilder {
             scopes: Scopes::empty(),
             clock: Arc::new(SystemClock),
             public_base_url: None,
+            trust_forwarded: false,
         }
     }
 }
@@ -187,6 +241,22 @@ impl SignatureVerifierBuilder {
     #[must_use]
     pub fn header(mut self, name: impl Into<String>) -> Self {
         self.header = name.into();
+        self
+    }
+
+    /// Accept header `alias` wherever the scheme reads header `canonical` (the signature,
+    /// timestamp or a signed header): Svix's `svix-id` for Standard Webhooks' `webhook-id`.
+    /// A request carrying both names is refused as a repeated header.
+    #[must_use]
+    pub fn header_alias(mut self, canonical: impl Into<String>, alias: impl Into<String>) -> Self {
+        self.aliases.push((canonical.into(), alias.into()));
+        self
+    }
+
+    /// The MAC the scheme signs with (default [`SignatureAlgorithm::HmacSha256`]).
+    #[must_use]
+    pub fn algorithm(mut self, algorithm: SignatureAlgorithm) -> Self {
+        self.algorithm = algorithm;
         self
     }
 
@@ -266,10 +336,25 @@ impl SignatureVerifierBuilder {
 
     /// The public base URL senders call (for example `https://api.example.com`), needed by
     /// [`MessagePart::Url`]: the signed URL is this base followed by the request's path and
-    /// query. Configure it rather than trusting `Host` or forwarded headers, which anyone can set.
+    /// query. It takes precedence over forwarded headers.
     #[must_use]
     pub fn public_base_url(mut self, url: impl Into<String>) -> Self {
         self.public_base_url = Some(url.into());
+        self
+    }
+
+    /// Without a public base URL, rebuild the signed URL from `X-Forwarded-Proto` (default
+    /// `https`) and `X-Forwarded-Host`, falling back to `Host`.
+    ///
+    /// # Security
+    ///
+    /// Anyone can set these headers. The signature still covers the URL, but a request
+    /// signed for one of your URLs can then be replayed to another route of the same server
+    /// by rewriting them. Prefer [`public_base_url`](Self::public_base_url); opt in only
+    /// behind a proxy that overwrites the headers.
+    #[must_use]
+    pub fn trust_forwarded_headers(mut self) -> Self {
+        self.trust_forwarded = true;
         self
     }
 
@@ -298,20 +383,32 @@ impl SignatureVerifierBuilder {
             .validate(has_timestamp_field)
             .map_err(|reason| ConfigError::InvalidFormat { reason })?;
         let prefix = prepare_message(&self.message, timestamp.is_some())?;
-        let public_base_url = match self.public_base_url {
-            Some(url) => Some(validate_base_url(url)?),
-            None if prefix.iter().any(|p| matches!(p, PrefixPart::Url)) => {
+        let url = match (self.public_base_url, self.trust_forwarded) {
+            (Some(url), _) => Some(UrlSource::Base(validate_base_url(url)?)),
+            (None, true) => Some(UrlSource::Forwarded),
+            (None, false) if prefix.iter().any(|p| matches!(p, PrefixPart::Url)) => {
                 return Err(ConfigError::InvalidMessage {
-                    reason: "a URL part needs a public base URL",
+                    reason: "a URL part needs a public base URL (or trusted forwarded headers)",
                 });
             }
-            None => None,
+            (None, false) => None,
+        };
+        let aliases = HeaderAliases {
+            pairs: self
+                .aliases
+                .iter()
+                .map(|(canonical, alias)| {
+                    Ok((parse_header_name(canonical)?, parse_header_name(alias)?))
+                })
+                .collect::<Result<_, ConfigError>>()?,
         };
         check_token_text(&self.identity, "identity")?;
-        let keys = key_secrets(self.secrets)?;
+        let keys = key_secrets(self.secrets, self.algorithm)?;
         Ok(SignatureVerifier {
             config: Arc::new(VerifierConfig {
                 header,
+                aliases,
+                algorithm: self.algorithm,
                 encoding: self.encoding,
                 format: self.format,
                 timestamp,
@@ -322,7 +419,7 @@ impl SignatureVerifierBuilder {
                 identity: self.identity.into(),
                 scopes: self.scopes,
                 clock: self.clock,
-                public_base_url,
+                url,
             }),
         })
     }
@@ -379,7 +476,10 @@ fn validate_base_url(url: String) -> Result<Box<str>, ConfigError> {
     Ok(url.trim_end_matches('/').into())
 }
 
-fn key_secrets(secrets: Vec<(String, Secret)>) -> Result<Vec<KeyedSecret>, ConfigError> {
+fn key_secrets(
+    secrets: Vec<(String, Secret)>,
+    algorithm: SignatureAlgorithm,
+) -> Result<Vec<KeyedSecret>, ConfigError> {
     if secrets.is_empty() {
         return Err(ConfigError::NoSecrets);
     }
@@ -389,9 +489,10 @@ fn key_secrets(secrets: Vec<(String, Secret)>) -> Result<Vec<KeyedSecret>, Confi
         if keys.iter().any(|k| *k.id == *id) {
             return Err(ConfigError::DuplicateSecretId { id });
         }
-        let mac =
-            HmacSha256::new_from_slice(secret.expose()).expect("HMAC accepts keys of any length");
-        keys.push(KeyedSecret { id: id.into(), mac });
+        keys.push(KeyedSecret {
+            id: id.into(),
+            mac: KeyedMac::new(algorithm, secret.expose()),
+        });
     }
     Ok(keys)
 }

@@ -6,8 +6,8 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
 use crate::error::AuthErrorKind;
 
-/// The length of an HMAC-SHA256 tag.
-pub(crate) const TAG_LEN: usize = 32;
+/// The longest tag any supported algorithm produces (HMAC-SHA256).
+pub(crate) const MAX_TAG_LEN: usize = 32;
 
 /// The most signatures one header may carry (rotation sends two or three).
 pub(crate) const MAX_CANDIDATES: usize = 8;
@@ -38,24 +38,23 @@ impl Encoding {
         }
     }
 
-    /// Decode exactly one tag from `text`.
-    fn decode_tag(self, text: &[u8]) -> Option<[u8; TAG_LEN]> {
-        let mut tag = [0u8; TAG_LEN];
+    /// Decode exactly one tag of `len` bytes from `text`.
+    fn decode_tag(self, text: &[u8], len: usize) -> Option<[u8; MAX_TAG_LEN]> {
+        let mut tag = [0u8; MAX_TAG_LEN];
         match self {
-            Self::Hex => hex::decode_to_slice(text, &mut tag).ok()?,
+            Self::Hex => hex::decode_to_slice(text, tag.get_mut(..len)?).ok()?,
             Self::Base64 | Self::Base64Url => {
-                // Room for one byte too many, so that an over-long value is seen as such.
-                let mut buf = [0u8; TAG_LEN + 3];
+                // Room for more than the longest tag, so that an over-long value is seen as such.
+                let mut buf = [0u8; MAX_TAG_LEN + 3];
                 let engine = if self == Self::Base64 {
                     &BASE64
                 } else {
                     &BASE64_URL
                 };
-                let len = engine.decode_slice(text, &mut buf).ok()?;
-                if len != TAG_LEN {
+                if engine.decode_slice(text, &mut buf).ok()? != len {
                     return None;
                 }
-                tag.copy_from_slice(&buf[..TAG_LEN]);
+                tag[..len].copy_from_slice(&buf[..len]);
             }
         }
         Some(tag)
@@ -166,33 +165,43 @@ impl Default for SignatureFormat {
     }
 }
 
-/// The decoded signatures of one header, held inline.
+/// The decoded signatures of one header, held inline, all of one tag length.
 #[derive(Clone)]
 pub(crate) struct Candidates {
-    tags: [[u8; TAG_LEN]; MAX_CANDIDATES],
-    len: usize,
+    tags: [[u8; MAX_TAG_LEN]; MAX_CANDIDATES],
+    count: usize,
+    tag_len: usize,
 }
 
 impl Candidates {
-    fn new() -> Self {
+    fn new(tag_len: usize) -> Self {
         Self {
-            tags: [[0; TAG_LEN]; MAX_CANDIDATES],
-            len: 0,
+            tags: [[0; MAX_TAG_LEN]; MAX_CANDIDATES],
+            count: 0,
+            tag_len,
         }
     }
 
-    fn push(&mut self, tag: [u8; TAG_LEN]) -> Result<(), AuthErrorKind> {
+    fn push(&mut self, tag: [u8; MAX_TAG_LEN]) -> Result<(), AuthErrorKind> {
         let slot = self
             .tags
-            .get_mut(self.len)
+            .get_mut(self.count)
             .ok_or(AuthErrorKind::MalformedCredentials)?;
         *slot = tag;
-        self.len += 1;
+        self.count += 1;
         Ok(())
     }
 
-    pub(crate) fn as_slice(&self) -> &[[u8; TAG_LEN]] {
-        &self.tags[..self.len]
+    /// The decoded tags, each exactly the algorithm's length.
+    pub(crate) fn as_slice(&self) -> impl Iterator<Item = &[u8]> {
+        self.tags[..self.count]
+            .iter()
+            .map(|tag| &tag[..self.tag_len])
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.count
     }
 }
 
@@ -208,9 +217,10 @@ pub(crate) fn parse_signatures<'a>(
     value: &'a [u8],
     format: &SignatureFormat,
     encoding: Encoding,
+    tag_len: usize,
     timestamp_key: Option<&str>,
 ) -> Result<ParsedSignatures<'a>, AuthErrorKind> {
-    let mut candidates = Candidates::new();
+    let mut candidates = Candidates::new(tag_len);
     let mut timestamp_field = None;
     match &format.layout {
         Layout::Single { prefix } => {
@@ -219,7 +229,7 @@ pub(crate) fn parse_signatures<'a>(
                 .ok_or(AuthErrorKind::MalformedCredentials)?;
             candidates.push(
                 encoding
-                    .decode_tag(encoded)
+                    .decode_tag(encoded, tag_len)
                     .ok_or(AuthErrorKind::MalformedCredentials)?,
             )?;
         }
@@ -238,7 +248,7 @@ pub(crate) fn parse_signatures<'a>(
                 if key == version.as_bytes() {
                     candidates.push(
                         encoding
-                            .decode_tag(field)
+                            .decode_tag(field, tag_len)
                             .ok_or(AuthErrorKind::MalformedCredentials)?,
                     )?;
                 } else if timestamp_key.is_some_and(|t| key == t.as_bytes())
@@ -247,7 +257,7 @@ pub(crate) fn parse_signatures<'a>(
                     return Err(AuthErrorKind::MalformedTimestamp);
                 }
             }
-            if candidates.len == 0 {
+            if candidates.count == 0 {
                 return Err(AuthErrorKind::MalformedCredentials);
             }
         }
@@ -281,9 +291,10 @@ mod tests {
             value.as_bytes(),
             &SignatureFormat::prefixed(prefix),
             encoding,
+            32,
             None,
         )
-        .map(|p| p.candidates.as_slice().len())
+        .map(|p| p.candidates.len())
     }
 
     #[test]
@@ -292,6 +303,7 @@ mod tests {
             HEX_TAG.as_bytes(),
             &SignatureFormat::plain(),
             Encoding::Hex,
+            32,
             None,
         )
         .unwrap();
@@ -300,10 +312,11 @@ mod tests {
             upper_text.as_bytes(),
             &SignatureFormat::plain(),
             Encoding::Hex,
+            32,
             None,
         )
         .unwrap();
-        assert_eq!(lower.candidates.as_slice(), upper.candidates.as_slice());
+        assert!(lower.candidates.as_slice().eq(upper.candidates.as_slice()));
     }
 
     #[test]
@@ -389,10 +402,11 @@ mod tests {
             value.as_bytes(),
             &SignatureFormat::list(',', "v1", '='),
             Encoding::Hex,
+            32,
             Some("t"),
         )
         .unwrap();
-        assert_eq!(parsed.candidates.as_slice().len(), 2);
+        assert_eq!(parsed.candidates.len(), 2);
         assert_eq!(parsed.timestamp_field, Some(&b"12345"[..]));
     }
 
@@ -400,7 +414,7 @@ mod tests {
     fn list_with_empty_entry_or_no_signature_is_malformed() {
         let format = SignatureFormat::list(' ', "v1", ',');
         let ok = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
-        assert!(parse_signatures(ok.as_bytes(), &format, Encoding::Base64, None).is_ok());
+        assert!(parse_signatures(ok.as_bytes(), &format, Encoding::Base64, 32, None).is_ok());
         for bad in [
             format!("{ok} "),
             format!("{ok}  {ok}"),
@@ -408,10 +422,44 @@ mod tests {
             String::new(),
         ] {
             assert!(
-                parse_signatures(bad.as_bytes(), &format, Encoding::Base64, None).is_err(),
+                parse_signatures(bad.as_bytes(), &format, Encoding::Base64, 32, None).is_err(),
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn sha1_length_tags_are_decoded_by_length() {
+        let hex40 = "c3c08c1fefaf9ee198a100d5906765a6f394bf0f";
+        let sha1 = parse_signatures(
+            hex40.as_bytes(),
+            &SignatureFormat::plain(),
+            Encoding::Hex,
+            20,
+            None,
+        )
+        .unwrap();
+        assert_eq!(sha1.candidates.as_slice().next().map(<[u8]>::len), Some(20));
+        assert!(
+            parse_signatures(
+                hex40.as_bytes(),
+                &SignatureFormat::plain(),
+                Encoding::Hex,
+                32,
+                None
+            )
+            .is_err()
+        );
+        assert!(
+            parse_signatures(
+                HEX_TAG.as_bytes(),
+                &SignatureFormat::plain(),
+                Encoding::Hex,
+                20,
+                None
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -422,6 +470,7 @@ mod tests {
             value.as_bytes(),
             &SignatureFormat::list(',', "v1", '='),
             Encoding::Hex,
+            32,
             None,
         );
         assert!(matches!(parsed, Err(AuthErrorKind::MalformedCredentials)));
@@ -434,6 +483,7 @@ mod tests {
             value.as_bytes(),
             &SignatureFormat::list(',', "v1", '='),
             Encoding::Hex,
+            32,
             Some("t"),
         );
         assert!(matches!(parsed, Err(AuthErrorKind::MalformedTimestamp)));

@@ -1,4 +1,4 @@
-//! HMAC-SHA256 request signatures: the generic `x-signature` header and the schemes
+//! HMAC request signatures: the generic `x-signature` header and the schemes
 //! platforms use, all as configurations of one [`SignatureVerifier`].
 //!
 //! A verifier inspects the request head first (header present once, well-formed, timestamp
@@ -41,9 +41,11 @@
 mod check;
 mod config;
 mod header;
+mod mac;
 
 pub(crate) use check::{HeadCheck, SignatureCheck};
 pub use config::{
     DEFAULT_HEADER, DEFAULT_TOLERANCE, MessagePart, SignatureVerifier, SignatureVerifierBuilder,
 };
 pub use header::{Encoding, SignatureFormat};
+pub use mac::SignatureAlgorithm;

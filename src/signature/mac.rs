@@ -1,0 +1,73 @@
+//! The keyed MAC primitives a signature scheme can use, behind one small enum so the rest of
+//! the verifier does not care which hash is inside.
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha1::Sha1;
+use sha2::Sha256;
+use subtle::{Choice, ConstantTimeEq};
+
+use super::header::Candidates;
+
+/// The MAC a scheme signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum SignatureAlgorithm {
+    /// HMAC-SHA256: every scheme but the legacy ones.
+    #[default]
+    HmacSha256,
+    /// HMAC-SHA1: only for platforms that still sign with it (SignalWire's and Twilio's
+    /// `X-…-Signature`). Its use here is as a MAC, where SHA-1's collision weakness does
+    /// not apply, but prefer SHA-256 wherever the platform offers it.
+    HmacSha1,
+}
+
+impl SignatureAlgorithm {
+    /// The length of this algorithm's tag in bytes.
+    pub fn tag_len(self) -> usize {
+        match self {
+            Self::HmacSha256 => 32,
+            Self::HmacSha1 => 20,
+        }
+    }
+}
+
+/// A MAC state keyed once at build time and cloned per request.
+#[derive(Clone)]
+pub(crate) enum KeyedMac {
+    Sha256(Hmac<Sha256>),
+    Sha1(Hmac<Sha1>),
+}
+
+impl KeyedMac {
+    pub(crate) fn new(algorithm: SignatureAlgorithm, key: &[u8]) -> Self {
+        const ANY_LENGTH: &str = "HMAC accepts keys of any length";
+        match algorithm {
+            SignatureAlgorithm::HmacSha256 => {
+                Self::Sha256(Hmac::new_from_slice(key).expect(ANY_LENGTH))
+            }
+            SignatureAlgorithm::HmacSha1 => {
+                Self::Sha1(Hmac::new_from_slice(key).expect(ANY_LENGTH))
+            }
+        }
+    }
+
+    pub(crate) fn update(&mut self, data: &[u8]) {
+        match self {
+            Self::Sha256(mac) => mac.update(data),
+            Self::Sha1(mac) => mac.update(data),
+        }
+    }
+
+    /// Finalise and compare with every candidate in constant time; `true` if any matches.
+    pub(crate) fn matches_any(self, candidates: &Candidates) -> Choice {
+        let compare = |tag: &[u8]| {
+            candidates
+                .as_slice()
+                .fold(Choice::from(0), |acc, candidate| acc | tag.ct_eq(candidate))
+        };
+        match self {
+            Self::Sha256(mac) => compare(mac.finalize().as_bytes()),
+            Self::Sha1(mac) => compare(mac.finalize().as_bytes()),
+        }
+    }
+}
