@@ -44,6 +44,8 @@ enum Method {
     Basic(BasicUsers),
     /// Never nested: `any_of` flattens.
     AnyOf(Arc<[Method]>),
+    /// Signature schemes in order of preference: the first the request carries decides.
+    FirstOf(Arc<[SignatureVerifier]>),
 }
 
 /// The guard's decision after reading the head, before any body byte.
@@ -82,6 +84,27 @@ impl Authenticator {
         }
     }
 
+    /// Accept a request signed with the first of `verifiers`, in order, whose signature
+    /// header it carries in that verifier's encoding; later ones are not consulted. This is
+    /// how a platform that sends several signatures of different strength (SignalWire's
+    /// SHA-256 and SHA-1 headers) is checked against the strongest it sent.
+    ///
+    /// Methods other than signatures are ignored here; combine the result with
+    /// [`Authenticator::any_of`] to accept tokens as well.
+    pub fn first_of(verifiers: impl IntoIterator<Item = Authenticator>) -> Self {
+        let mut flat = Vec::new();
+        for authenticator in verifiers {
+            match authenticator.method {
+                Method::Signature(verifier) => flat.push(verifier),
+                Method::FirstOf(inner) => flat.extend(inner.iter().cloned()),
+                _ => {}
+            }
+        }
+        Self {
+            method: Method::FirstOf(flat.into()),
+        }
+    }
+
     /// Inspect the request head.
     pub(crate) fn inspect(&self, parts: &Parts) -> Inspection {
         match &self.method {
@@ -104,11 +127,12 @@ fn challenges_of(method: &Method) -> Challenges {
         Method::Jwt(_) => Challenges::one(ChallengeScheme::Bearer),
         Method::Basic(_) => Challenges::one(ChallengeScheme::Basic),
         Method::AnyOf(methods) => challenges_of_all(methods),
+        Method::FirstOf(_) => Challenges::one(ChallengeScheme::Signature),
     }
 }
 
 fn uses_authorization(method: &Method) -> bool {
-    !matches!(method, Method::Signature(_))
+    !matches!(method, Method::Signature(_) | Method::FirstOf(_))
 }
 
 fn inspect_one(method: &Method, parts: &Parts) -> Inspection {
@@ -117,12 +141,25 @@ fn inspect_one(method: &Method, parts: &Parts) -> Inspection {
         Ok(caller) => Inspection::Accepted(caller),
         Err(kind) => reject(kind),
     };
-    if let Method::Signature(verifier) = method {
+    let signature = match method {
+        Method::Signature(verifier) => Some(verifier),
+        Method::FirstOf(verifiers) => {
+            let headers = &parts.headers;
+            let chosen = verifiers.iter().find(|v| v.recognizes(headers));
+            // None recognised: let the first one present explain what is wrong with it.
+            chosen.or_else(|| verifiers.iter().find(|v| v.is_presented(headers)))
+        }
+        _ => None,
+    };
+    if let Some(verifier) = signature {
         return match verifier.check_head(parts) {
             HeadCheck::Absent => Inspection::Absent,
             HeadCheck::Rejected(kind) => reject(kind),
             HeadCheck::Pending(check) => Inspection::NeedsBody(check),
         };
+    }
+    if matches!(method, Method::FirstOf(_)) {
+        return Inspection::Absent;
     }
     match (method, authorization::parse(&parts.headers)) {
         (_, Authorization::Absent) => Inspection::Absent,
@@ -150,6 +187,7 @@ fn inspect_any(methods: &[Method], parts: &Parts) -> Inspection {
     let is_bearer = matches!(auth, Authorization::Bearer(_));
     let claims = |method: &Method| match method {
         Method::Signature(verifier) => verifier.is_presented(&parts.headers),
+        Method::FirstOf(verifiers) => verifiers.iter().any(|v| v.is_presented(&parts.headers)),
         Method::Bearer(_) => is_bearer && !(has_jwt && auth.is_jwt_shaped()),
         #[cfg(feature = "jwt")]
         Method::Jwt(_) => is_bearer && (!has_static || auth.is_jwt_shaped()),

@@ -14,6 +14,7 @@ mod extract;
 mod guard;
 #[cfg(feature = "jwt")]
 pub mod jwt;
+pub mod providers;
 pub mod reject;
 pub mod scope;
 mod secret;

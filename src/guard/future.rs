@@ -119,16 +119,15 @@ where
                     } = collecting
                         .take()
                         .expect("the collecting state always holds its data until it ends");
+                    let body = buffer.into_bytes();
                     let verified = outcome
-                        .and_then(|()| check.finish())
+                        .and_then(|()| check.finish(&body))
                         .map_err(|kind| AuthError::new(kind, shared.authenticator.challenges()));
                     match verified {
                         Ok(caller) => {
                             parts.extensions.insert(caller);
-                            let request = Request::from_parts(
-                                parts,
-                                GuardedBody::buffered(buffer.into_bytes(), trailers),
-                            );
+                            let request =
+                                Request::from_parts(parts, GuardedBody::buffered(body, trailers));
                             state.set(State::Calling {
                                 future: inner.call(request),
                             });

@@ -33,6 +33,8 @@ pub(crate) struct SignatureCheck {
     config: Arc<VerifierConfig>,
     macs: MacStates,
     candidates: Candidates,
+    /// For the URL-and-form-parameters message: the public URL, kept until the body is in.
+    form_url: Option<Vec<u8>>,
 }
 
 /// What inspecting the head found.
@@ -50,6 +52,18 @@ impl SignatureVerifier {
     /// Whether the request carries this verifier's signature header (under any alias).
     pub(crate) fn is_presented(&self, headers: &HeaderMap) -> bool {
         self.config.aliases.contains(headers, &self.config.header)
+    }
+
+    /// Whether the request carries this verifier's signature header in a shape it parses:
+    /// how a preference among schemes sharing a header picks the right one.
+    pub(crate) fn recognizes(&self, headers: &HeaderMap) -> bool {
+        let config = &self.config;
+        let timestamp_key = match &config.timestamp {
+            Some(TimestampSource::Field(key)) => Some(&**key),
+            _ => None,
+        };
+        matches!(config.aliases.single_value(headers, &config.header), Ok(Some(value))
+            if parse_signatures(value, &config.format, config.encoding, config.algorithm.tag_len(), timestamp_key).is_ok())
     }
 
     /// Check everything that can be checked before the body: the signature header's shape,
@@ -101,6 +115,20 @@ impl SignatureVerifier {
             [only] => MacStates::One(only.mac.clone()),
             keys => MacStates::Many(keys.iter().map(|k| k.mac.clone()).collect()),
         };
+        if config.form_message {
+            let source = config
+                .url
+                .as_ref()
+                .expect("the builder refuses a URL part without a URL source");
+            let mut url = Vec::new();
+            feed_public_url(source, parts, |piece| url.extend_from_slice(piece))?;
+            return Ok(Some(Box::new(SignatureCheck {
+                config: Arc::clone(config),
+                macs,
+                candidates: parsed.candidates,
+                form_url: Some(url),
+            })));
+        }
         for part in &config.prefix {
             match part {
                 PrefixPart::Literal(bytes) => macs.update(bytes),
@@ -130,6 +158,7 @@ impl SignatureVerifier {
             config: Arc::clone(config),
             macs,
             candidates: parsed.candidates,
+            form_url: None,
         })))
     }
 }
@@ -137,28 +166,23 @@ impl SignatureVerifier {
 impl SignatureCheck {
     /// Feed the next piece of the body.
     pub(crate) fn update(&mut self, data: &[u8]) {
-        self.macs.update(data);
+        if self.form_url.is_none() {
+            self.macs.update(data);
+        }
     }
 
-    /// Finalise every MAC and compare each with every candidate in constant time.
-    pub(crate) fn finish(self: Box<Self>) -> Result<Caller, AuthErrorKind> {
+    /// Finalise every MAC and compare each with every candidate in constant time. `body` is
+    /// the whole body, which only the URL-and-form-parameters message reads again.
+    pub(crate) fn finish(self: Box<Self>, body: &[u8]) -> Result<Caller, AuthErrorKind> {
         let Self {
             config,
             macs,
             candidates,
+            form_url,
         } = *self;
-        let matched = match macs {
-            MacStates::One(mac) => bool::from(mac.matches_any(&candidates)).then_some(0),
-            MacStates::Many(macs) => {
-                // Visit every secret, so the time taken does not say which one came close.
-                let mut first = None;
-                for (index, mac) in macs.into_iter().enumerate() {
-                    if bool::from(mac.matches_any(&candidates)) && first.is_none() {
-                        first = Some(index);
-                    }
-                }
-                first
-            }
+        let matched = match form_url {
+            Some(url) => form_message::find_match(&url, body, &macs, &candidates)?,
+            None => streamed_match(macs, &candidates),
         };
         let index = matched.ok_or(AuthErrorKind::InvalidCredentials)?;
         Ok(
@@ -166,6 +190,160 @@ impl SignatureCheck {
                 .with_key_id(Arc::clone(&config.keys[index].id))
                 .with_scopes(config.scopes.clone()),
         )
+    }
+}
+
+/// The index of the first secret whose finalised MAC equals a candidate, visiting all, so
+/// the time taken does not say which one came close.
+fn streamed_match(macs: MacStates, candidates: &Candidates) -> Option<usize> {
+    match macs {
+        MacStates::One(mac) => bool::from(mac.matches_any(candidates)).then_some(0),
+        MacStates::Many(macs) => {
+            let mut first = None;
+            for (index, mac) in macs.into_iter().enumerate() {
+                if bool::from(mac.matches_any(candidates)) && first.is_none() {
+                    first = Some(index);
+                }
+            }
+            first
+        }
+    }
+}
+
+impl MacStates {
+    fn as_slice(&self) -> &[KeyedMac] {
+        match self {
+            Self::One(mac) => std::slice::from_ref(mac),
+            Self::Many(macs) => macs,
+        }
+    }
+}
+
+/// The Twilio-compatible message, computed once the whole body is in.
+mod form_message {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+
+    use super::{Candidates, MacStates};
+    use crate::error::AuthErrorKind;
+
+    /// The index of the first secret that signed `url` (with or without its port) and the
+    /// body's form parameters, or the URL alone when it carries a matching `bodySHA256`.
+    pub(super) fn find_match(
+        url: &[u8],
+        body: &[u8],
+        macs: &MacStates,
+        candidates: &Candidates,
+    ) -> Result<Option<usize>, AuthErrorKind> {
+        let url = std::str::from_utf8(url).map_err(|_| AuthErrorKind::MalformedCredentials)?;
+        let params = match query_value(url, "bodySHA256") {
+            Some(expected) => {
+                let mut wanted = [0u8; 32];
+                hex::decode_to_slice(expected, &mut wanted)
+                    .map_err(|_| AuthErrorKind::InvalidCredentials)?;
+                let actual: [u8; 32] = Sha256::digest(body).into();
+                if !bool::from(actual.ct_eq(&wanted)) {
+                    return Err(AuthErrorKind::InvalidCredentials);
+                }
+                String::new()
+            }
+            None => sorted_params(body),
+        };
+        let mut first = None;
+        for variant in port_variants(url) {
+            for (index, keyed) in macs.as_slice().iter().enumerate() {
+                let mut mac = keyed.clone();
+                mac.update(variant.as_bytes());
+                mac.update(params.as_bytes());
+                if bool::from(mac.matches_any(candidates)) && first.is_none() {
+                    first = Some(index);
+                }
+            }
+        }
+        Ok(first)
+    }
+
+    /// The raw value of query parameter `name`, if present.
+    fn query_value<'a>(url: &'a str, name: &str) -> Option<&'a str> {
+        let query = url.split_once('?')?.1;
+        query
+            .split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value)
+    }
+
+    /// Form parameters sorted by name, then value, duplicates removed, concatenated as
+    /// name + value (as twilio-python's `RequestValidator` does).
+    fn sorted_params(body: &[u8]) -> String {
+        let mut pairs: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+        pairs.sort();
+        pairs.dedup();
+        pairs
+            .into_iter()
+            .map(|(name, value)| name + &value)
+            .collect()
+    }
+
+    /// The URL without its port, and with its port (explicit, or the scheme's default).
+    fn port_variants(url: &str) -> [String; 2] {
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return [url.to_owned(), url.to_owned()];
+        };
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+                (host, Some(port))
+            }
+            _ => (authority, None),
+        };
+        let default_port = if scheme.eq_ignore_ascii_case("http") {
+            "80"
+        } else {
+            "443"
+        };
+        [
+            format!("{scheme}://{host}{tail}"),
+            format!("{scheme}://{host}:{}{tail}", port.unwrap_or(default_port)),
+        ]
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn port_variants_add_the_default_and_strip_explicit_ports() {
+            assert_eq!(
+                port_variants("https://a.com/p?x=1"),
+                [
+                    "https://a.com/p?x=1".to_owned(),
+                    "https://a.com:443/p?x=1".to_owned()
+                ]
+            );
+            assert_eq!(
+                port_variants("http://a.com:8080/"),
+                ["http://a.com/".to_owned(), "http://a.com:8080/".to_owned()]
+            );
+        }
+
+        #[test]
+        fn params_sort_by_name_then_value() {
+            assert_eq!(sorted_params(b"b=2&a=z&a=y&c=%2B1+2"), "ayazb2c+1 2");
+        }
+
+        #[test]
+        fn query_value_is_found_by_exact_name() {
+            assert_eq!(
+                query_value("https://a/p?x=1&bodySHA256=ab", "bodySHA256"),
+                Some("ab")
+            );
+            assert_eq!(
+                query_value("https://a/p?xbodySHA256=ab", "bodySHA256"),
+                None
+            );
+        }
     }
 }
 

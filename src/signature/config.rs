@@ -41,6 +41,12 @@ pub enum MessagePart {
     Url,
     /// The raw body; it must be the last part.
     Body,
+    /// The Twilio-compatible message, which must be the only part: the public URL followed
+    /// by the form body's parameters sorted by name and then value, each name immediately
+    /// followed by its value. When the URL's query carries `bodySHA256`, the URL alone is
+    /// signed and the body must hash (SHA-256, hex) to that value. The URL is tried both with
+    /// and without its port, as the platforms' own validators do.
+    UrlAndSortedFormParams,
 }
 
 /// Where a scheme's timestamp is found.
@@ -123,6 +129,8 @@ pub(crate) struct VerifierConfig {
     pub(crate) tolerance_past: i64,
     pub(crate) tolerance_future: i64,
     pub(crate) prefix: Vec<PrefixPart>,
+    /// The message is [`MessagePart::UrlAndSortedFormParams`], computed once the body is in.
+    pub(crate) form_message: bool,
     pub(crate) keys: Vec<KeyedSecret>,
     pub(crate) identity: Arc<str>,
     pub(crate) scopes: Scopes,
@@ -382,7 +390,17 @@ impl SignatureVerifierBuilder {
         self.format
             .validate(has_timestamp_field)
             .map_err(|reason| ConfigError::InvalidFormat { reason })?;
-        let prefix = prepare_message(&self.message, timestamp.is_some())?;
+        let form_message = self.message.contains(&MessagePart::UrlAndSortedFormParams);
+        if form_message && self.message.len() != 1 {
+            return Err(ConfigError::InvalidMessage {
+                reason: "the URL-and-form-parameters message must be the only part",
+            });
+        }
+        let prefix = if form_message {
+            vec![PrefixPart::Url]
+        } else {
+            prepare_message(&self.message, timestamp.is_some())?
+        };
         let url = match (self.public_base_url, self.trust_forwarded) {
             (Some(url), _) => Some(UrlSource::Base(validate_base_url(url)?)),
             (None, true) => Some(UrlSource::Forwarded),
@@ -415,6 +433,7 @@ impl SignatureVerifierBuilder {
                 tolerance_past: seconds(self.tolerance_past),
                 tolerance_future: seconds(self.tolerance_future),
                 prefix,
+                form_message,
                 keys,
                 identity: self.identity.into(),
                 scopes: self.scopes,
@@ -459,6 +478,9 @@ fn prepare_message(
             MessagePart::Url => Ok(PrefixPart::Url),
             MessagePart::Body => Err(ConfigError::InvalidMessage {
                 reason: "the body may appear only once",
+            }),
+            MessagePart::UrlAndSortedFormParams => Err(ConfigError::InvalidMessage {
+                reason: "the URL-and-form-parameters message must be the only part",
             }),
         })
         .collect()

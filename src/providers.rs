@@ -1,0 +1,225 @@
+//! Presets for the platforms that call webhooks: each a configuration of the one
+//! [`SignatureVerifier`], not a separate code path. Add secrets (and a clock, scopes or an
+//! identity if you like) and build.
+//!
+//! ```
+//! use callguard::{Secret, providers};
+//!
+//! let github = providers::github()
+//!     .secret("2026-11", Secret::from_env("GITHUB_WEBHOOK_SECRET").or_else(|_| Secret::from_utf8("a-demo-secret-for-the-docs"))?)
+//!     .build()?;
+//! let layer = github.layer();
+//! # Ok::<(), callguard::ConfigError>(())
+//! ```
+//!
+//! Secrets are keyed the way each platform keys them: most use the secret's UTF-8 bytes
+//! ([`Secret::from_utf8`](crate::Secret::from_utf8)), Stripe including its `whsec_` prefix;
+//! Standard Webhooks and Svix base64-decode the part after `whsec_`
+//! ([`Secret::from_base64`](crate::Secret::from_base64)).
+//!
+//! URL-covering schemes (SignalWire, Twilio) sign the URL the platform called, which a
+//! server behind a proxy does not see. Configure it with `public_base_url`; only if that is
+//! impossible, opt in to forwarded headers with `trust_forwarded_headers` (they are
+//! spoofable). The base URL takes precedence.
+
+use std::time::Duration;
+
+use crate::authenticator::Authenticator;
+use crate::caller::Scopes;
+use crate::error::ConfigError;
+use crate::secret::Secret;
+use crate::signature::{
+    Encoding, MessagePart, SignatureAlgorithm, SignatureFormat, SignatureVerifier,
+    SignatureVerifierBuilder,
+};
+
+/// GitHub: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>`, keyed with the
+/// webhook secret's UTF-8 bytes. No timestamp. See GitHub Docs, "Validating webhook
+/// deliveries".
+pub fn github() -> SignatureVerifierBuilder {
+    SignatureVerifier::builder()
+        .identity("github")
+        .header("x-hub-signature-256")
+        .format(SignatureFormat::prefixed("sha256="))
+}
+
+/// Stripe: `Stripe-Signature: t=<unix seconds>,v1=<hex>[,v1=<hex>…][,v0=…]`, each `v1` an
+/// HMAC-SHA256 of `<t>.<raw body>` keyed with the whole `whsec_…` secret as UTF-8. Any `v1`
+/// may match (Stripe sends several while a secret rolls); `v0` is ignored. Timestamps older
+/// than 300 s are refused; like Stripe's SDKs, future ones are not. See Stripe Docs, "Verify
+/// webhook signatures manually".
+pub fn stripe() -> SignatureVerifierBuilder {
+    SignatureVerifier::builder()
+        .identity("stripe")
+        .header("stripe-signature")
+        .format(SignatureFormat::list(',', "v1", '='))
+        .timestamp_field("t")
+        .tolerance(crate::signature::DEFAULT_TOLERANCE, Duration::MAX)
+        .message([
+            MessagePart::Timestamp,
+            MessagePart::Literal("."),
+            MessagePart::Body,
+        ])
+}
+
+/// Slack: `X-Slack-Signature: v0=<hex HMAC-SHA256 of "v0:<timestamp>:<raw body>">` with
+/// `X-Slack-Request-Timestamp`, keyed with the signing secret's UTF-8 bytes; ±300 s. See
+/// Slack's "Verifying requests from Slack".
+pub fn slack() -> SignatureVerifierBuilder {
+    SignatureVerifier::builder()
+        .identity("slack")
+        .header("x-slack-signature")
+        .format(SignatureFormat::prefixed("v0="))
+        .timestamp_header("x-slack-request-timestamp")
+        .message([
+            MessagePart::Literal("v0:"),
+            MessagePart::Timestamp,
+            MessagePart::Literal(":"),
+            MessagePart::Body,
+        ])
+}
+
+/// Shopify: `X-Shopify-Hmac-Sha256: <base64 HMAC-SHA256 of the raw body>`, keyed with the
+/// app's client secret as UTF-8. See Shopify's "Verify webhooks" documentation.
+pub fn shopify() -> SignatureVerifierBuilder {
+    SignatureVerifier::builder()
+        .identity("shopify")
+        .header("x-shopify-hmac-sha256")
+        .encoding(Encoding::Base64)
+}
+
+/// Standard Webhooks (and Svix, whose `svix-` headers are accepted as aliases):
+/// `webhook-signature: v1,<base64> [v1,<base64>…]`, each an HMAC-SHA256 of
+/// `<webhook-id>.<webhook-timestamp>.<raw body>` keyed with the base64 after `whsec_`;
+/// ±300 s. See the Standard Webhooks specification, "Verifying webhook authenticity".
+pub fn standard_webhooks() -> SignatureVerifierBuilder {
+    SignatureVerifier::builder()
+        .identity("standard-webhooks")
+        .header("webhook-signature")
+        .header_alias("webhook-signature", "svix-signature")
+        .header_alias("webhook-timestamp", "svix-timestamp")
+        .header_alias("webhook-id", "svix-id")
+        .encoding(Encoding::Base64)
+        .format(SignatureFormat::list(' ', "v1", ','))
+        .timestamp_header("webhook-timestamp")
+        .message([
+            MessagePart::Header("webhook-id"),
+            MessagePart::Literal("."),
+            MessagePart::Timestamp,
+            MessagePart::Literal("."),
+            MessagePart::Body,
+        ])
+}
+
+/// Sendbird: `x-sendbird-signature: <hex HMAC-SHA256 of the raw body>`, keyed with the
+/// application's master API token. The raw bytes matter: Sendbird escapes slashes
+/// (`https:\/\/…`), so a re-serialised body does not verify. See Sendbird's "Webhooks"
+/// documentation.
+pub fn sendbird() -> SignatureVerifierBuilder {
+    SignatureVerifier::builder()
+        .identity("sendbird")
+        .header("x-sendbird-signature")
+}
+
+/// SignalWire, which signs the public URL it called. Built as an [`Authenticator`] that
+/// prefers, in order:
+///
+/// 1. `X-SignalWire-Sha256-Signature`: hex HMAC-SHA256 of `<url><raw body>`;
+/// 2. `X-SignalWire-Signature` (alias `X-Twilio-Signature`) in hex: HMAC-SHA1 of
+///    `<url><raw body>`;
+/// 3. the same header in base64: the Twilio-compatible scheme, HMAC-SHA1 of the URL followed
+///    by the form parameters sorted by name (or of the URL alone when it carries
+///    `bodySHA256`, which must match the body), with and without the URL's port.
+///
+/// Keyed with the project's signing key as UTF-8. See SignalWire's "Validating requests"
+/// guide and Twilio's "Webhooks security" documentation.
+pub fn signalwire() -> SignalWireBuilder {
+    SignalWireBuilder::default()
+}
+
+/// Builds the SignalWire [`Authenticator`].
+#[derive(Debug, Default)]
+pub struct SignalWireBuilder {
+    secrets: Vec<(String, Secret)>,
+    scopes: Scopes,
+    public_base_url: Option<String>,
+    trust_forwarded: bool,
+}
+
+impl SignalWireBuilder {
+    /// Accept signatures made with this signing key, reported as key id `id`.
+    #[must_use]
+    pub fn secret(mut self, id: impl Into<String>, secret: Secret) -> Self {
+        self.secrets.push((id.into(), secret));
+        self
+    }
+
+    /// The scopes accepted callers are granted.
+    #[must_use]
+    pub fn scopes(mut self, scopes: Scopes) -> Self {
+        self.scopes = scopes;
+        self
+    }
+
+    /// The public base URL SignalWire calls; see the module docs.
+    #[must_use]
+    pub fn public_base_url(mut self, url: impl Into<String>) -> Self {
+        self.public_base_url = Some(url.into());
+        self
+    }
+
+    /// Rebuild the URL from forwarded headers when no base URL is set; see
+    /// [`SignatureVerifierBuilder::trust_forwarded_headers`].
+    #[must_use]
+    pub fn trust_forwarded_headers(mut self) -> Self {
+        self.trust_forwarded = true;
+        self
+    }
+
+    /// Validate and build the three schemes, preferring them in the documented order.
+    ///
+    /// # Errors
+    ///
+    /// As [`SignatureVerifierBuilder::build`], including a missing URL source.
+    pub fn build(self) -> Result<Authenticator, ConfigError> {
+        let configure = |builder: SignatureVerifierBuilder| {
+            let mut builder = builder.identity("signalwire").scopes(self.scopes.clone());
+            for (id, secret) in &self.secrets {
+                builder = builder.secret(id.clone(), secret.clone());
+            }
+            if let Some(url) = &self.public_base_url {
+                builder = builder.public_base_url(url.clone());
+            }
+            if self.trust_forwarded {
+                builder = builder.trust_forwarded_headers();
+            }
+            builder.build()
+        };
+        let url_and_body = [MessagePart::Url, MessagePart::Body];
+        let sha256 = configure(
+            SignatureVerifier::builder()
+                .header("x-signalwire-sha256-signature")
+                .message(url_and_body.clone()),
+        )?;
+        let sha1 = configure(
+            SignatureVerifier::builder()
+                .header("x-signalwire-signature")
+                .header_alias("x-signalwire-signature", "x-twilio-signature")
+                .algorithm(SignatureAlgorithm::HmacSha1)
+                .message(url_and_body),
+        )?;
+        let compatible = configure(
+            SignatureVerifier::builder()
+                .header("x-signalwire-signature")
+                .header_alias("x-signalwire-signature", "x-twilio-signature")
+                .algorithm(SignatureAlgorithm::HmacSha1)
+                .encoding(Encoding::Base64)
+                .message([MessagePart::UrlAndSortedFormParams]),
+        )?;
+        Ok(Authenticator::first_of([
+            sha256.into(),
+            sha1.into(),
+            compatible.into(),
+        ]))
+    }
+}
