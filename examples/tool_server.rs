@@ -11,6 +11,8 @@
 //! | `TOOL_BEARER_TOKENS` | comma-separated `name=token` pairs, each granted `tools:call` | `demo=<random>` |
 //! | `TOOL_JWT_SECRET` | HS256 key of the JWTs this server mints and verifies (issuer `callguard-example`, audience `tools`) | random |
 //! | `TOOL_BASIC_USERS` | comma-separated `user:password` pairs allowed to mint tokens | `demo:<random>` |
+//! | `CALLGUARD_PUBLIC_URL` | base URL platforms call, for URL-covering schemes (SignalWire) | `http://<CALLGUARD_ADDR>` |
+//! | `SENDBIRD_API_TOKEN`, `SIGNALWIRE_SIGNING_KEY`, `GITHUB_WEBHOOK_SECRET`, `STRIPE_WEBHOOK_SECRET`, `SLACK_SIGNING_SECRET`, `SHOPIFY_WEBHOOK_SECRET`, `STANDARD_WEBHOOK_SECRET` | each mounts `POST /webhooks/{provider}` with that platform's scheme | unset: not mounted |
 //!
 //! Routes:
 //! - `GET /healthz`: 200, no credentials.
@@ -18,6 +20,9 @@
 //!   also requires scope `orders:write`. Answers 200 with JSON describing the caller and the
 //!   body the handler received (`route`, `method`, `id`, `key_id`, `scopes`, `body_len`,
 //!   `body_sha256`).
+//! - `POST /webhooks/{provider}` for `sendbird`, `signalwire`, `github`, `stripe`, `slack`,
+//!   `shopify` and `standard`, each mounted only when its secret is set (404 otherwise);
+//!   answers 200 with the same JSON as the tool routes.
 //! - `POST /auth/token`: Basic credentials and JSON `{"scopes": [...], "ttl": seconds}`;
 //!   answers 201 `{"access_token", "token_type": "Bearer", "expires_in", "scope"}`. Allowed
 //!   scopes: `tools:call`, `orders:read`, `orders:write`; TTL 1..=3600 (default 300).
@@ -37,7 +42,7 @@ use callguard::bearer::BearerTokens;
 use callguard::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtVerifier, TokenIssuer, TokenRequest};
 use callguard::scope::RequireScopesLayer;
 use callguard::signature::SignatureVerifier;
-use callguard::{Authenticator, Caller, GuardLayer, Scopes, Secret, dangerous};
+use callguard::{Authenticator, Caller, GuardLayer, Scopes, Secret, dangerous, providers};
 use hmac::{Hmac, KeyInit, Mac};
 use rand::Rng;
 use serde::Deserialize;
@@ -49,6 +54,16 @@ const JWT_AUDIENCE: &str = "tools";
 const JWT_KID: &str = "example-hs256";
 const MINTABLE_SCOPES: [&str; 3] = ["tools:call", "orders:read", "orders:write"];
 const DEFAULT_TTL: u64 = 300;
+/// Webhook routes and the variable holding each one's secret.
+const PROVIDERS: [(&str, &str); 7] = [
+    ("sendbird", "SENDBIRD_API_TOKEN"),
+    ("signalwire", "SIGNALWIRE_SIGNING_KEY"),
+    ("github", "GITHUB_WEBHOOK_SECRET"),
+    ("stripe", "STRIPE_WEBHOOK_SECRET"),
+    ("slack", "SLACK_SIGNING_SECRET"),
+    ("shopify", "SHOPIFY_WEBHOOK_SECRET"),
+    ("standard", "STANDARD_WEBHOOK_SECRET"),
+];
 const MAX_TTL: u64 = 3600;
 
 /// Everything the server reads from its environment, checked before it listens.
@@ -59,6 +74,9 @@ struct Settings {
     bearer_tokens: Vec<(String, String)>,
     jwt_secret: String,
     basic_users: Vec<(String, String)>,
+    public_url: String,
+    /// `(route name, secret)` for each provider whose variable is set.
+    providers: Vec<(&'static str, String)>,
     /// Variables that were unset, with the demo value generated for each.
     generated: Vec<(&'static str, String)>,
 }
@@ -79,10 +97,20 @@ impl Settings {
         let bearer = env_or_random("TOOL_BEARER_TOKENS", || format!("demo={}", random_secret()));
         let jwt_secret = env_or_random("TOOL_JWT_SECRET", random_secret);
         let basic = env_or_random("TOOL_BASIC_USERS", || format!("demo:{}", random_secret()));
+        let addr: SocketAddr = env_or("CALLGUARD_ADDR", "127.0.0.1:3000")
+            .parse()
+            .map_err(|e| format!("CALLGUARD_ADDR: {e}"))?;
+        let providers = PROVIDERS
+            .iter()
+            .filter_map(|(route, variable)| {
+                std::env::var(variable).ok().map(|secret| (*route, secret))
+            })
+            .collect();
         Ok(Self {
-            addr: env_or("CALLGUARD_ADDR", "127.0.0.1:3000")
-                .parse()
-                .map_err(|e| format!("CALLGUARD_ADDR: {e}"))?,
+            addr,
+            public_url: std::env::var("CALLGUARD_PUBLIC_URL")
+                .unwrap_or_else(|_| format!("http://{addr}")),
+            providers,
             body_limit: env_or("CALLGUARD_BODY_LIMIT", "1048576")
                 .parse()
                 .map_err(|e| format!("CALLGUARD_BODY_LIMIT: {e}"))?,
@@ -125,6 +153,44 @@ fn lenient_secret(variable: &str, value: &str) -> Result<Secret, String> {
         );
         dangerous::secret_allowing_short(value.as_bytes()).map_err(|e| format!("{variable}: {e}"))
     })
+}
+
+/// The verifier for one provider's webhooks, keyed as that provider keys its secret.
+fn provider(route: &str, secret: &str, public_url: &str) -> Result<Authenticator, String> {
+    let variable = PROVIDERS
+        .iter()
+        .find(|(r, _)| *r == route)
+        .map_or(route, |(_, v)| *v);
+    let failed = |e: callguard::ConfigError| format!("{variable}: {e}");
+    let key = || lenient_secret(variable, secret);
+    let builder = match route {
+        "signalwire" => {
+            return providers::signalwire()
+                .secret("signalwire", key()?)
+                .public_base_url(public_url)
+                .build()
+                .map_err(failed);
+        }
+        "standard" => {
+            let key = Secret::from_base64(secret).map_err(failed)?;
+            return providers::standard_webhooks()
+                .secret("standard", key)
+                .build()
+                .map(Into::into)
+                .map_err(failed);
+        }
+        "sendbird" => providers::sendbird(),
+        "github" => providers::github(),
+        "stripe" => providers::stripe(),
+        "slack" => providers::slack(),
+        "shopify" => providers::shopify(),
+        other => return Err(format!("no provider named {other}")),
+    };
+    builder
+        .secret(route, key()?)
+        .build()
+        .map(Into::into)
+        .map_err(failed)
 }
 
 struct Methods {
@@ -293,10 +359,20 @@ fn app(settings: &Settings, methods: Methods) -> Result<Router, String> {
         .route("/auth/token", post(mint_token))
         .route_layer(GuardLayer::new(methods.basic).body_limit(64 * 1024))
         .with_state(TokenIssuer::new(methods.jwt));
-    Ok(tools
+    let mut app = tools
         .merge(orders)
         .merge(token)
-        .route("/healthz", get(|| async { "ok" })))
+        .route("/healthz", get(|| async { "ok" }));
+    for (route, secret) in &settings.providers {
+        let guard = GuardLayer::new(provider(route, secret, &settings.public_url)?)
+            .body_limit(settings.body_limit);
+        app = app.merge(
+            Router::new()
+                .route(&format!("/webhooks/{route}"), post(call_tool))
+                .route_layer(guard),
+        );
+    }
+    Ok(app)
 }
 
 fn example_commands(settings: &Settings) -> Vec<String> {

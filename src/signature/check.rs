@@ -150,7 +150,22 @@ impl SignatureVerifier {
                         .url
                         .as_ref()
                         .expect("the builder refuses a URL part without a URL source");
-                    feed_public_url(source, parts, |piece| macs.update(piece))?;
+                    let mut url = Vec::new();
+                    feed_public_url(source, parts, |piece| url.extend_from_slice(piece))?;
+                    let url = std::str::from_utf8(&url)
+                        .map_err(|_| AuthErrorKind::MissingSignedHeader)?;
+                    // Platforms sign the URL with or without its port, inconsistently; their
+                    // own validators try both, so one set of MAC states follows each.
+                    let [without_port, with_port] = port_variants(url);
+                    let mut other = macs.as_slice().to_vec();
+                    macs.update(without_port.as_bytes());
+                    other
+                        .iter_mut()
+                        .for_each(|mac| mac.update(with_port.as_bytes()));
+                    let mut all =
+                        std::mem::replace(&mut macs, MacStates::Many(Vec::new())).into_vec();
+                    all.extend(other);
+                    macs = MacStates::Many(all);
                 }
             }
         }
@@ -184,7 +199,8 @@ impl SignatureCheck {
             Some(url) => form_message::find_match(&url, body, &macs, &candidates)?,
             None => streamed_match(macs, &candidates),
         };
-        let index = matched.ok_or(AuthErrorKind::InvalidCredentials)?;
+        // With URL variants there is one MAC state per secret per variant, secrets innermost.
+        let index = matched.ok_or(AuthErrorKind::InvalidCredentials)? % config.keys.len();
         Ok(
             Caller::new(AuthMethod::Signature, Arc::clone(&config.identity))
                 .with_key_id(Arc::clone(&config.keys[index].id))
@@ -217,6 +233,37 @@ impl MacStates {
             Self::Many(macs) => macs,
         }
     }
+
+    fn into_vec(self) -> Vec<KeyedMac> {
+        match self {
+            Self::One(mac) => vec![mac],
+            Self::Many(macs) => macs,
+        }
+    }
+}
+
+/// The URL without its port, and with its port (explicit, or the scheme's default).
+fn port_variants(url: &str) -> [String; 2] {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return [url.to_owned(), url.to_owned()];
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+            (host, Some(port))
+        }
+        _ => (authority, None),
+    };
+    let default_port = if scheme.eq_ignore_ascii_case("http") {
+        "80"
+    } else {
+        "443"
+    };
+    [
+        format!("{scheme}://{host}{tail}"),
+        format!("{scheme}://{host}:{}{tail}", port.unwrap_or(default_port)),
+    ]
 }
 
 /// The Twilio-compatible message, computed once the whole body is in.
@@ -224,7 +271,7 @@ mod form_message {
     use sha2::{Digest, Sha256};
     use subtle::ConstantTimeEq;
 
-    use super::{Candidates, MacStates};
+    use super::{Candidates, MacStates, port_variants};
     use crate::error::AuthErrorKind;
 
     /// The index of the first secret that signed `url` (with or without its port) and the
@@ -283,30 +330,6 @@ mod form_message {
             .into_iter()
             .map(|(name, value)| name + &value)
             .collect()
-    }
-
-    /// The URL without its port, and with its port (explicit, or the scheme's default).
-    fn port_variants(url: &str) -> [String; 2] {
-        let Some((scheme, rest)) = url.split_once("://") else {
-            return [url.to_owned(), url.to_owned()];
-        };
-        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(authority_end);
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
-                (host, Some(port))
-            }
-            _ => (authority, None),
-        };
-        let default_port = if scheme.eq_ignore_ascii_case("http") {
-            "80"
-        } else {
-            "443"
-        };
-        [
-            format!("{scheme}://{host}{tail}"),
-            format!("{scheme}://{host}:{}{tail}", port.unwrap_or(default_port)),
-        ]
     }
 
     #[cfg(test)]
