@@ -137,6 +137,40 @@ pub fn signalwire() -> SignalWireBuilder {
     SignalWireBuilder::default()
 }
 
+/// SignalWire's SHA-256 scheme alone: `X-SignalWire-Sha256-Signature: <hex HMAC-SHA256 of
+/// "<url><raw body>">`. Needs a URL source. [`signalwire`] combines it with the others.
+pub fn signalwire_sha256() -> SignatureVerifierBuilder {
+    SignatureVerifier::builder()
+        .identity("signalwire")
+        .header("x-signalwire-sha256-signature")
+        .message([MessagePart::Url, MessagePart::Body])
+}
+
+/// SignalWire's SHA-1 scheme alone: `X-SignalWire-Signature` (alias `X-Twilio-Signature`):
+/// hex HMAC-SHA1 of `<url><raw body>`. Needs a URL source.
+pub fn signalwire_sha1() -> SignatureVerifierBuilder {
+    SignatureVerifier::builder()
+        .identity("signalwire")
+        .header("x-signalwire-signature")
+        .header_alias("x-signalwire-signature", "x-twilio-signature")
+        .algorithm(SignatureAlgorithm::HmacSha1)
+        .message([MessagePart::Url, MessagePart::Body])
+}
+
+/// Twilio's scheme (and SignalWire's compatibility scheme): `X-Twilio-Signature: <base64
+/// HMAC-SHA1>` of the URL followed by the form parameters sorted by name then value, or of
+/// the URL alone when it carries `bodySHA256` (which must match the body); the URL with and
+/// without its port. Keyed with the auth token as UTF-8. Needs a URL source. See Twilio's
+/// "Webhooks security" documentation.
+pub fn twilio_compatible() -> SignatureVerifierBuilder {
+    SignatureVerifier::builder()
+        .identity("twilio")
+        .header("x-twilio-signature")
+        .algorithm(SignatureAlgorithm::HmacSha1)
+        .encoding(Encoding::Base64)
+        .message([MessagePart::UrlAndSortedFormParams])
+}
+
 /// Builds the SignalWire [`Authenticator`].
 #[derive(Debug, Default)]
 pub struct SignalWireBuilder {

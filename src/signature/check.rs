@@ -267,7 +267,7 @@ fn port_variants(url: &str) -> [String; 2] {
 }
 
 /// The Twilio-compatible message, computed once the whole body is in.
-mod form_message {
+pub(crate) mod form_message {
     use sha2::{Digest, Sha256};
     use subtle::ConstantTimeEq;
 
@@ -311,7 +311,7 @@ mod form_message {
     }
 
     /// The raw value of query parameter `name`, if present.
-    fn query_value<'a>(url: &'a str, name: &str) -> Option<&'a str> {
+    pub(crate) fn query_value<'a>(url: &'a str, name: &str) -> Option<&'a str> {
         let query = url.split_once('?')?.1;
         query
             .split('&')
@@ -322,7 +322,7 @@ mod form_message {
 
     /// Form parameters sorted by name, then value, duplicates removed, concatenated as
     /// name + value (as twilio-python's `RequestValidator` does).
-    fn sorted_params(body: &[u8]) -> String {
+    pub(crate) fn sorted_params(body: &[u8]) -> String {
         let mut pairs: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
         pairs.sort();
         pairs.dedup();

@@ -130,6 +130,25 @@ impl SignatureFormat {
         }
     }
 
+    /// The header value carrying `signature`, and the timestamp field when there is one.
+    pub(crate) fn render(&self, signature: &str, timestamp_field: Option<(&str, &str)>) -> String {
+        match &self.layout {
+            Layout::Single { prefix } => format!("{prefix}{signature}"),
+            Layout::List {
+                separator,
+                version,
+                delimiter,
+            } => {
+                let (separator, delimiter) = (char::from(*separator), char::from(*delimiter));
+                let entry = format!("{version}{delimiter}{signature}");
+                match timestamp_field {
+                    Some((key, value)) => format!("{key}{delimiter}{value}{separator}{entry}"),
+                    None => entry,
+                }
+            }
+        }
+    }
+
     pub(crate) fn validate(&self, has_timestamp_field: bool) -> Result<(), &'static str> {
         match &self.layout {
             Layout::Single { .. } if has_timestamp_field => {

@@ -58,6 +58,14 @@ impl KeyedMac {
         }
     }
 
+    /// Finalise into the tag's bytes, for signing.
+    pub(crate) fn finalize_bytes(self) -> Vec<u8> {
+        match self {
+            Self::Sha256(mac) => mac.finalize().as_bytes().to_vec(),
+            Self::Sha1(mac) => mac.finalize().as_bytes().to_vec(),
+        }
+    }
+
     /// Finalise and compare with every candidate in constant time; `true` if any matches.
     pub(crate) fn matches_any(self, candidates: &Candidates) -> Choice {
         let compare = |tag: &[u8]| {

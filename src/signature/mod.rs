@@ -42,6 +42,7 @@ mod check;
 mod config;
 mod header;
 mod mac;
+mod sign;
 
 pub(crate) use check::{HeadCheck, SignatureCheck};
 pub use config::{
@@ -49,3 +50,4 @@ pub use config::{
 };
 pub use header::{Encoding, SignatureFormat};
 pub use mac::SignatureAlgorithm;
+pub use sign::SigningRequest;
