@@ -92,11 +92,20 @@ impl BasicUsers {
         if credentials.len() > MAX_CREDENTIAL_LEN {
             return Err(AuthErrorKind::MalformedCredentials);
         }
-        let decoded = Zeroizing::new(
-            BASE64
-                .decode(credentials)
-                .map_err(|_| AuthErrorKind::MalformedCredentials)?,
-        );
+        // Typical credentials decode into a small stack buffer; longer ones into the heap.
+        // Either way the buffer is wiped when done.
+        let mut small = Zeroizing::new([0u8; 192]);
+        let mut large = Zeroizing::new(Vec::new());
+        let buffer: &mut [u8] = if credentials.len() <= small.len() / 3 * 4 {
+            &mut small[..]
+        } else {
+            large.resize(credentials.len() / 4 * 3 + 3, 0);
+            &mut large[..]
+        };
+        let len = BASE64
+            .decode_slice(credentials, buffer)
+            .map_err(|_| AuthErrorKind::MalformedCredentials)?;
+        let decoded = &buffer[..len];
         let colon = decoded
             .iter()
             .position(|b| *b == b':')
@@ -105,7 +114,7 @@ impl BasicUsers {
         let index = self
             .inner
             .digests
-            .find(&SecretDigest::of(&[&decoded]))
+            .find(&SecretDigest::of(&[decoded]))
             .ok_or(AuthErrorKind::InvalidCredentials)?;
         let (user, scopes) = &self.inner.users[index];
         Ok(Caller::new(AuthMethod::Basic, Arc::clone(user))
@@ -252,6 +261,21 @@ mod tests {
                 expected: "user:password"
             }
         );
+    }
+
+    #[test]
+    fn long_credentials_decode_on_the_heap_path() {
+        let password = "p".repeat(600);
+        let users = BasicUsers::builder()
+            .user(
+                "long",
+                Secret::from_utf8(&password).unwrap(),
+                Scopes::empty(),
+            )
+            .build()
+            .unwrap();
+        let encoded = encode(format!("long:{password}").as_bytes());
+        assert_eq!(users.check(encoded.as_bytes()).unwrap().id(), "long");
     }
 
     #[test]
