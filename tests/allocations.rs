@@ -78,6 +78,9 @@ fn request(header: (&str, String), extensions: Extensions) -> Request<Body> {
     request
 }
 
+/// A method, the header that proves the caller, and its allocation budget (if any).
+type Case = (&'static str, Authenticator, (&'static str, String), Option<usize>);
+
 #[test]
 fn allocations_per_1kib_request_stay_within_budget() {
     let _profiler = dhat::Profiler::builder().testing().build();
@@ -125,7 +128,7 @@ fn allocations_per_1kib_request_stay_within_budget() {
 
     // Budgets (with axum's extension map in place): signatures 2, static tokens 1; a JWT
     // is parsed into JSON claims, which allocates, and is reported without a budget.
-    let cases: Vec<(&str, Authenticator, (&str, String), Option<usize>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "signature",
             signature.into(),
