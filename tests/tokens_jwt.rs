@@ -405,6 +405,76 @@ async fn minted_token_expires_after_its_ttl() {
 }
 
 #[tokio::test]
+async fn cached_token_still_expires_and_tampered_tokens_are_not_served_from_the_cache() {
+    let clock = now();
+    let config = hs_config(clock.clone());
+    let token = TokenIssuer::new(config.clone())
+        .issue(TokenRequest::new(
+            "agent",
+            Scopes::from_iter(["tools:call"]),
+            Duration::from_secs(60),
+        ))
+        .unwrap()
+        .access_token;
+    let app = app(config);
+    for _ in 0..3 {
+        assert_eq!(
+            send(app.clone(), Some(&format!("Bearer {token}")))
+                .await
+                .status(),
+            StatusCode::OK
+        );
+    }
+    let mut tampered = token.clone();
+    tampered.push('A');
+    assert_eq!(
+        send(app.clone(), Some(&format!("Bearer {tampered}")))
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    clock.advance(Duration::from_secs(71));
+    let response = send(app.clone(), Some(&format!("Bearer {token}"))).await;
+    assert_eq!(kind(&response), Some(AuthErrorKind::TokenExpired));
+    let response = send(app, Some(&format!("Bearer {token}"))).await;
+    assert_eq!(
+        kind(&response),
+        Some(AuthErrorKind::TokenExpired),
+        "an expired entry is not revived"
+    );
+}
+
+#[tokio::test]
+async fn verifier_without_cache_gives_the_same_answers() {
+    let config = pyjwt_config(now()).build().unwrap();
+    let uncached = Router::new()
+        .route(
+            "/tool",
+            post(|caller: Caller| async move { caller.id().to_owned() }),
+        )
+        .route_layer(JwtVerifier::new(config).without_cache().layer());
+    let token = fixtures()["valid"]["ES256"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        assert_eq!(
+            send(uncached.clone(), Some(&format!("Bearer {token}")))
+                .await
+                .status(),
+            StatusCode::OK
+        );
+    }
+    let expired = fixtures()["attacks"]["expired"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        send(uncached, Some(&format!("Bearer {expired}")))
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
 async fn token_without_the_required_typ_is_rejected() {
     let f = fixtures();
     let config = pyjwt_config(now()).typ("at+jwt").build().unwrap();

@@ -4,27 +4,73 @@ use std::sync::Arc;
 
 use jsonwebtoken::errors::ErrorKind;
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
 use super::config::{JwtConfig, PinnedKey};
 use crate::caller::{AuthMethod, Caller, Claims, Scopes};
 use crate::error::AuthErrorKind;
 
-/// Verifies JWTs minted with a [`JwtConfig`]'s keys. Cloning shares the configuration.
+/// The default number of verified tokens remembered per verifier.
+pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
+
+/// A token that passed every check, remembered until its `exp`.
+#[derive(Clone)]
+struct Verified {
+    caller: Caller,
+    exp: i64,
+}
+
+/// Verifies JWTs minted with a [`JwtConfig`]'s keys. Cloning shares the configuration and
+/// the cache.
+///
+/// # Cache of verified tokens
+///
+/// Agents reuse one token for many calls within its lifetime, so by default a verifier
+/// remembers up to [`DEFAULT_CACHE_CAPACITY`] tokens that passed every check, keyed by the
+/// SHA-256 of the whole token (the token itself is not kept). A repeated token costs that
+/// digest and a lookup in a sharded map instead of a signature check and JSON parse; its
+/// `exp` is still checked against the clock on every use, and an expired entry is dropped.
+/// Only tokens that verified are remembered, and the cache is bounded (least-used entries
+/// are evicted). Turn it off with [`JwtVerifier::without_cache`].
 ///
 /// Checks, in order: the header parses; `kid` names a configured key (or is absent and one
 /// key is configured); the header's `alg` is the key's pinned algorithm; `typ` when
 /// configured; the signature; `exp` present and not passed, `nbf` reached (both with the
 /// configured leeway against the injected clock); `iss` and `aud` when configured. Scopes
 /// come from the `scope` claim (space-separated, RFC 9068) and a `scopes` array.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct JwtVerifier {
     pub(crate) config: JwtConfig,
+    cache: Option<Arc<quick_cache::sync::Cache<[u8; 32], Verified>>>,
+}
+
+impl std::fmt::Debug for JwtVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtVerifier")
+            .field("config", &self.config)
+            .field("cached_tokens", &self.cache.as_ref().map(|c| c.len()))
+            .finish()
+    }
 }
 
 impl JwtVerifier {
-    /// A verifier for tokens signed with `config`'s keys.
+    /// A verifier for tokens signed with `config`'s keys, remembering up to
+    /// [`DEFAULT_CACHE_CAPACITY`] verified tokens.
     pub fn new(config: JwtConfig) -> Self {
-        Self { config }
+        Self::with_cache_capacity(config, DEFAULT_CACHE_CAPACITY)
+    }
+
+    /// A verifier remembering up to `capacity` verified tokens (0 turns the cache off).
+    pub fn with_cache_capacity(config: JwtConfig, capacity: usize) -> Self {
+        let cache = (capacity > 0).then(|| Arc::new(quick_cache::sync::Cache::new(capacity)));
+        Self { config, cache }
+    }
+
+    /// This verifier without the cache: every token is verified in full every time.
+    #[must_use]
+    pub fn without_cache(mut self) -> Self {
+        self.cache = None;
+        self
     }
 
     /// A [`GuardLayer`](crate::GuardLayer) that requires such a token.
@@ -32,8 +78,29 @@ impl JwtVerifier {
         crate::GuardLayer::new(self)
     }
 
-    /// The caller a presented token proves.
+    /// The caller a presented token proves: from the cache when it verified before and has
+    /// not expired, otherwise by verifying it in full.
     pub(crate) fn check(&self, token: &[u8]) -> Result<Caller, AuthErrorKind> {
+        let Some(cache) = &self.cache else {
+            return self.verify(token).map(|verified| verified.caller);
+        };
+        let key: [u8; 32] = Sha256::digest(token).into();
+        let now = self.config.inner.clock.unix_seconds();
+        if let Some(hit) = cache.get(&key) {
+            if now.saturating_sub(self.config.inner.leeway) >= hit.exp {
+                cache.remove(&key);
+                return Err(AuthErrorKind::TokenExpired);
+            }
+            return Ok(hit.caller);
+        }
+        let verified = self.verify(token)?;
+        let caller = verified.caller.clone();
+        cache.insert(key, verified);
+        Ok(caller)
+    }
+
+    /// Every check, in full.
+    fn verify(&self, token: &[u8]) -> Result<Verified, AuthErrorKind> {
         let inner = &self.config.inner;
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| AuthErrorKind::MalformedCredentials)?;
@@ -99,10 +166,11 @@ impl JwtVerifier {
             Some(_) => return Err(AuthErrorKind::InvalidClaims),
         };
         let scopes = scopes_of(&claims)?;
-        Ok(Caller::new(AuthMethod::Jwt, subject)
+        let caller = Caller::new(AuthMethod::Jwt, subject)
             .with_key_id(Arc::clone(kid))
             .with_scopes(scopes)
-            .with_claims(Claims::new(claims)))
+            .with_claims(Claims::new(claims));
+        Ok(Verified { caller, exp })
     }
 }
 
