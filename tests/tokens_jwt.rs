@@ -483,6 +483,37 @@ async fn token_without_the_required_typ_is_rejected() {
     assert_eq!(kind(&response), Some(AuthErrorKind::InvalidClaims));
 }
 
+#[tokio::test]
+async fn with_one_key_a_token_naming_another_kid_is_rejected() {
+    let f = fixtures();
+    let secret = Secret::from_utf8(f["hs256_secret"].as_str().unwrap()).unwrap();
+    let only = JwtConfig::builder()
+        .key(
+            "other-kid",
+            JwtKey::hmac(JwtAlgorithm::HS256, &secret).unwrap(),
+        )
+        .issuer(f["issuer"].as_str().unwrap())
+        .audience(f["audience"].as_str().unwrap())
+        .clock(now())
+        .build()
+        .unwrap();
+    // Signed with the right secret, but its header names kid "hs".
+    let token = f["valid"]["HS256"].as_str().unwrap();
+    let response = send(app(only), Some(&format!("Bearer {token}"))).await;
+    assert_eq!(kind(&response), Some(AuthErrorKind::InvalidCredentials));
+}
+
+#[tokio::test]
+async fn with_one_key_alg_none_is_still_malformed() {
+    let v = common::vector("jwt-04");
+    let response = send(
+        app(rfc_config(&v, FixedClock::at_unix(1_300_819_000))),
+        Some(&bearer_of(&v)),
+    )
+    .await;
+    assert_eq!(kind(&response), Some(AuthErrorKind::MalformedCredentials));
+}
+
 #[test]
 fn issuer_refuses_ttls_out_of_bounds_and_reserved_claims() {
     let issuer = TokenIssuer::new(hs_config(now()));

@@ -102,28 +102,44 @@ impl JwtVerifier {
     /// Every check, in full.
     fn verify(&self, token: &[u8]) -> Result<Verified, AuthErrorKind> {
         let inner = &self.config.inner;
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|_| AuthErrorKind::MalformedCredentials)?;
-        let kid = match header.kid.as_deref() {
-            Some(kid) => kid,
-            None => inner
-                .sole_kid
-                .as_deref()
-                .ok_or(AuthErrorKind::InvalidCredentials)?,
+        let decode = |pinned: &PinnedKey| {
+            jsonwebtoken::decode::<Map<String, Value>>(
+                token,
+                &pinned.key.decoding,
+                &pinned.validation,
+            )
+            .map_err(|e| classify(&e, token))
         };
-        let PinnedKey {
-            kid,
-            key,
-            validation,
-        } = inner
-            .keys
-            .get(kid)
-            .ok_or(AuthErrorKind::InvalidCredentials)?;
-        if header.alg != key.algorithm.to_jsonwebtoken() {
-            return Err(AuthErrorKind::InvalidCredentials);
-        }
+        let (pinned, data) = match inner.sole_kid.as_deref() {
+            // One key: jsonwebtoken parses the header itself (the algorithm is pinned in the
+            // validation), so it is parsed once; a `kid` naming another key is refused after.
+            Some(sole) => {
+                let pinned = &inner.keys[sole];
+                let data = decode(pinned)?;
+                if data.header.kid.as_deref().is_some_and(|kid| kid != sole) {
+                    return Err(AuthErrorKind::InvalidCredentials);
+                }
+                (pinned, data)
+            }
+            None => {
+                let header = jsonwebtoken::decode_header(token)
+                    .map_err(|_| AuthErrorKind::MalformedCredentials)?;
+                let kid = header
+                    .kid
+                    .as_deref()
+                    .ok_or(AuthErrorKind::InvalidCredentials)?;
+                let pinned = inner
+                    .keys
+                    .get(kid)
+                    .ok_or(AuthErrorKind::InvalidCredentials)?;
+                if header.alg != pinned.key.algorithm.to_jsonwebtoken() {
+                    return Err(AuthErrorKind::InvalidCredentials);
+                }
+                (pinned, decode(pinned)?)
+            }
+        };
         let typ_ok = |expected: &str| {
-            header
+            data.header
                 .typ
                 .as_deref()
                 .is_some_and(|typ| typ_matches(typ, expected))
@@ -135,16 +151,7 @@ impl JwtVerifier {
         {
             return Err(AuthErrorKind::InvalidClaims);
         }
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.decoding, validation)
-            .map_err(|e| match e.kind() {
-                ErrorKind::InvalidSignature
-                | ErrorKind::InvalidAlgorithm
-                | ErrorKind::InvalidAlgorithmName => AuthErrorKind::InvalidCredentials,
-                ErrorKind::InvalidToken | ErrorKind::Base64(_) => {
-                    AuthErrorKind::MalformedCredentials
-                }
-                _ => AuthErrorKind::InvalidClaims,
-            })?;
+        let kid = &pinned.kid;
         let claims = data.claims;
         let now = inner.clock.unix_seconds();
         let exp = claims
@@ -171,6 +178,22 @@ impl JwtVerifier {
             .with_scopes(scopes)
             .with_claims(Claims::new(claims));
         Ok(Verified { caller, exp })
+    }
+}
+
+/// The reason a token failed in jsonwebtoken, as this crate reports it.
+fn classify(error: &jsonwebtoken::errors::Error, token: &[u8]) -> AuthErrorKind {
+    match error.kind() {
+        ErrorKind::InvalidSignature
+        | ErrorKind::InvalidAlgorithm
+        | ErrorKind::InvalidAlgorithmName => AuthErrorKind::InvalidCredentials,
+        ErrorKind::InvalidToken | ErrorKind::Base64(_) => AuthErrorKind::MalformedCredentials,
+        // A JSON error in the header (say `alg: none`) is a malformed token; in the claims,
+        // after the signature verified, it is an unacceptable claims set.
+        ErrorKind::Json(_) | ErrorKind::Utf8(_) if jsonwebtoken::decode_header(token).is_err() => {
+            AuthErrorKind::MalformedCredentials
+        }
+        _ => AuthErrorKind::InvalidClaims,
     }
 }
 

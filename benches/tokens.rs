@@ -1,0 +1,290 @@
+//! Tokens: each layer against its bare primitive and no layer, in the same run, plus
+//! tower-http's bearer and Basic checks (not constant time: the common hand-rolled baseline).
+//!
+//! Run with: cargo bench --bench tokens
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use callguard::basic::BasicUsers;
+use callguard::bearer::BearerTokens;
+use callguard::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtVerifier};
+use callguard::{GuardLayer, Scopes, Secret};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use http::{Request, Response};
+use http_body_util::Full;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tower::{Layer, ServiceExt, service_fn};
+
+type Body = Full<Bytes>;
+
+async fn answer<B>(_request: Request<B>) -> Result<Response<Body>, Infallible> {
+    Ok(Response::new(Full::new(Bytes::new())))
+}
+
+fn request(authorization: &str) -> Request<Body> {
+    Request::post("/tool")
+        .header("authorization", authorization)
+        .body(Full::new(Bytes::from_static(&[b'x'; 1024])))
+        .unwrap()
+}
+
+fn token(i: usize) -> String {
+    format!("tok_{i:04}_0123456789abcdefghijklmnop")
+}
+
+fn bench_bearer(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("bearer");
+    for size in [1usize, 16, 1024] {
+        let mut builder = BearerTokens::builder();
+        for i in 0..size {
+            builder = builder.token(
+                format!("t{i}"),
+                Secret::from_utf8(&token(i)).unwrap(),
+                Scopes::from_iter(["tools:call"]),
+            );
+        }
+        let guarded = GuardLayer::new(builder.build().unwrap())
+            .layer(service_fn(answer::<callguard::GuardedBody<Body>>));
+        let presented = token(size - 1);
+        let header = format!("Bearer {presented}");
+        let digests: Vec<[u8; 32]> = (0..size).map(|i| Sha256::digest(token(i)).into()).collect();
+
+        group.bench_function(BenchmarkId::new("primitive_digest_compare", size), |b| {
+            b.iter(|| {
+                let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+                let found = digests
+                    .iter()
+                    .fold(subtle::Choice::from(0), |acc, d| acc | d.ct_eq(&presented));
+                assert!(bool::from(found));
+            });
+        });
+        group.bench_function(BenchmarkId::new("layer", size), |b| {
+            b.iter(|| {
+                assert_eq!(
+                    runtime
+                        .block_on(guarded.clone().oneshot(request(&header)))
+                        .unwrap()
+                        .status(),
+                    200
+                );
+            });
+        });
+    }
+    let bare = service_fn(answer::<Body>);
+    group.bench_function("no_layer", |b| {
+        b.iter(|| {
+            assert_eq!(
+                runtime
+                    .block_on(bare.oneshot(request("Bearer x")))
+                    .unwrap()
+                    .status(),
+                200
+            );
+        });
+    });
+    #[allow(deprecated)]
+    let tower_http = tower_http::validate_request::ValidateRequestHeaderLayer::bearer(&token(0))
+        .layer(service_fn(answer::<Body>));
+    let header = format!("Bearer {}", token(0));
+    group.bench_function("tower_http_bearer", |b| {
+        b.iter(|| {
+            assert_eq!(
+                runtime
+                    .block_on(tower_http.clone().oneshot(request(&header)))
+                    .unwrap()
+                    .status(),
+                200
+            );
+        });
+    });
+    group.finish();
+}
+
+fn bench_basic(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("basic");
+    let users = BasicUsers::builder()
+        .user(
+            "minter",
+            Secret::from_utf8("minter-password-0001").unwrap(),
+            Scopes::empty(),
+        )
+        .build()
+        .unwrap();
+    let guarded = GuardLayer::new(users).layer(service_fn(answer::<callguard::GuardedBody<Body>>));
+    let header = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("minter:minter-password-0001")
+    );
+    let digest: [u8; 32] = Sha256::digest(b"minter:minter-password-0001").into();
+    group.bench_function("primitive_decode_digest_compare", |b| {
+        b.iter(|| {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(&header[6..])
+                .unwrap();
+            let presented: [u8; 32] = Sha256::digest(&decoded).into();
+            assert!(bool::from(presented.ct_eq(&digest)));
+        });
+    });
+    group.bench_function("layer", |b| {
+        b.iter(|| {
+            assert_eq!(
+                runtime
+                    .block_on(guarded.clone().oneshot(request(&header)))
+                    .unwrap()
+                    .status(),
+                200
+            );
+        });
+    });
+    let bare = service_fn(answer::<Body>);
+    group.bench_function("no_layer", |b| {
+        b.iter(|| {
+            assert_eq!(
+                runtime
+                    .block_on(bare.oneshot(request(&header)))
+                    .unwrap()
+                    .status(),
+                200
+            );
+        });
+    });
+    #[allow(deprecated)]
+    let tower_http = tower_http::validate_request::ValidateRequestHeaderLayer::basic(
+        "minter",
+        "minter-password-0001",
+    )
+    .layer(service_fn(answer::<Body>));
+    group.bench_function("tower_http_basic", |b| {
+        b.iter(|| {
+            assert_eq!(
+                runtime
+                    .block_on(tower_http.clone().oneshot(request(&header)))
+                    .unwrap()
+                    .status(),
+                200
+            );
+        });
+    });
+    group.finish();
+}
+
+fn fixtures() -> serde_json::Value {
+    serde_json::from_str(include_str!("../tests/data/jwt/pyjwt_fixtures.json")).unwrap()
+}
+
+fn bench_jwt(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let f = fixtures();
+    let pem = |name: &str| f[name].as_str().unwrap().as_bytes().to_vec();
+    let hs = Secret::from_utf8(f["hs256_secret"].as_str().unwrap()).unwrap();
+    let keys = [
+        (
+            "HS256",
+            "hs",
+            JwtKey::hmac(JwtAlgorithm::HS256, &hs).unwrap(),
+            jsonwebtoken::DecodingKey::from_secret(f["hs256_secret"].as_str().unwrap().as_bytes()),
+            jsonwebtoken::Algorithm::HS256,
+        ),
+        (
+            "RS256",
+            "rs",
+            JwtKey::public_pem(JwtAlgorithm::RS256, &pem("rsa_public_pem")).unwrap(),
+            jsonwebtoken::DecodingKey::from_rsa_pem(&pem("rsa_public_pem")).unwrap(),
+            jsonwebtoken::Algorithm::RS256,
+        ),
+        (
+            "ES256",
+            "es",
+            JwtKey::public_pem(JwtAlgorithm::ES256, &pem("ec_public_pem")).unwrap(),
+            jsonwebtoken::DecodingKey::from_ec_pem(&pem("ec_public_pem")).unwrap(),
+            jsonwebtoken::Algorithm::ES256,
+        ),
+        (
+            "EdDSA",
+            "ed",
+            JwtKey::public_pem(JwtAlgorithm::EdDSA, &pem("ed_public_pem")).unwrap(),
+            jsonwebtoken::DecodingKey::from_ed_pem(&pem("ed_public_pem")).unwrap(),
+            jsonwebtoken::Algorithm::EdDSA,
+        ),
+    ];
+    let mut group = c.benchmark_group("jwt");
+    for (alg, kid, key, decoding, algorithm) in keys {
+        let config = JwtConfig::builder()
+            .key(kid, key)
+            .issuer(f["issuer"].as_str().unwrap())
+            .audience(f["audience"].as_str().unwrap())
+            .build()
+            .unwrap();
+        let token = f["valid"][alg].as_str().unwrap().to_owned();
+        let header = format!("Bearer {token}");
+        let mut validation = jsonwebtoken::Validation::new(algorithm);
+        validation.set_issuer(&[f["issuer"].as_str().unwrap()]);
+        validation.set_audience(&[f["audience"].as_str().unwrap()]);
+        group.bench_function(BenchmarkId::new("jsonwebtoken_decode", alg), |b| {
+            b.iter(|| {
+                jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
+                    &token,
+                    &decoding,
+                    &validation,
+                )
+                .unwrap()
+            });
+        });
+        let first_use = GuardLayer::new(JwtVerifier::new(config.clone()).without_cache())
+            .layer(service_fn(answer::<callguard::GuardedBody<Body>>));
+        group.bench_function(BenchmarkId::new("layer_first_use", alg), |b| {
+            b.iter(|| {
+                assert_eq!(
+                    runtime
+                        .block_on(first_use.clone().oneshot(request(&header)))
+                        .unwrap()
+                        .status(),
+                    200
+                );
+            });
+        });
+        let cached = GuardLayer::new(JwtVerifier::new(config))
+            .layer(service_fn(answer::<callguard::GuardedBody<Body>>));
+        group.bench_function(BenchmarkId::new("layer_repeated", alg), |b| {
+            b.iter(|| {
+                assert_eq!(
+                    runtime
+                        .block_on(cached.clone().oneshot(request(&header)))
+                        .unwrap()
+                        .status(),
+                    200
+                );
+            });
+        });
+    }
+    let bare = service_fn(answer::<Body>);
+    group.bench_function("no_layer", |b| {
+        b.iter(|| {
+            assert_eq!(
+                runtime
+                    .block_on(bare.oneshot(request("Bearer x")))
+                    .unwrap()
+                    .status(),
+                200
+            );
+        });
+    });
+    let _ = Duration::ZERO;
+    group.finish();
+}
+
+criterion_group!(benches, bench_bearer, bench_basic, bench_jwt);
+criterion_main!(benches);
