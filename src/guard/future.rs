@@ -39,14 +39,12 @@ pin_project! {
     }
 }
 
-/// Everything the collecting state owns besides the body.
+/// Everything the collecting state owns besides the body. The request head, the MAC states
+/// and the bytes so far live in the boxed check, so this stays small on every path.
 pub(crate) struct Collecting<S, R> {
-    parts: Parts,
     inner: S,
     check: Box<SignatureCheck>,
     shared: Arc<Shared<R>>,
-    buffer: BodyBuffer,
-    trailers: Option<HeaderMap>,
 }
 
 impl<S, B, R> GuardFuture<S, B, R>
@@ -70,21 +68,20 @@ where
     pub(crate) fn collecting(
         body: B,
         parts: Parts,
-        check: Box<SignatureCheck>,
+        mut check: Box<SignatureCheck>,
         inner: S,
         shared: Arc<Shared<R>>,
         expected: usize,
     ) -> Self {
+        check.head = Some(parts);
+        check.buffer = BodyBuffer::new(expected);
         Self {
             state: State::Collecting {
                 body,
                 collecting: Some(Collecting {
-                    parts,
                     inner,
                     check,
                     shared,
-                    buffer: BodyBuffer::new(expected),
-                    trailers: None,
                 }),
             },
         }
@@ -110,18 +107,21 @@ where
                         .expect("the collecting state always holds its data until it ends");
                     let outcome = ready!(poll_collect(body, progress, cx));
                     let Collecting {
-                        mut parts,
                         mut inner,
-                        check,
+                        mut check,
                         shared,
-                        buffer,
-                        trailers,
                     } = collecting
                         .take()
                         .expect("the collecting state always holds its data until it ends");
-                    let body = buffer.into_bytes();
+                    let mut parts = check
+                        .head
+                        .take()
+                        .expect("the guard stores the head before collecting");
+                    let trailers = check.trailers.take();
+                    let body =
+                        std::mem::replace(&mut check.buffer, BodyBuffer::new(0)).into_bytes();
                     let verified = outcome
-                        .and_then(|()| check.finish(&body))
+                        .and_then(|()| (*check).finish(&body))
                         .map_err(|kind| AuthError::new(kind, shared.authenticator.challenges()));
                     match verified {
                         Ok(caller) => {
@@ -167,18 +167,17 @@ where
         };
         match frame.into_data() {
             Ok(data) => {
-                if data.len() > progress.shared.body_limit - progress.buffer.len() {
+                let check = &mut progress.check;
+                if data.len() > progress.shared.body_limit - check.buffer.len() {
                     return Poll::Ready(Err(AuthErrorKind::BodyTooLarge));
                 }
-                progress.check.update(&data);
-                progress.buffer.push(data);
+                check.update(&data);
+                check.buffer.push(data);
             }
             Err(frame) => {
                 if let Ok(trailers) = frame.into_trailers() {
-                    progress
-                        .trailers
-                        .get_or_insert_with(HeaderMap::new)
-                        .extend(trailers);
+                    let held = progress.check.trailers.get_or_insert_with(HeaderMap::new);
+                    held.extend(trailers);
                 }
             }
         }

@@ -5,6 +5,7 @@ mod future;
 mod layer;
 mod service;
 
+pub(crate) use body::BodyBuffer;
 pub use body::GuardedBody;
 pub use future::GuardFuture;
 pub use layer::{DEFAULT_BODY_LIMIT, GuardLayer};

@@ -11,6 +11,7 @@ use super::header::{Candidates, parse_signatures, parse_timestamp};
 use super::mac::KeyedMac;
 use crate::caller::{AuthMethod, Caller};
 use crate::error::AuthErrorKind;
+use crate::guard::BodyBuffer;
 
 /// The MAC states of one request, one per configured secret. The common single-secret case
 /// is held inline.
@@ -28,11 +29,19 @@ impl MacStates {
     }
 }
 
-/// A signature check in progress: the head passed, the body is still to come.
+/// A signed request waiting for its body: the head passed, the MAC states are keyed and fed
+/// the signed prefix, and the body collected so far is held here. It is boxed once, when the
+/// head passes, so the request's future stays small and this state never moves again.
 pub(crate) struct SignatureCheck {
     config: Arc<VerifierConfig>,
     macs: MacStates,
     candidates: Candidates,
+    /// The request head, held by the guard while the body arrives.
+    pub(crate) head: Option<Parts>,
+    /// The body's data so far.
+    pub(crate) buffer: BodyBuffer,
+    /// The body's trailers, if any.
+    pub(crate) trailers: Option<HeaderMap>,
     /// For the URL-and-form-parameters message: the public URL, kept until the body is in.
     form_url: Option<Vec<u8>>,
 }
@@ -43,8 +52,7 @@ pub(crate) enum HeadCheck {
     Absent,
     /// A signature header that cannot pass.
     Rejected(AuthErrorKind),
-    /// A plausible signature: read the body. Boxed once here, so the check's few hundred
-    /// bytes are not copied again each time the request's future moves.
+    /// A plausible signature: read the body.
     Pending(Box<SignatureCheck>),
 }
 
@@ -127,6 +135,9 @@ impl SignatureVerifier {
                 macs,
                 candidates: parsed.candidates,
                 form_url: Some(url),
+                head: None,
+                buffer: BodyBuffer::new(0),
+                trailers: None,
             })));
         }
         for part in &config.prefix {
@@ -174,6 +185,9 @@ impl SignatureVerifier {
             macs,
             candidates: parsed.candidates,
             form_url: None,
+            head: None,
+            buffer: BodyBuffer::new(0),
+            trailers: None,
         })))
     }
 }
@@ -188,13 +202,14 @@ impl SignatureCheck {
 
     /// Finalise every MAC and compare each with every candidate in constant time. `body` is
     /// the whole body, which only the URL-and-form-parameters message reads again.
-    pub(crate) fn finish(self: Box<Self>, body: &[u8]) -> Result<Caller, AuthErrorKind> {
+    pub(crate) fn finish(self, body: &[u8]) -> Result<Caller, AuthErrorKind> {
         let Self {
             config,
             macs,
             candidates,
             form_url,
-        } = *self;
+            ..
+        } = self;
         let matched = match form_url {
             Some(url) => form_message::find_match(&url, body, &macs, &candidates)?,
             None => streamed_match(macs, &candidates),
