@@ -12,6 +12,7 @@
 //! | `TOOL_JWT_SECRET` | HS256 key of the JWTs this server mints and verifies (issuer `callguard-example`, audience `tools`) | random |
 //! | `TOOL_BASIC_USERS` | comma-separated `user:password` pairs allowed to mint tokens | `demo:<random>` |
 //! | `CALLGUARD_PUBLIC_URL` | base URL platforms call, for URL-covering schemes (SignalWire) | `http://<CALLGUARD_ADDR>` |
+//! | `CALLGUARD_OPEN_ROUTE` | set to `1` to mount `POST /open/{name}` without authentication, the baseline `benches/load.sh` compares with | unset |
 //! | `SENDBIRD_API_TOKEN`, `SIGNALWIRE_SIGNING_KEY`, `GITHUB_WEBHOOK_SECRET`, `STRIPE_WEBHOOK_SECRET`, `SLACK_SIGNING_SECRET`, `SHOPIFY_WEBHOOK_SECRET`, `STANDARD_WEBHOOK_SECRET` | each mounts `POST /webhooks/{provider}` with that platform's scheme | unset: not mounted |
 //!
 //! Routes:
@@ -268,6 +269,12 @@ async fn call_tool(caller: Caller, OriginalUri(uri): OriginalUri, body: Bytes) -
     Json(describe(&caller, uri.path(), &body))
 }
 
+/// The unauthenticated baseline for load tests: the same work without a guard.
+async fn open_tool(OriginalUri(uri): OriginalUri, body: Bytes) -> Json<Value> {
+    let anonymous = Caller::new(callguard::AuthMethod::Bearer, "anonymous");
+    Json(describe(&anonymous, uri.path(), &body))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TokenBody {
@@ -363,6 +370,9 @@ fn app(settings: &Settings, methods: Methods) -> Result<Router, String> {
         .merge(orders)
         .merge(token)
         .route("/healthz", get(|| async { "ok" }));
+    if std::env::var("CALLGUARD_OPEN_ROUTE").as_deref() == Ok("1") {
+        app = app.route("/open/{name}", post(open_tool));
+    }
     for (route, secret) in &settings.providers {
         let guard = GuardLayer::new(provider(route, secret, &settings.public_url)?)
             .body_limit(settings.body_limit);
