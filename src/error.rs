@@ -163,6 +163,10 @@ pub enum AuthErrorKind {
     TokenNotYetValid,
     /// The request carries credentials for more than one method.
     ConflictingCredentials,
+    /// A verified request delivered again within its replay window.
+    Replayed,
+    /// The replay store could not answer, and the policy is to fail closed.
+    StoreUnavailable,
     /// The caller is authenticated but lacks a required scope.
     InsufficientScope,
     /// A route requires scopes but no guard ran in front of it: a server setup mistake.
@@ -179,6 +183,7 @@ impl AuthErrorKind {
         match self {
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::InsufficientScope => StatusCode::FORBIDDEN,
+            Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::GuardMissing => StatusCode::INTERNAL_SERVER_ERROR,
             Self::BodyReadFailed => StatusCode::BAD_REQUEST,
             Self::MissingCredentials
@@ -192,7 +197,8 @@ impl AuthErrorKind {
             | Self::InvalidClaims
             | Self::TokenExpired
             | Self::TokenNotYetValid
-            | Self::ConflictingCredentials => StatusCode::UNAUTHORIZED,
+            | Self::ConflictingCredentials
+            | Self::Replayed => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -211,6 +217,8 @@ impl AuthErrorKind {
             Self::TokenExpired => "token expired",
             Self::TokenNotYetValid => "token not yet valid",
             Self::ConflictingCredentials => "credentials for several methods",
+            Self::Replayed => "replayed request",
+            Self::StoreUnavailable => "replay store unavailable",
             Self::InsufficientScope => "insufficient scope",
             Self::GuardMissing => "no guard in front of a scoped route",
             Self::BodyTooLarge => "body exceeds limit",

@@ -16,6 +16,7 @@ mod guard;
 pub mod jwt;
 pub mod providers;
 pub mod reject;
+pub mod replay;
 pub mod scope;
 mod secret;
 pub mod signature;

@@ -71,7 +71,9 @@ impl StoreFuture {
     }
 
     /// An answer that needs I/O.
-    pub fn pending(future: impl Future<Output = Result<bool, StoreError>> + Send + 'static) -> Self {
+    pub fn pending(
+        future: impl Future<Output = Result<bool, StoreError>> + Send + 'static,
+    ) -> Self {
         Self(Kind::Pending(Box::pin(future)))
     }
 }
@@ -81,7 +83,9 @@ impl Future for StoreFuture {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.0 {
-            Kind::Ready(result) => Poll::Ready(result.take().expect("future polled after completion")),
+            Kind::Ready(result) => {
+                Poll::Ready(result.take().expect("future polled after completion"))
+            }
             Kind::Pending(future) => future.as_mut().poll(cx),
         }
     }
@@ -149,7 +153,9 @@ impl Default for MemoryReplayStore {
 
 impl fmt::Debug for MemoryReplayStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryReplayStore").field("keys", &self.seen.len()).finish()
+        f.debug_struct("MemoryReplayStore")
+            .field("keys", &self.seen.len())
+            .finish()
     }
 }
 
@@ -185,7 +191,10 @@ mod tests {
 
     fn answer(future: StoreFuture) -> Result<bool, StoreError> {
         let mut future = std::pin::pin!(future);
-        match future.as_mut().poll(&mut Context::from_waker(std::task::Waker::noop())) {
+        match future
+            .as_mut()
+            .poll(&mut Context::from_waker(std::task::Waker::noop()))
+        {
             Poll::Ready(result) => result,
             Poll::Pending => panic!("the memory store answers at once"),
         }
@@ -195,11 +204,23 @@ mod tests {
     fn a_key_is_fresh_once_within_its_window() {
         let clock = FixedClock::at_unix(1_000);
         let store = MemoryReplayStore::with_clock(16, clock.clone());
-        assert_eq!(answer(store.first_seen(key(1), Duration::from_secs(300))), Ok(true));
-        assert_eq!(answer(store.first_seen(key(1), Duration::from_secs(300))), Ok(false));
-        assert_eq!(answer(store.first_seen(key(2), Duration::from_secs(300))), Ok(true));
+        assert_eq!(
+            answer(store.first_seen(key(1), Duration::from_secs(300))),
+            Ok(true)
+        );
+        assert_eq!(
+            answer(store.first_seen(key(1), Duration::from_secs(300))),
+            Ok(false)
+        );
+        assert_eq!(
+            answer(store.first_seen(key(2), Duration::from_secs(300))),
+            Ok(true)
+        );
         clock.advance(Duration::from_secs(301));
-        assert_eq!(answer(store.first_seen(key(1), Duration::from_secs(300))), Ok(true));
+        assert_eq!(
+            answer(store.first_seen(key(1), Duration::from_secs(300))),
+            Ok(true)
+        );
     }
 
     #[test]
@@ -207,9 +228,17 @@ mod tests {
         let store = MemoryReplayStore::new(1024);
         let admitted = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..8)
-                .map(|_| scope.spawn(|| answer(store.first_seen(key(9), Duration::from_secs(60))) == Ok(true)))
+                .map(|_| {
+                    scope.spawn(|| {
+                        answer(store.first_seen(key(9), Duration::from_secs(60))) == Ok(true)
+                    })
+                })
                 .collect();
-            handles.into_iter().filter(|h| h.join().is_ok_and(|fresh| fresh)).count()
+            handles
+                .into_iter()
+                .filter_map(|h| h.join().ok())
+                .filter(|fresh| *fresh)
+                .count()
         });
         assert_eq!(admitted, 1);
     }

@@ -17,7 +17,8 @@ use super::body::{BodyBuffer, GuardedBody};
 use super::layer::Shared;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::reject::{Reject, respond};
-use crate::signature::SignatureCheck;
+use crate::replay::{ReplayPolicy, StoreFuture};
+use crate::signature::{SignatureCheck, Verified};
 
 pin_project! {
     /// The response future of [`Guard`](crate::Guard).
@@ -26,17 +27,26 @@ pin_project! {
         S: Service<Request<GuardedBody<B>>>,
     {
         #[pin]
-        state: State<B, S::Future, Collecting<S, R>, S::Response>,
+        state: State<B, S::Future, Collecting<S, R>, Box<Remembering<S, B, R>>, S::Response>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<B, F, C, Rsp> {
+    enum State<B, F, C, M, Rsp> {
         Collecting { #[pin] body: B, collecting: Option<C> },
+        Remembering { store: StoreFuture, remembering: Option<M> },
         Calling { #[pin] future: F },
         Refused { response: Option<Rsp> },
     }
+}
+
+/// A verified request waiting for the replay store's answer.
+pub(crate) struct Remembering<S, B, R> {
+    request: Request<GuardedBody<B>>,
+    inner: S,
+    shared: Arc<Shared<R>>,
+    policy: ReplayPolicy,
 }
 
 /// Everything the collecting state owns besides the body. The request head, the MAC states
@@ -124,15 +134,58 @@ where
                         .and_then(|()| (*check).finish(&body))
                         .map_err(|kind| AuthError::new(kind, shared.authenticator.challenges()));
                     match verified {
-                        Ok(caller) => {
+                        Ok(Verified { caller, replay }) => {
                             parts.extensions.insert(caller);
                             let request =
                                 Request::from_parts(parts, GuardedBody::buffered(body, trailers));
-                            state.set(State::Calling {
-                                future: inner.call(request),
-                            });
+                            match replay {
+                                None => state.set(State::Calling {
+                                    future: inner.call(request),
+                                }),
+                                Some(replay) => state.set(State::Remembering {
+                                    store: replay.store.first_seen(replay.key, replay.window),
+                                    remembering: Some(Box::new(Remembering {
+                                        request,
+                                        inner,
+                                        shared,
+                                        policy: replay.policy,
+                                    })),
+                                }),
+                            }
                         }
                         Err(error) => {
+                            state.set(State::Refused {
+                                response: Some(respond(&shared.responder, error)),
+                            });
+                        }
+                    }
+                }
+                StateProj::Remembering { store, remembering } => {
+                    let answer = ready!(Pin::new(store).poll(cx));
+                    let Remembering {
+                        request,
+                        mut inner,
+                        shared,
+                        policy,
+                    } = *remembering.take().expect("future polled after completion");
+                    let refusal = match answer {
+                        Ok(true) => None,
+                        Ok(false) => Some(AuthErrorKind::Replayed),
+                        Err(error) if policy == ReplayPolicy::FailOpen => {
+                            tracing::warn!(%error, "callguard accepted a request unprotected against replay");
+                            None
+                        }
+                        Err(error) => {
+                            tracing::error!(%error, "callguard refused a request it could not check for replay");
+                            Some(AuthErrorKind::StoreUnavailable)
+                        }
+                    };
+                    match refusal {
+                        None => state.set(State::Calling {
+                            future: inner.call(request),
+                        }),
+                        Some(kind) => {
+                            let error = AuthError::new(kind, shared.authenticator.challenges());
                             state.set(State::Refused {
                                 response: Some(respond(&shared.responder, error)),
                             });

@@ -7,11 +7,12 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderName};
 
 use super::config::{PrefixPart, SignatureVerifier, TimestampSource, UrlSource, VerifierConfig};
-use super::header::{Candidates, parse_signatures, parse_timestamp};
+use super::header::{Candidates, MAX_TAG_LEN, parse_signatures, parse_timestamp};
 use super::mac::KeyedMac;
 use crate::caller::{AuthMethod, Caller};
 use crate::error::AuthErrorKind;
 use crate::guard::BodyBuffer;
+use crate::replay::{ReplayKey, ReplayPolicy, ReplayStore};
 
 /// The MAC states of one request, one per configured secret. The common single-secret case
 /// is held inline.
@@ -44,6 +45,22 @@ pub(crate) struct SignatureCheck {
     pub(crate) trailers: Option<HeaderMap>,
     /// For the URL-and-form-parameters message: the public URL, kept until the body is in.
     form_url: Option<Vec<u8>>,
+    /// The replay key from a signed id header, when the scheme signs one.
+    replay_id: Option<ReplayKey>,
+}
+
+/// A signature that verified, and the replay check still owed for it.
+pub(crate) struct Verified {
+    pub(crate) caller: Caller,
+    pub(crate) replay: Option<PendingReplay>,
+}
+
+/// A replay check to run before the request is accepted.
+pub(crate) struct PendingReplay {
+    pub(crate) store: Arc<dyn ReplayStore>,
+    pub(crate) key: ReplayKey,
+    pub(crate) window: std::time::Duration,
+    pub(crate) policy: ReplayPolicy,
 }
 
 /// What inspecting the head found.
@@ -119,6 +136,7 @@ impl SignatureVerifier {
         if let Some(raw) = raw_timestamp {
             check_tolerance(config, raw)?;
         }
+        let mut replay_id = None;
         let mut macs = match config.keys.as_slice() {
             [only] => MacStates::One(only.mac.clone()),
             keys => MacStates::Many(keys.iter().map(|k| k.mac.clone()).collect()),
@@ -135,6 +153,7 @@ impl SignatureVerifier {
                 macs,
                 candidates: parsed.candidates,
                 form_url: Some(url),
+                replay_id: None,
                 head: None,
                 buffer: BodyBuffer::new(0),
                 trailers: None,
@@ -155,6 +174,10 @@ impl SignatureVerifier {
                         .flatten()
                         .ok_or(AuthErrorKind::MissingSignedHeader)?;
                     macs.update(value);
+                    if let Some(settings) = &config.replay {
+                        replay_id
+                            .get_or_insert_with(|| settings.key(&config.identity, b"id", value));
+                    }
                 }
                 PrefixPart::Url => {
                     let source = config
@@ -185,6 +208,7 @@ impl SignatureVerifier {
             macs,
             candidates: parsed.candidates,
             form_url: None,
+            replay_id,
             head: None,
             buffer: BodyBuffer::new(0),
             trailers: None,
@@ -202,41 +226,67 @@ impl SignatureCheck {
 
     /// Finalise every MAC and compare each with every candidate in constant time. `body` is
     /// the whole body, which only the URL-and-form-parameters message reads again.
-    pub(crate) fn finish(self, body: &[u8]) -> Result<Caller, AuthErrorKind> {
+    pub(crate) fn finish(self, body: &[u8]) -> Result<Verified, AuthErrorKind> {
         let Self {
             config,
             macs,
             candidates,
             form_url,
+            replay_id,
             ..
         } = self;
-        let matched = match form_url {
+        let (matched, first_tag) = match form_url {
             Some(url) => form_message::find_match(&url, body, &macs, &candidates)?,
             None => streamed_match(macs, &candidates),
         };
         // With URL variants there is one MAC state per secret per variant, secrets innermost.
         let index = matched.ok_or(AuthErrorKind::InvalidCredentials)? % config.keys.len();
-        Ok(
-            Caller::new(AuthMethod::Signature, Arc::clone(&config.identity))
-                .with_key_id(Arc::clone(&config.keys[index].id))
-                .with_scopes(config.scopes.clone()),
-        )
+        let caller = Caller::new(AuthMethod::Signature, Arc::clone(&config.identity))
+            .with_key_id(Arc::clone(&config.keys[index].id))
+            .with_scopes(config.scopes.clone());
+        let replay = config.replay.as_ref().map(|settings| {
+            let key = replay_id.unwrap_or_else(|| {
+                settings.key(
+                    &config.identity,
+                    b"signature",
+                    &first_tag[..config.algorithm.tag_len()],
+                )
+            });
+            PendingReplay {
+                store: Arc::clone(&settings.store),
+                key,
+                window: settings.window,
+                policy: settings.policy,
+            }
+        });
+        Ok(Verified { caller, replay })
     }
 }
 
 /// The index of the first secret whose finalised MAC equals a candidate, visiting all, so
 /// the time taken does not say which one came close.
-fn streamed_match(macs: MacStates, candidates: &Candidates) -> Option<usize> {
+///
+/// Also returns the tag of the first state (the first secret, the first URL variant): a
+/// deterministic function of the signed message, whichever candidates the request carried.
+fn streamed_match(macs: MacStates, candidates: &Candidates) -> (Option<usize>, [u8; MAX_TAG_LEN]) {
     match macs {
-        MacStates::One(mac) => bool::from(mac.matches_any(candidates)).then_some(0),
+        MacStates::One(mac) => {
+            let (matched, tag) = mac.finish(candidates);
+            (bool::from(matched).then_some(0), tag)
+        }
         MacStates::Many(macs) => {
             let mut first = None;
+            let mut first_tag = [0u8; MAX_TAG_LEN];
             for (index, mac) in macs.into_iter().enumerate() {
-                if bool::from(mac.matches_any(candidates)) && first.is_none() {
+                let (matched, tag) = mac.finish(candidates);
+                if index == 0 {
+                    first_tag = tag;
+                }
+                if bool::from(matched) && first.is_none() {
                     first = Some(index);
                 }
             }
-            first
+            (first, first_tag)
         }
     }
 }
@@ -286,7 +336,7 @@ pub(crate) mod form_message {
     use sha2::{Digest, Sha256};
     use subtle::ConstantTimeEq;
 
-    use super::{Candidates, MacStates, port_variants};
+    use super::{Candidates, MAX_TAG_LEN, MacStates, port_variants};
     use crate::error::AuthErrorKind;
 
     /// The index of the first secret that signed `url` (with or without its port) and the
@@ -296,7 +346,7 @@ pub(crate) mod form_message {
         body: &[u8],
         macs: &MacStates,
         candidates: &Candidates,
-    ) -> Result<Option<usize>, AuthErrorKind> {
+    ) -> Result<(Option<usize>, [u8; MAX_TAG_LEN]), AuthErrorKind> {
         let url = std::str::from_utf8(url).map_err(|_| AuthErrorKind::MalformedCredentials)?;
         let params = match query_value(url, "bodySHA256") {
             Some(expected) => {
@@ -312,17 +362,20 @@ pub(crate) mod form_message {
             None => sorted_params(body),
         };
         let mut first = None;
+        let mut first_tag = None;
         for variant in port_variants(url) {
             for (index, keyed) in macs.as_slice().iter().enumerate() {
                 let mut mac = keyed.clone();
                 mac.update(variant.as_bytes());
                 mac.update(params.as_bytes());
-                if bool::from(mac.matches_any(candidates)) && first.is_none() {
+                let (matched, tag) = mac.finish(candidates);
+                first_tag.get_or_insert(tag);
+                if bool::from(matched) && first.is_none() {
                     first = Some(index);
                 }
             }
         }
-        Ok(first)
+        Ok((first, first_tag.unwrap_or([0; MAX_TAG_LEN])))
     }
 
     /// The raw value of query parameter `name`, if present.

@@ -11,7 +11,12 @@ use super::mac::{KeyedMac, SignatureAlgorithm};
 use crate::caller::Scopes;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ConfigError, check_token_text};
+use crate::replay::{MemoryReplayStore, ReplayKey, ReplayPolicy, ReplayStore};
 use crate::secret::Secret;
+use sha2::{Digest, Sha256};
+
+/// How many deliveries the default in-memory replay store of a timestamped scheme remembers.
+pub const DEFAULT_REPLAY_CAPACITY: usize = 10_000;
 
 /// The default signature header.
 pub const DEFAULT_HEADER: &str = "x-signature";
@@ -136,6 +141,35 @@ pub(crate) struct VerifierConfig {
     pub(crate) scopes: Scopes,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) url: Option<UrlSource>,
+    pub(crate) replay: Option<ReplaySettings>,
+}
+
+/// Replay protection as configured for one verifier.
+pub(crate) struct ReplaySettings {
+    pub(crate) store: Arc<dyn ReplayStore>,
+    pub(crate) window: Duration,
+    pub(crate) policy: ReplayPolicy,
+}
+
+impl ReplaySettings {
+    /// The store key for signed material of `kind`: SHA-256 over the verifier's identity,
+    /// the kind and the bytes, so verifiers sharing a store never collide.
+    pub(crate) fn key(&self, identity: &str, kind: &[u8], material: &[u8]) -> ReplayKey {
+        let mut hasher = Sha256::new();
+        for part in [identity.as_bytes(), b"\0", kind, b"\0", material] {
+            hasher.update(part);
+        }
+        ReplayKey(hasher.finalize().into())
+    }
+}
+
+/// Which replay protection a builder was asked for.
+#[derive(Clone)]
+enum ReplayChoice {
+    /// On with an in-memory store when the scheme signs a timestamp; off otherwise.
+    Default,
+    Off,
+    Store(Arc<dyn ReplayStore>),
 }
 
 /// Verifies an HMAC signature over a request: one configurable type for the generic
@@ -207,6 +241,9 @@ pub struct SignatureVerifierBuilder {
     clock: Arc<dyn Clock>,
     public_base_url: Option<String>,
     trust_forwarded: bool,
+    replay: ReplayChoice,
+    replay_window: Option<Duration>,
+    replay_policy: ReplayPolicy,
 }
 
 impl Default for SignatureVerifierBuilder {
@@ -228,6 +265,9 @@ impl Default for SignatureVerifierBuilder {
             clock: Arc::new(SystemClock),
             public_base_url: None,
             trust_forwarded: false,
+            replay: ReplayChoice::Default,
+            replay_window: None,
+            replay_policy: ReplayPolicy::FailClosed,
         }
     }
 }
@@ -351,6 +391,37 @@ impl SignatureVerifierBuilder {
         self
     }
 
+    /// Refuse a second delivery of the same signed request within the replay window, using
+    /// `store` (for example one shared by several instances). The key is the signed id when
+    /// the scheme signs one, otherwise the signature. See [`crate::replay`].
+    #[must_use]
+    pub fn replay_protection(mut self, store: impl ReplayStore) -> Self {
+        self.replay = ReplayChoice::Store(Arc::new(store));
+        self
+    }
+
+    /// Turn replay protection off, including the default one for timestamped schemes.
+    #[must_use]
+    pub fn without_replay_protection(mut self) -> Self {
+        self.replay = ReplayChoice::Off;
+        self
+    }
+
+    /// How long a delivery is remembered (default: the timestamp tolerance into the past plus
+    /// as much into the future, or five minutes for schemes without a timestamp).
+    #[must_use]
+    pub fn replay_window(mut self, window: Duration) -> Self {
+        self.replay_window = Some(window);
+        self
+    }
+
+    /// What to do when the replay store cannot answer (default: refuse with 503).
+    #[must_use]
+    pub fn replay_policy(mut self, policy: ReplayPolicy) -> Self {
+        self.replay_policy = policy;
+        self
+    }
+
     /// Without a public base URL, rebuild the signed URL from `X-Forwarded-Proto` (default
     /// `https`) and `X-Forwarded-Host`, falling back to `Host`.
     ///
@@ -422,6 +493,29 @@ impl SignatureVerifierBuilder {
         };
         check_token_text(&self.identity, "identity")?;
         let keys = key_secrets(self.secrets, self.algorithm)?;
+        let window = self.replay_window.unwrap_or_else(|| match timestamp {
+            Some(_) => self
+                .tolerance_past
+                .saturating_add(self.tolerance_future.min(self.tolerance_past)),
+            None => DEFAULT_TOLERANCE,
+        });
+        let store: Option<Arc<dyn ReplayStore>> = match self.replay {
+            ReplayChoice::Off => None,
+            ReplayChoice::Store(store) => Some(store),
+            ReplayChoice::Default if timestamp.is_some() => {
+                let clock = Arc::clone(&self.clock);
+                Some(Arc::new(MemoryReplayStore::with_clock(
+                    DEFAULT_REPLAY_CAPACITY,
+                    move || clock.now(),
+                )))
+            }
+            ReplayChoice::Default => None,
+        };
+        let replay = store.map(|store| ReplaySettings {
+            store,
+            window,
+            policy: self.replay_policy,
+        });
         Ok(SignatureVerifier {
             config: Arc::new(VerifierConfig {
                 header,
@@ -439,6 +533,7 @@ impl SignatureVerifierBuilder {
                 scopes: self.scopes,
                 clock: self.clock,
                 url,
+                replay,
             }),
         })
     }

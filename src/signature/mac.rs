@@ -6,7 +6,7 @@ use sha1::Sha1;
 use sha2::Sha256;
 use subtle::{Choice, ConstantTimeEq};
 
-use super::header::Candidates;
+use super::header::{Candidates, MAX_TAG_LEN};
 
 /// The MAC a scheme signs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -66,12 +66,16 @@ impl KeyedMac {
         }
     }
 
-    /// Finalise and compare with every candidate in constant time; `true` if any matches.
-    pub(crate) fn matches_any(self, candidates: &Candidates) -> Choice {
+    /// Finalise, compare with every candidate in constant time, and return the tag too (a
+    /// deterministic function of the signed message, used as replay key material).
+    pub(crate) fn finish(self, candidates: &Candidates) -> (Choice, [u8; MAX_TAG_LEN]) {
         let compare = |tag: &[u8]| {
-            candidates
+            let mut copy = [0u8; MAX_TAG_LEN];
+            copy[..tag.len()].copy_from_slice(tag);
+            let matched = candidates
                 .as_slice()
-                .fold(Choice::from(0), |acc, candidate| acc | tag.ct_eq(candidate))
+                .fold(Choice::from(0), |acc, candidate| acc | tag.ct_eq(candidate));
+            (matched, copy)
         };
         match self {
             Self::Sha256(mac) => compare(mac.finalize().as_bytes()),

@@ -44,9 +44,10 @@ mod header;
 mod mac;
 mod sign;
 
-pub(crate) use check::{HeadCheck, SignatureCheck};
+pub(crate) use check::{HeadCheck, SignatureCheck, Verified};
 pub use config::{
-    DEFAULT_HEADER, DEFAULT_TOLERANCE, MessagePart, SignatureVerifier, SignatureVerifierBuilder,
+    DEFAULT_HEADER, DEFAULT_REPLAY_CAPACITY, DEFAULT_TOLERANCE, MessagePart, SignatureVerifier,
+    SignatureVerifierBuilder,
 };
 pub use header::{Encoding, SignatureFormat};
 pub use mac::SignatureAlgorithm;

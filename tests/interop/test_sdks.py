@@ -114,12 +114,25 @@ def stripe_stale_timestamp_is_rejected():
 @case
 def stripe_rolled_secret_with_two_v1_is_accepted():
     ts = now()
-    current = stripe.WebhookSignature.generate_signature_header(BODY, STRIPE_SECRET, timestamp=ts)
-    previous = stripe.WebhookSignature.generate_signature_header(BODY, "whsec_previousSecret0123456789", timestamp=ts)
+    body = BODY.replace("evt_1", "evt_rolled")  # another event: the same one again is a replay
+    current = stripe.WebhookSignature.generate_signature_header(body, STRIPE_SECRET, timestamp=ts)
+    previous = stripe.WebhookSignature.generate_signature_header(body, "whsec_previousSecret0123456789", timestamp=ts)
     v1_previous = previous.split(",", 1)[1]
     header = f"t={ts},{v1_previous},{current.split(',', 1)[1]},v0=deadbeef"
-    status, answer = post("/webhooks/stripe", RAW, {"Stripe-Signature": header})
+    status, answer = post("/webhooks/stripe", body.encode(), {"Stripe-Signature": header})
     expect_accepted(status, answer, "stripe")
+
+
+@case
+def stripe_and_standard_webhooks_replays_are_rejected():
+    body = BODY.replace("evt_1", "evt_replayed")
+    header = stripe.WebhookSignature.generate_signature_header(body, STRIPE_SECRET)
+    assert post("/webhooks/stripe", body.encode(), {"Stripe-Signature": header})[0] == 200
+    assert post("/webhooks/stripe", body.encode(), {"Stripe-Signature": header})[0] == 401
+    ts = now()
+    headers = standard_headers(standard_sign(SW_SECRET, "msg_replayed", ts), "msg_replayed", ts)
+    assert post("/webhooks/standard", RAW, headers)[0] == 200
+    assert post("/webhooks/standard", RAW, headers)[0] == 401
 
 
 # --- Slack ---------------------------------------------------------------------------------
