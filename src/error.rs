@@ -175,6 +175,8 @@ pub enum AuthErrorKind {
     BodyTooLarge,
     /// The body stream failed before it ended.
     BodyReadFailed,
+    /// The body stopped arriving for longer than the configured timeout.
+    BodyTimeout,
 }
 
 impl AuthErrorKind {
@@ -186,6 +188,7 @@ impl AuthErrorKind {
             Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::GuardMissing => StatusCode::INTERNAL_SERVER_ERROR,
             Self::BodyReadFailed => StatusCode::BAD_REQUEST,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::MissingCredentials
             | Self::DuplicateHeader
             | Self::MalformedCredentials
@@ -223,6 +226,7 @@ impl AuthErrorKind {
             Self::GuardMissing => "no guard in front of a scoped route",
             Self::BodyTooLarge => "body exceeds limit",
             Self::BodyReadFailed => "body stream failed",
+            Self::BodyTimeout => "body read timed out",
         }
     }
 }

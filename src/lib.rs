@@ -27,5 +27,7 @@ pub use caller::{AuthMethod, Caller, Claims, ClaimsError, Scopes};
 pub use error::{AuthError, AuthErrorKind, ChallengeScheme, Challenges, ConfigError};
 #[cfg(feature = "axum")]
 pub use extract::MissingCaller;
-pub use guard::{DEFAULT_BODY_LIMIT, Guard, GuardFuture, GuardLayer, GuardedBody};
+pub use guard::{
+    DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, Guard, GuardFuture, GuardLayer, GuardedBody,
+};
 pub use secret::Secret;

@@ -141,6 +141,9 @@ fn problem_body(status: StatusCode) -> &'static [u8] {
         StatusCode::BAD_REQUEST => {
             br#"{"type":"about:blank","title":"Bad Request","status":400,"detail":"request body could not be read"}"#
         }
+        StatusCode::REQUEST_TIMEOUT => {
+            br#"{"type":"about:blank","title":"Request Timeout","status":408,"detail":"the request body stopped arriving"}"#
+        }
         StatusCode::SERVICE_UNAVAILABLE => {
             br#"{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"the request cannot be checked right now"}"#
         }

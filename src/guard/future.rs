@@ -14,6 +14,7 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::body::{BodyBuffer, GuardedBody};
+use super::deadline::BodyDeadline;
 use super::layer::Shared;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::reject::{Reject, respond};
@@ -34,7 +35,7 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<B, F, C, M, Rsp> {
-        Collecting { #[pin] body: B, collecting: Option<C> },
+        Collecting { #[pin] body: B, collecting: Option<C>, #[pin] deadline: BodyDeadline },
         Remembering { store: StoreFuture, remembering: Option<M> },
         Calling { #[pin] future: F },
         Refused { response: Option<Rsp> },
@@ -93,6 +94,7 @@ where
                     check,
                     shared,
                 }),
+                deadline: BodyDeadline::new(),
             },
         }
     }
@@ -111,11 +113,21 @@ where
         let mut state = self.project().state;
         loop {
             match state.as_mut().project() {
-                StateProj::Collecting { body, collecting } => {
+                StateProj::Collecting {
+                    body,
+                    collecting,
+                    deadline,
+                } => {
                     let progress = collecting
                         .as_mut()
                         .expect("the collecting state always holds its data until it ends");
-                    let outcome = ready!(poll_collect(body, progress, cx));
+                    let outcome = match poll_collect(body, progress, cx) {
+                        Poll::Ready(outcome) => outcome,
+                        Poll::Pending if deadline.expired(cx, progress.shared.body_timeout) => {
+                            Err(AuthErrorKind::BodyTimeout)
+                        }
+                        Poll::Pending => return Poll::Pending,
+                    };
                     let Collecting {
                         mut inner,
                         mut check,

@@ -1,6 +1,7 @@
 //! The layer: configuration only.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tower_layer::Layer;
 
@@ -34,9 +35,13 @@ pub struct GuardLayer<R = ProblemDetails> {
 pub(crate) struct Shared<R> {
     pub(crate) authenticator: Authenticator,
     pub(crate) body_limit: usize,
+    pub(crate) body_timeout: Option<Duration>,
     pub(crate) optional: bool,
     pub(crate) responder: R,
 }
+
+/// The default time a body may take to arrive once it has stalled: 30 seconds.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl GuardLayer {
     /// A guard that requires `authenticator` to accept every request, with a 1 MiB body
@@ -46,6 +51,7 @@ impl GuardLayer {
             shared: Shared {
                 authenticator: authenticator.into(),
                 body_limit: DEFAULT_BODY_LIMIT,
+                body_timeout: cfg!(feature = "timeout").then_some(DEFAULT_BODY_TIMEOUT),
                 optional: false,
                 responder: ProblemDetails::default(),
             },
@@ -62,6 +68,21 @@ impl<R> GuardLayer<R> {
         self
     }
 
+    /// Give up on a body that is still arriving `timeout` after the guard first had to wait
+    /// for it, answering 408 (default 30 s). The timer starts only if the body stalls, and
+    /// needs tokio's time driver (hyper and axum servers have it).
+    #[cfg(feature = "timeout")]
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.shared.body_timeout = Some(timeout);
+        self
+    }
+
+    /// Wait for bodies as long as they take.
+    pub fn without_body_timeout(mut self) -> Self {
+        self.shared.body_timeout = None;
+        self
+    }
+
     /// Let requests that carry no credential at all through with no [`Caller`](crate::Caller);
     /// requests with a credential that fails are still refused.
     pub fn optional(mut self) -> Self {
@@ -74,6 +95,7 @@ impl<R> GuardLayer<R> {
         let Shared {
             authenticator,
             body_limit,
+            body_timeout,
             optional,
             ..
         } = self.shared;
@@ -81,6 +103,7 @@ impl<R> GuardLayer<R> {
             shared: Shared {
                 authenticator,
                 body_limit,
+                body_timeout,
                 optional,
                 responder,
             },

@@ -1,6 +1,7 @@
 //! The tower plumbing shared by every method: one layer, one service, one future, one body.
 
 mod body;
+mod deadline;
 mod future;
 mod layer;
 mod service;
@@ -8,5 +9,5 @@ mod service;
 pub(crate) use body::BodyBuffer;
 pub use body::GuardedBody;
 pub use future::GuardFuture;
-pub use layer::{DEFAULT_BODY_LIMIT, GuardLayer};
+pub use layer::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, GuardLayer};
 pub use service::Guard;
