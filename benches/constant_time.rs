@@ -26,9 +26,12 @@ const TOKEN: &str = "tok_real_0123456789abcdefghijklmnopqrstuvwxyz";
 
 /// Time one request through `guard`, polled synchronously (everything is ready at once).
 fn time_one(guard: &GuardLayer, request: Request<Full<Bytes>>) -> f64 {
-    let mut service = guard.clone().layer(service_fn(|_r: Request<GuardedBody<Full<Bytes>>>| async {
-        Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
-    }));
+    let mut service =
+        guard
+            .clone()
+            .layer(service_fn(|_r: Request<GuardedBody<Full<Bytes>>>| async {
+                Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+            }));
     let mut cx = Context::from_waker(Waker::noop());
     let _ = service.poll_ready(&mut cx);
     let started = Instant::now();
@@ -61,13 +64,21 @@ fn welch_t(mut a: Vec<f64>, mut b: Vec<f64>) -> f64 {
 
 /// Run `samples` requests, each of a class drawn at random, and return the t statistic and
 /// the two classes' median times.
-fn compare(samples: usize, guard: &GuardLayer, make: impl Fn(bool) -> Request<Full<Bytes>>) -> (f64, f64, f64) {
+fn compare(
+    samples: usize,
+    guard: &GuardLayer,
+    make: impl Fn(bool) -> Request<Full<Bytes>>,
+) -> (f64, f64, f64) {
     let mut rng = rand::rng();
     let (mut near, mut far) = (Vec::with_capacity(samples), Vec::with_capacity(samples));
     for _ in 0..samples * 2 {
         let class = rng.random::<bool>();
         let time = time_one(guard, make(class));
-        if class { near.push(time) } else { far.push(time) }
+        if class {
+            near.push(time)
+        } else {
+            far.push(time)
+        }
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
@@ -99,7 +110,10 @@ fn other_in_class(rng: &mut impl Rng, c: char) -> char {
 }
 
 fn main() {
-    let samples: usize = std::env::args().filter_map(|a| a.parse().ok()).next().unwrap_or(200_000);
+    let samples: usize = std::env::args()
+        .filter_map(|a| a.parse().ok())
+        .next()
+        .unwrap_or(200_000);
 
     let tokens = BearerTokens::builder()
         .token("real", Secret::from_utf8(TOKEN).unwrap(), Scopes::empty())
@@ -113,13 +127,22 @@ fn main() {
     let (t, near, far) = compare(samples, &bearer, |near| {
         let mut rng = rand::rng();
         let token: String = if near {
-            format!("{}{}", &TOKEN[..TOKEN.len() - 1], random_like(&mut rng, 'q'))
+            format!(
+                "{}{}",
+                &TOKEN[..TOKEN.len() - 1],
+                random_like(&mut rng, 'q')
+            )
         } else {
             TOKEN.chars().map(|c| random_like(&mut rng, c)).collect()
         };
-        Request::post("/").header("authorization", format!("Bearer {token}")).body(Full::new(Bytes::new())).unwrap()
+        Request::post("/")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap()
     });
-    println!("static bearer token, long shared prefix vs none: t = {t:.2} (medians {near:.0} ns vs {far:.0} ns, {samples} samples per class)");
+    println!(
+        "static bearer token, long shared prefix vs none: t = {t:.2} (medians {near:.0} ns vs {far:.0} ns, {samples} samples per class)"
+    );
     // Control: the same experiment around a token that is *not* configured. A similar t
     // here means the difference comes from repeating the attacker's own input (caches,
     // branch predictors), not from the secret.
@@ -127,15 +150,27 @@ fn main() {
     let (t, near, far) = compare(samples, &bearer, |near| {
         let mut rng = rand::rng();
         let token: String = if near {
-            format!("{}{}", &DECOY[..DECOY.len() - 1], random_like(&mut rng, 'q'))
+            format!(
+                "{}{}",
+                &DECOY[..DECOY.len() - 1],
+                random_like(&mut rng, 'q')
+            )
         } else {
             DECOY.chars().map(|c| random_like(&mut rng, c)).collect()
         };
-        Request::post("/").header("authorization", format!("Bearer {token}")).body(Full::new(Bytes::new())).unwrap()
+        Request::post("/")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap()
     });
-    println!("control, the same around an unconfigured token: t = {t:.2} (medians {near:.0} ns vs {far:.0} ns)");
+    println!(
+        "control, the same around an unconfigured token: t = {t:.2} (medians {near:.0} ns vs {far:.0} ns)"
+    );
 
-    let verifier = SignatureVerifier::builder().secret("k", Secret::from_utf8(SECRET).unwrap()).build().unwrap();
+    let verifier = SignatureVerifier::builder()
+        .secret("k", Secret::from_utf8(SECRET).unwrap())
+        .build()
+        .unwrap();
     let signature = GuardLayer::new(verifier);
     let body = Bytes::from_static(b"{\"tool\":\"lookup\"}");
     let real = {
@@ -155,11 +190,19 @@ fn main() {
             tag[31] ^= rng.random_range(1..=255u8);
             hex::encode(tag)
         } else {
-            real_hex.chars().map(|c| other_in_class(&mut rng, c)).collect()
+            real_hex
+                .chars()
+                .map(|c| other_in_class(&mut rng, c))
+                .collect()
         };
-        Request::post("/").header("x-signature", value).body(Full::new(body.clone())).unwrap()
+        Request::post("/")
+            .header("x-signature", value)
+            .body(Full::new(body.clone()))
+            .unwrap()
     });
-    println!("signature, first 31 bytes right vs none: t = {t:.2} (medians {near:.0} ns vs {far:.0} ns, {samples} samples per class)");
+    println!(
+        "signature, first 31 bytes right vs none: t = {t:.2} (medians {near:.0} ns vs {far:.0} ns, {samples} samples per class)"
+    );
     // Control: the same shapes around a tag the secret did not make.
     let decoy: [u8; 32] = std::array::from_fn(|i| real[i] ^ 0x5a);
     let decoy_hex = hex::encode(decoy);
@@ -170,9 +213,17 @@ fn main() {
             tag[31] ^= rng.random_range(1..=255u8);
             hex::encode(tag)
         } else {
-            decoy_hex.chars().map(|c| other_in_class(&mut rng, c)).collect()
+            decoy_hex
+                .chars()
+                .map(|c| other_in_class(&mut rng, c))
+                .collect()
         };
-        Request::post("/").header("x-signature", value).body(Full::new(body.clone())).unwrap()
+        Request::post("/")
+            .header("x-signature", value)
+            .body(Full::new(body.clone()))
+            .unwrap()
     });
-    println!("control, the same around a tag the secret did not make: t = {t:.2} (medians {near:.0} ns vs {far:.0} ns)");
+    println!(
+        "control, the same around a tag the secret did not make: t = {t:.2} (medians {near:.0} ns vs {far:.0} ns)"
+    );
 }
