@@ -75,9 +75,9 @@ fn compare(
         let class = rng.random::<bool>();
         let time = time_one(guard, make(class));
         if class {
-            near.push(time)
+            near.push(time);
         } else {
-            far.push(time)
+            far.push(time);
         }
     }
     let median = |v: &mut Vec<f64>| {
