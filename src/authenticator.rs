@@ -11,7 +11,7 @@ use crate::bearer::BearerTokens;
 use crate::caller::Caller;
 use crate::error::{AuthError, AuthErrorKind, ChallengeScheme, Challenges};
 #[cfg(feature = "jwt")]
-use crate::jwt::JwtVerifier;
+use crate::jwt::{JwtVerifier, RevocationCheck};
 use crate::signature::{HeadCheck, SignatureCheck, SignatureVerifier};
 
 /// What a [`GuardLayer`](crate::GuardLayer) checks: one method, or any one of several.
@@ -56,6 +56,9 @@ pub(crate) enum Inspection {
     Rejected(AuthError),
     /// A credential was presented and passed; the body is not needed.
     Accepted(Caller),
+    /// A token passed, but its revocation must be looked up before it is accepted.
+    #[cfg(feature = "jwt")]
+    AcceptedUnlessRevoked(Caller, RevocationCheck),
     /// The decision needs the body.
     NeedsBody(Box<SignatureCheck>),
 }
@@ -166,7 +169,13 @@ fn inspect_one(method: &Method, parts: &Parts) -> Inspection {
         (_, Authorization::Duplicate) => reject(AuthErrorKind::DuplicateHeader),
         (Method::Bearer(tokens), Authorization::Bearer(token)) => decide(tokens.check(token)),
         #[cfg(feature = "jwt")]
-        (Method::Jwt(verifier), Authorization::Bearer(token)) => decide(verifier.check(token)),
+        (Method::Jwt(verifier), Authorization::Bearer(token)) => match verifier.check(token) {
+            Ok(caller) => match verifier.revocation_check(&caller) {
+                Some(check) => Inspection::AcceptedUnlessRevoked(caller, check),
+                None => Inspection::Accepted(caller),
+            },
+            Err(kind) => reject(kind),
+        },
         (Method::Basic(users), Authorization::Basic(credentials)) => {
             decide(users.check(credentials))
         }

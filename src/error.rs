@@ -165,6 +165,8 @@ pub enum AuthErrorKind {
     ConflictingCredentials,
     /// A verified request delivered again within its replay window.
     Replayed,
+    /// A valid JWT whose `jti` has been revoked.
+    TokenRevoked,
     /// The replay store could not answer, and the policy is to fail closed.
     StoreUnavailable,
     /// The caller is authenticated but lacks a required scope.
@@ -201,7 +203,8 @@ impl AuthErrorKind {
             | Self::TokenExpired
             | Self::TokenNotYetValid
             | Self::ConflictingCredentials
-            | Self::Replayed => StatusCode::UNAUTHORIZED,
+            | Self::Replayed
+            | Self::TokenRevoked => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -221,6 +224,7 @@ impl AuthErrorKind {
             Self::TokenNotYetValid => "token not yet valid",
             Self::ConflictingCredentials => "credentials for several methods",
             Self::Replayed => "replayed request",
+            Self::TokenRevoked => "token revoked",
             Self::StoreUnavailable => "replay store unavailable",
             Self::InsufficientScope => "insufficient scope",
             Self::GuardMissing => "no guard in front of a scoped route",

@@ -99,9 +99,15 @@ impl fmt::Debug for StoreFuture {
 
 /// Remembers keys for a window. Implementations must make [`first_seen`](Self::first_seen)
 /// atomic: of two concurrent calls with one key, exactly one may answer `true`.
+///
+/// The same store serves as a JWT denylist: revoking a token records its `jti` key with
+/// `first_seen`, and every use asks [`contains`](Self::contains).
 pub trait ReplayStore: Send + Sync + 'static {
     /// Record `key` for `window`; `Ok(true)` when it was not already recorded.
     fn first_seen(&self, key: ReplayKey, window: Duration) -> StoreFuture;
+
+    /// Whether `key` is recorded and its window has not passed, without recording it.
+    fn contains(&self, key: ReplayKey) -> StoreFuture;
 }
 
 /// What to do when the store cannot answer.
@@ -178,6 +184,11 @@ impl ReplayStore for MemoryReplayStore {
         };
         StoreFuture::ready(Ok(fresh))
     }
+
+    fn contains(&self, key: ReplayKey) -> StoreFuture {
+        let now = self.clock.unix_seconds();
+        StoreFuture::ready(Ok(self.seen.get(&key).is_some_and(|expires| expires > now)))
+    }
 }
 
 #[cfg(test)]
@@ -221,6 +232,25 @@ mod tests {
             answer(store.first_seen(key(1), Duration::from_secs(300))),
             Ok(true)
         );
+    }
+
+    #[test]
+    fn contains_sees_recorded_keys_until_their_window_ends() {
+        let clock = FixedClock::at_unix(1_000);
+        let store = MemoryReplayStore::with_clock(16, clock.clone());
+        assert_eq!(answer(store.contains(key(3))), Ok(false));
+        assert_eq!(
+            answer(store.first_seen(key(3), Duration::from_secs(60))),
+            Ok(true)
+        );
+        assert_eq!(answer(store.contains(key(3))), Ok(true));
+        assert_eq!(
+            answer(store.contains(key(3))),
+            Ok(true),
+            "contains does not consume"
+        );
+        clock.advance(Duration::from_secs(61));
+        assert_eq!(answer(store.contains(key(3))), Ok(false));
     }
 
     #[test]

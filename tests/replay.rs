@@ -168,6 +168,113 @@ impl ReplayStore for DownStore {
         self.0.fetch_add(1, Ordering::Relaxed);
         StoreFuture::pending(async { Err(StoreError("connection refused".into())) })
     }
+
+    fn contains(&self, _key: ReplayKey) -> StoreFuture {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        StoreFuture::pending(async { Err(StoreError("connection refused".into())) })
+    }
+}
+
+fn jwt_guard(
+    store: impl ReplayStore,
+) -> (callguard::jwt::JwtVerifier, callguard::jwt::TokenIssuer) {
+    use callguard::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtVerifier, TokenIssuer};
+    let config = JwtConfig::builder()
+        .key(
+            "k",
+            JwtKey::hmac(
+                JwtAlgorithm::HS256,
+                &Secret::from_utf8("a-jwt-signing-key-of-32-bytes!!!").unwrap(),
+            )
+            .unwrap(),
+        )
+        .clock(FixedClock::at_unix(NOW))
+        .build()
+        .unwrap();
+    (
+        JwtVerifier::new(config.clone()).with_revocations(store, ReplayPolicy::FailClosed),
+        TokenIssuer::new(config),
+    )
+}
+
+async fn present(guard: &GuardLayer, token: &str) -> (StatusCode, Option<AuthErrorKind>) {
+    let request = Request::post("/tool")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = guard
+        .clone()
+        .layer(service_fn(echo))
+        .oneshot(request)
+        .await
+        .unwrap();
+    (
+        response.status(),
+        response
+            .extensions()
+            .get::<AuthError>()
+            .map(AuthError::kind),
+    )
+}
+
+#[tokio::test]
+async fn a_revoked_jwt_is_cut_off_before_its_expiry_even_from_the_cache() {
+    use callguard::jwt::TokenRequest;
+    let (verifier, issuer) = jwt_guard(MemoryReplayStore::with_clock(64, FixedClock::at_unix(NOW)));
+    let stolen = issuer
+        .issue(TokenRequest::new(
+            "agent",
+            callguard::Scopes::empty(),
+            Duration::from_secs(600),
+        ))
+        .unwrap();
+    let other = issuer
+        .issue(TokenRequest::new(
+            "agent",
+            callguard::Scopes::empty(),
+            Duration::from_secs(600),
+        ))
+        .unwrap();
+    let guard = GuardLayer::new(verifier.clone());
+    assert_eq!(
+        present(&guard, &stolen.access_token).await.0,
+        StatusCode::OK,
+        "verified and now cached"
+    );
+    assert_eq!(
+        verifier.revoke(&stolen.jti, Duration::from_secs(600)).await,
+        Ok(true)
+    );
+    assert_eq!(
+        present(&guard, &stolen.access_token).await,
+        (StatusCode::UNAUTHORIZED, Some(AuthErrorKind::TokenRevoked))
+    );
+    assert_eq!(
+        present(&guard, &other.access_token).await.0,
+        StatusCode::OK,
+        "other tokens are unaffected"
+    );
+}
+
+#[tokio::test]
+async fn a_denylist_that_is_down_refuses_tokens() {
+    use callguard::jwt::TokenRequest;
+    let (verifier, issuer) = jwt_guard(DownStore::default());
+    let token = issuer
+        .issue(TokenRequest::new(
+            "agent",
+            callguard::Scopes::empty(),
+            Duration::from_secs(60),
+        ))
+        .unwrap();
+    let (status, kind) = present(&GuardLayer::new(verifier), &token.access_token).await;
+    assert_eq!(
+        (status, kind),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some(AuthErrorKind::StoreUnavailable)
+        )
+    );
 }
 
 #[tokio::test]

@@ -42,12 +42,15 @@ pin_project! {
     }
 }
 
-/// A verified request waiting for the replay store's answer.
+/// A verified request waiting for a store's answer (replay or revocation).
 pub(crate) struct Remembering<S, B, R> {
     request: Request<GuardedBody<B>>,
     inner: S,
     shared: Arc<Shared<R>>,
     policy: ReplayPolicy,
+    /// The answer that refuses the request, and the reason it gives.
+    refuse_on: bool,
+    refusal: AuthErrorKind,
 }
 
 /// Everything the collecting state owns besides the body. The request head, the MAC states
@@ -65,6 +68,31 @@ where
     pub(crate) fn calling(future: S::Future) -> Self {
         Self {
             state: State::Calling { future },
+        }
+    }
+
+    /// A request accepted on condition that a store does not answer `true` for it.
+    #[cfg(feature = "jwt")]
+    pub(crate) fn consulting(
+        store: StoreFuture,
+        request: Request<GuardedBody<B>>,
+        inner: S,
+        shared: Arc<Shared<R>>,
+        policy: ReplayPolicy,
+        refusal: AuthErrorKind,
+    ) -> Self {
+        Self {
+            state: State::Remembering {
+                store,
+                remembering: Some(Box::new(Remembering {
+                    request,
+                    inner,
+                    shared,
+                    policy,
+                    refuse_on: true,
+                    refusal,
+                })),
+            },
         }
     }
 
@@ -161,6 +189,8 @@ where
                                         inner,
                                         shared,
                                         policy: replay.policy,
+                                        refuse_on: false,
+                                        refusal: AuthErrorKind::Replayed,
                                     })),
                                 }),
                             }
@@ -179,10 +209,12 @@ where
                         mut inner,
                         shared,
                         policy,
+                        refuse_on,
+                        refusal,
                     } = *remembering.take().expect("future polled after completion");
                     let refusal = match answer {
-                        Ok(true) => None,
-                        Ok(false) => Some(AuthErrorKind::Replayed),
+                        Ok(answer) if answer == refuse_on => Some(refusal),
+                        Ok(_) => None,
                         Err(error) if policy == ReplayPolicy::FailOpen => {
                             tracing::warn!(%error, "callguard accepted a request unprotected against replay");
                             None

@@ -63,6 +63,21 @@ where
                 parts.extensions.insert(caller);
                 self.pass(parts, body)
             }
+            #[cfg(feature = "jwt")]
+            Inspection::AcceptedUnlessRevoked(caller, check) => {
+                parts.extensions.insert(caller);
+                let request = Request::from_parts(parts, GuardedBody::streaming(body));
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                GuardFuture::consulting(
+                    check.store.contains(check.key),
+                    request,
+                    inner,
+                    Arc::clone(&self.shared),
+                    check.policy,
+                    AuthErrorKind::TokenRevoked,
+                )
+            }
             Inspection::NeedsBody(check) => {
                 let expected = match declared_length(&parts, &body) {
                     Some(len) if len > shared.body_limit as u64 => {

@@ -54,4 +54,5 @@ mod verify;
 pub use config::{DEFAULT_LEEWAY, DEFAULT_MAX_TTL, JwtConfig, JwtConfigBuilder};
 pub use issue::{IssueError, IssuedToken, TokenIssuer, TokenRequest};
 pub use key::{JwtAlgorithm, JwtKey, KeyError};
+pub(crate) use verify::RevocationCheck;
 pub use verify::{DEFAULT_CACHE_CAPACITY, JwtVerifier};

@@ -6,6 +6,10 @@ use jsonwebtoken::errors::ErrorKind;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use std::time::Duration;
+
+use crate::replay::{ReplayKey, ReplayPolicy, ReplayStore, StoreFuture};
+
 use super::config::{JwtConfig, PinnedKey};
 use crate::caller::{AuthMethod, Caller, Claims, Scopes};
 use crate::error::AuthErrorKind;
@@ -42,6 +46,21 @@ struct Verified {
 pub struct JwtVerifier {
     pub(crate) config: JwtConfig,
     cache: Option<Arc<quick_cache::sync::Cache<[u8; 32], Verified>>>,
+    revocations: Option<Revocations>,
+}
+
+/// Where revoked `jti`s are kept, and what to do when that store cannot answer.
+#[derive(Clone)]
+struct Revocations {
+    store: Arc<dyn ReplayStore>,
+    policy: ReplayPolicy,
+}
+
+/// A revocation check the guard runs before accepting a token.
+pub(crate) struct RevocationCheck {
+    pub(crate) store: Arc<dyn ReplayStore>,
+    pub(crate) key: ReplayKey,
+    pub(crate) policy: ReplayPolicy,
 }
 
 impl std::fmt::Debug for JwtVerifier {
@@ -49,6 +68,7 @@ impl std::fmt::Debug for JwtVerifier {
         f.debug_struct("JwtVerifier")
             .field("config", &self.config)
             .field("cached_tokens", &self.cache.as_ref().map(|c| c.len()))
+            .field("revocations", &self.revocations.is_some())
             .finish()
     }
 }
@@ -63,7 +83,46 @@ impl JwtVerifier {
     /// A verifier remembering up to `capacity` verified tokens (0 turns the cache off).
     pub fn with_cache_capacity(config: JwtConfig, capacity: usize) -> Self {
         let cache = (capacity > 0).then(|| Arc::new(quick_cache::sync::Cache::new(capacity)));
-        Self { config, cache }
+        Self {
+            config,
+            cache,
+            revocations: None,
+        }
+    }
+
+    /// Check every token's `jti` against `store`, a denylist filled by
+    /// [`revoke`](Self::revoke), so a compromised token can be cut off before its `exp`.
+    /// Cached tokens are checked too. A store that cannot answer refuses the token (503)
+    /// under `policy`'s default, fail closed.
+    #[must_use]
+    pub fn with_revocations(mut self, store: impl ReplayStore, policy: ReplayPolicy) -> Self {
+        self.revocations = Some(Revocations {
+            store: Arc::new(store),
+            policy,
+        });
+        self
+    }
+
+    /// Revoke the token with this `jti` for `window` (its remaining lifetime is enough).
+    /// Await the returned future to know the store took it. Without a denylist configured,
+    /// the future answers `Ok(false)`.
+    pub fn revoke(&self, jti: &str, window: Duration) -> StoreFuture {
+        match &self.revocations {
+            Some(revocations) => revocations.store.first_seen(jti_key(jti), window),
+            None => StoreFuture::ready(Ok(false)),
+        }
+    }
+
+    /// The revocation check owed for an accepted caller, when a denylist is configured and
+    /// the token has a `jti`.
+    pub(crate) fn revocation_check(&self, caller: &Caller) -> Option<RevocationCheck> {
+        let revocations = self.revocations.as_ref()?;
+        let jti = caller.claims()?.get("jti")?.as_str()?;
+        Some(RevocationCheck {
+            store: Arc::clone(&revocations.store),
+            key: jti_key(jti),
+            policy: revocations.policy,
+        })
     }
 
     /// This verifier without the cache: every token is verified in full every time.
@@ -179,6 +238,14 @@ impl JwtVerifier {
             .with_claims(Claims::new(claims));
         Ok(Verified { caller, exp })
     }
+}
+
+/// The denylist key of a `jti`.
+fn jti_key(jti: &str) -> ReplayKey {
+    let mut hasher = Sha256::new();
+    hasher.update(b"jwt-jti\0");
+    hasher.update(jti.as_bytes());
+    ReplayKey(hasher.finalize().into())
 }
 
 /// The reason a token failed in jsonwebtoken, as this crate reports it.
