@@ -17,6 +17,8 @@ pub mod jwt;
 pub mod providers;
 pub mod reject;
 pub mod replay;
+#[cfg(feature = "redis")]
+pub mod replay_redis;
 pub mod scope;
 mod secret;
 pub mod signature;
