@@ -13,6 +13,7 @@
 //! | `TOOL_BASIC_USERS` | comma-separated `user:password` pairs allowed to mint tokens | `demo:<random>` |
 //! | `CALLGUARD_PUBLIC_URL` | base URL platforms call, for URL-covering schemes (SignalWire) | `http://<CALLGUARD_ADDR>` |
 //! | `CALLGUARD_OPEN_ROUTE` | set to `1` to mount `POST /open/{name}` without authentication, the baseline `benches/load.sh` compares with | unset |
+//! | `CALLGUARD_REDIS_URL` | Redis for replay protection on the Standard Webhooks and Stripe routes, shared by every instance (run with `--features redis`) | unset: in memory |
 //! | `SENDBIRD_API_TOKEN`, `SIGNALWIRE_SIGNING_KEY`, `GITHUB_WEBHOOK_SECRET`, `STRIPE_WEBHOOK_SECRET`, `SLACK_SIGNING_SECRET`, `SHOPIFY_WEBHOOK_SECRET`, `STANDARD_WEBHOOK_SECRET` | each mounts `POST /webhooks/{provider}` with that platform's scheme | unset: not mounted |
 //!
 //! Routes:
@@ -157,7 +158,52 @@ fn lenient_secret(variable: &str, value: &str) -> Result<Secret, String> {
 }
 
 /// The verifier for one provider's webhooks, keyed as that provider keys its secret.
-fn provider(route: &str, secret: &str, public_url: &str) -> Result<Authenticator, String> {
+/// The replay store of the timestamped webhook routes: Redis when `CALLGUARD_REDIS_URL` is
+/// set (build with `--features redis`), otherwise each verifier's in-memory default.
+#[derive(Clone)]
+enum SharedReplay {
+    InMemory,
+    #[cfg(feature = "redis")]
+    Redis(callguard::replay_redis::RedisReplayStore),
+}
+
+impl SharedReplay {
+    async fn from_env() -> Result<Self, String> {
+        let Ok(url) = std::env::var("CALLGUARD_REDIS_URL") else {
+            return Ok(Self::InMemory);
+        };
+        #[cfg(feature = "redis")]
+        {
+            callguard::replay_redis::RedisReplayStore::connect(&url)
+                .await
+                .map(Self::Redis)
+                .map_err(|e| format!("CALLGUARD_REDIS_URL: {e}"))
+        }
+        #[cfg(not(feature = "redis"))]
+        {
+            let _ = url;
+            Err("CALLGUARD_REDIS_URL is set: run with `--features redis` to use it".to_owned())
+        }
+    }
+
+    fn apply(
+        &self,
+        builder: callguard::signature::SignatureVerifierBuilder,
+    ) -> callguard::signature::SignatureVerifierBuilder {
+        match self {
+            Self::InMemory => builder,
+            #[cfg(feature = "redis")]
+            Self::Redis(store) => builder.replay_protection(store.clone()),
+        }
+    }
+}
+
+fn provider(
+    route: &str,
+    secret: &str,
+    public_url: &str,
+    replay: &SharedReplay,
+) -> Result<Authenticator, String> {
     let variable = PROVIDERS
         .iter()
         .find(|(r, _)| *r == route)
@@ -174,7 +220,8 @@ fn provider(route: &str, secret: &str, public_url: &str) -> Result<Authenticator
         }
         "standard" => {
             let key = Secret::from_base64(secret).map_err(failed)?;
-            return providers::standard_webhooks()
+            return replay
+                .apply(providers::standard_webhooks())
                 .secret("standard", key)
                 .build()
                 .map(Into::into)
@@ -182,7 +229,7 @@ fn provider(route: &str, secret: &str, public_url: &str) -> Result<Authenticator
         }
         "sendbird" => providers::sendbird(),
         "github" => providers::github(),
-        "stripe" => providers::stripe(),
+        "stripe" => replay.apply(providers::stripe()),
         "slack" => providers::slack(),
         "shopify" => providers::shopify(),
         other => return Err(format!("no provider named {other}")),
@@ -347,7 +394,7 @@ async fn mint_token(
     }
 }
 
-fn app(settings: &Settings, methods: Methods) -> Result<Router, String> {
+fn app(settings: &Settings, methods: Methods, replay: &SharedReplay) -> Result<Router, String> {
     let tool_guard = GuardLayer::new(Authenticator::any_of([
         methods.signature.into(),
         methods.bearer.into(),
@@ -374,7 +421,7 @@ fn app(settings: &Settings, methods: Methods) -> Result<Router, String> {
         app = app.route("/open/{name}", post(open_tool));
     }
     for (route, secret) in &settings.providers {
-        let guard = GuardLayer::new(provider(route, secret, &settings.public_url)?)
+        let guard = GuardLayer::new(provider(route, secret, &settings.public_url, replay)?)
             .body_limit(settings.body_limit);
         app = app.merge(
             Router::new()
@@ -420,7 +467,8 @@ fn fail(message: &str) -> ! {
 async fn main() {
     let settings = Settings::from_env().unwrap_or_else(|e| fail(&e));
     let methods = methods(&settings).unwrap_or_else(|e| fail(&e));
-    let app = app(&settings, methods).unwrap_or_else(|e| fail(&e));
+    let replay = SharedReplay::from_env().await.unwrap_or_else(|e| fail(&e));
+    let app = app(&settings, methods, &replay).unwrap_or_else(|e| fail(&e));
     let listener = tokio::net::TcpListener::bind(settings.addr)
         .await
         .unwrap_or_else(|e| fail(&format!("cannot listen on {}: {e}", settings.addr)));
