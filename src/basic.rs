@@ -28,7 +28,7 @@ use crate::authorization::MAX_CREDENTIAL_LEN;
 use crate::caller::{AuthMethod, Caller, Scopes};
 use crate::error::{AuthErrorKind, ConfigError};
 use crate::secret::Secret;
-use crate::token_set::{DigestSet, SecretDigest};
+use crate::token_set::{NamedDigests, SecretDigest};
 
 const BASE64: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::STANDARD,
@@ -38,12 +38,7 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 /// A set of Basic users.
 #[derive(Clone)]
 pub struct BasicUsers {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    digests: DigestSet,
-    users: Vec<(Arc<str>, Scopes)>,
+    inner: Arc<NamedDigests>,
 }
 
 impl BasicUsers {
@@ -84,7 +79,7 @@ impl BasicUsers {
 
     /// The user names, in the order they were added.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.inner.users.iter().map(|(name, _)| &**name)
+        self.inner.names()
     }
 
     /// The caller that base64 `credentials` prove.
@@ -111,12 +106,10 @@ impl BasicUsers {
             .position(|b| *b == b':')
             .ok_or(AuthErrorKind::MalformedCredentials)?;
         std::str::from_utf8(&decoded[..colon]).map_err(|_| AuthErrorKind::MalformedCredentials)?;
-        let index = self
+        let (user, scopes) = self
             .inner
-            .digests
             .find(&SecretDigest::of(&[decoded]))
             .ok_or(AuthErrorKind::InvalidCredentials)?;
-        let (user, scopes) = &self.inner.users[index];
         Ok(Caller::new(AuthMethod::Basic, Arc::clone(user))
             .with_key_id(Arc::clone(user))
             .with_scopes(scopes.clone()))
@@ -165,25 +158,17 @@ impl BasicUsersBuilder {
         if self.users.is_empty() {
             return Err(ConfigError::NoSecrets);
         }
-        let mut digests = DigestSet::default();
-        let mut users: Vec<(Arc<str>, Scopes)> = Vec::with_capacity(self.users.len());
+        let mut set = NamedDigests::default();
         for (name, password, scopes) in self.users {
             let printable = name.bytes().all(|b| (0x21..0x7f).contains(&b) && b != b':');
             if name.is_empty() || !printable {
                 return Err(ConfigError::InvalidUserName);
             }
-            if users.iter().any(|(existing, _)| **existing == *name) {
-                return Err(ConfigError::DuplicateSecretId { id: name });
-            }
-            digests.push(SecretDigest::of(&[
-                name.as_bytes(),
-                b":",
-                password.expose(),
-            ]))?;
-            users.push((name.into(), scopes));
+            let digest = SecretDigest::of(&[name.as_bytes(), b":", password.expose()]);
+            set.push(name, digest, scopes)?;
         }
         Ok(BasicUsers {
-            inner: Arc::new(Inner { digests, users }),
+            inner: Arc::new(set),
         })
     }
 }

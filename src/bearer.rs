@@ -27,22 +27,12 @@ use zeroize::Zeroizing;
 use crate::caller::{AuthMethod, Caller, Scopes};
 use crate::error::{AuthErrorKind, ConfigError, check_token_text};
 use crate::secret::Secret;
-use crate::token_set::{DigestSet, SecretDigest};
+use crate::token_set::{NamedDigests, SecretDigest};
 
 /// A set of named static bearer tokens.
 #[derive(Clone)]
 pub struct BearerTokens {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    digests: DigestSet,
-    entries: Vec<Entry>,
-}
-
-struct Entry {
-    name: Arc<str>,
-    scopes: Scopes,
+    inner: Arc<NamedDigests>,
 }
 
 impl BearerTokens {
@@ -83,20 +73,18 @@ impl BearerTokens {
 
     /// The token names, in the order they were added.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.inner.entries.iter().map(|e| &*e.name)
+        self.inner.names()
     }
 
     /// The caller a presented token proves, checking every entry in constant time.
     pub(crate) fn check(&self, token: &[u8]) -> Result<Caller, AuthErrorKind> {
-        let index = self
+        let (name, scopes) = self
             .inner
-            .digests
             .find(&SecretDigest::of(&[token]))
             .ok_or(AuthErrorKind::InvalidCredentials)?;
-        let entry = &self.inner.entries[index];
-        Ok(Caller::new(AuthMethod::Bearer, Arc::clone(&entry.name))
-            .with_key_id(Arc::clone(&entry.name))
-            .with_scopes(entry.scopes.clone()))
+        Ok(Caller::new(AuthMethod::Bearer, Arc::clone(name))
+            .with_key_id(Arc::clone(name))
+            .with_scopes(scopes.clone()))
     }
 }
 
@@ -143,13 +131,9 @@ impl BearerTokensBuilder {
         if self.tokens.is_empty() {
             return Err(ConfigError::NoSecrets);
         }
-        let mut digests = DigestSet::default();
-        let mut entries: Vec<Entry> = Vec::with_capacity(self.tokens.len());
+        let mut set = NamedDigests::default();
         for (name, token, scopes) in self.tokens {
             check_token_text(&name, "token name")?;
-            if entries.iter().any(|e| *e.name == *name) {
-                return Err(ConfigError::DuplicateSecretId { id: name });
-            }
             let mut header = b"Bearer ".to_vec();
             header.extend_from_slice(token.expose());
             let well_formed = matches!(
@@ -162,15 +146,10 @@ impl BearerTokensBuilder {
                     field: "bearer token",
                 });
             }
-            digests.push(SecretDigest::of(&[token.expose()]))?;
-            entries.push(Entry {
-                name: name.into(),
-                scopes,
-            });
+            set.push(name, SecretDigest::of(&[token.expose()]), scopes)?;
         }
-        debug_assert_eq!(digests.len(), entries.len());
         Ok(BearerTokens {
-            inner: Arc::new(Inner { digests, entries }),
+            inner: Arc::new(set),
         })
     }
 }

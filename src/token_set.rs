@@ -15,11 +15,13 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use crate::caller::Scopes;
 use crate::error::ConfigError;
 
 /// The SHA-256 digest of one configured or presented secret.
@@ -83,13 +85,46 @@ impl DigestSet {
         Ok(())
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.index.len()
-    }
-
     /// The position of the entry whose digest equals `presented`.
     pub(crate) fn find(&self, presented: &SecretDigest) -> Option<usize> {
         self.index.get(presented).copied()
+    }
+}
+
+/// Named entries with their scopes, found by the digest of their secret: what static bearer
+/// tokens and Basic users share.
+#[derive(Default)]
+pub(crate) struct NamedDigests {
+    digests: DigestSet,
+    entries: Vec<(Arc<str>, Scopes)>,
+}
+
+impl NamedDigests {
+    /// Add an entry; a repeated name or a repeated secret is a configuration error.
+    pub(crate) fn push(
+        &mut self,
+        name: String,
+        digest: SecretDigest,
+        scopes: Scopes,
+    ) -> Result<(), ConfigError> {
+        if self.entries.iter().any(|(existing, _)| **existing == *name) {
+            return Err(ConfigError::DuplicateSecretId { id: name });
+        }
+        self.digests.push(digest)?;
+        self.entries.push((name.into(), scopes));
+        Ok(())
+    }
+
+    /// The names, in the order they were added.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|(name, _)| &**name)
+    }
+
+    /// The name and scopes of the entry whose secret has `presented`'s digest.
+    pub(crate) fn find(&self, presented: &SecretDigest) -> Option<&(Arc<str>, Scopes)> {
+        self.digests
+            .find(presented)
+            .map(|position| &self.entries[position])
     }
 }
 
