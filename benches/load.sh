@@ -16,8 +16,8 @@ if ! command -v wrk >/dev/null; then
 fi
 cargo build --quiet --release --example tool_server
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-addr="127.0.0.1:$port"
+source scripts/lib.sh
+addr="127.0.0.1:$(free_port)"
 secret="load-signing-secret-0123456789abcdef"
 token="tok_load_0123456789abcdef0123456789"
 jwt_secret="load-jwt-secret-0123456789abcdef0123"
@@ -45,7 +45,7 @@ run_setup() { # label, server cpus, wrk cpus
     TOOL_JWT_SECRET=$jwt_secret TOOL_BASIC_USERS="load:load-password-0123456789" \
     taskset -c "$2" target/release/examples/tool_server >/dev/null 2>&1 &
   server=$!
-  for _ in $(seq 1 100); do curl -fsS "http://$addr/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+  CALLGUARD_ADDR=$addr wait_healthy
   local base=""
   for route in ${ROUTES:-open signature bearer jwt}; do
     path=$([ "$route" = open ] && echo /open/echo || echo /tools/echo)

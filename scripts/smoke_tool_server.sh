@@ -7,22 +7,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+source scripts/lib.sh
+
 cargo build --quiet --example tool_server
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export CALLGUARD_ADDR="127.0.0.1:$port"
+export CALLGUARD_ADDR="127.0.0.1:$(free_port)"
 export TOOL_SIGNING_SECRETS="first-secret-0123456789abcdef,second-secret-0123456789abcdef"
 export TOOL_BEARER_TOKENS="agent-a=tok_agent_a_0123456789abcdef,agent-b=tok_agent_b_0123456789abcdef"
 export TOOL_JWT_SECRET="jwt-secret-for-the-smoke-test-0123456789"
 export TOOL_BASIC_USERS="minter:minter-password-0123456789"
-log=$(mktemp)
-target/debug/examples/tool_server >"$log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true; rm -f "$log"' EXIT
-
-for _ in $(seq 1 100); do
-  curl -fsS "http://$CALLGUARD_ADDR/healthz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+start_tool_server target/debug/examples/tool_server
 
 python3 - <<'PY'
 import base64, hashlib, hmac, json, os, time, urllib.request, urllib.error

@@ -7,7 +7,7 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderName};
 
 use super::config::{PrefixPart, SignatureVerifier, TimestampSource, UrlSource, VerifierConfig};
-use super::header::{Candidates, MAX_TAG_LEN, parse_signatures, parse_timestamp};
+use super::header::{Candidates, MAX_TAG_LEN, ParsedSignatures, parse_signatures, parse_timestamp};
 use super::mac::KeyedMac;
 use crate::caller::{AuthMethod, Caller};
 use crate::error::AuthErrorKind;
@@ -82,13 +82,35 @@ impl SignatureVerifier {
     /// Whether the request carries this verifier's signature header in a shape it parses:
     /// how a preference among schemes sharing a header picks the right one.
     pub(crate) fn recognizes(&self, headers: &HeaderMap) -> bool {
+        matches!(self.signatures(headers), Ok(Some(_)))
+    }
+
+    /// The signature header's decoded candidates (and timestamp field): `None` when the
+    /// header is absent, an error when it is repeated or malformed.
+    fn signatures<'a>(
+        &self,
+        headers: &'a HeaderMap,
+    ) -> Result<Option<ParsedSignatures<'a>>, AuthErrorKind> {
         let config = &self.config;
+        let Some(value) = config
+            .aliases
+            .single_value(headers, &config.header)
+            .map_err(|()| AuthErrorKind::DuplicateHeader)?
+        else {
+            return Ok(None);
+        };
         let timestamp_key = match &config.timestamp {
             Some(TimestampSource::Field(key)) => Some(&**key),
             _ => None,
         };
-        matches!(config.aliases.single_value(headers, &config.header), Ok(Some(value))
-            if parse_signatures(value, &config.format, config.encoding, config.algorithm.tag_len(), timestamp_key).is_ok())
+        parse_signatures(
+            value,
+            &config.format,
+            config.encoding,
+            config.algorithm.tag_len(),
+            timestamp_key,
+        )
+        .map(Some)
     }
 
     /// Check everything that can be checked before the body: the signature header's shape,
@@ -105,21 +127,9 @@ impl SignatureVerifier {
     fn prepare(&self, parts: &Parts) -> Result<Option<Box<SignatureCheck>>, AuthErrorKind> {
         let config = &self.config;
         let header = |name: &HeaderName| config.aliases.single_value(&parts.headers, name);
-        let Some(value) = header(&config.header).map_err(|()| AuthErrorKind::DuplicateHeader)?
-        else {
+        let Some(parsed) = self.signatures(&parts.headers)? else {
             return Ok(None);
         };
-        let timestamp_key = match &config.timestamp {
-            Some(TimestampSource::Field(key)) => Some(&**key),
-            _ => None,
-        };
-        let parsed = parse_signatures(
-            value,
-            &config.format,
-            config.encoding,
-            config.algorithm.tag_len(),
-            timestamp_key,
-        )?;
         let raw_timestamp = match &config.timestamp {
             None => None,
             Some(TimestampSource::Field(_)) => Some(

@@ -14,9 +14,9 @@ setup_venv() {
 setup_venv "$here/.venv" "$here/requirements.txt"
 setup_venv "$here/.venv-signalwire" "$here/requirements-signalwire.txt"
 
+source scripts/lib.sh
 cargo build --quiet --example tool_server
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export CALLGUARD_ADDR="127.0.0.1:$port"
+export CALLGUARD_ADDR="127.0.0.1:$(free_port)"
 export CALLGUARD_PUBLIC_URL="https://hooks.example.com"
 export TOOL_SIGNING_SECRETS="interop-signing-secret-0123456789"
 export TOOL_BEARER_TOKENS="interop=tok_interop_0123456789abcdef"
@@ -30,14 +30,7 @@ export SLACK_SIGNING_SECRET="8f742231b10e8888abcd99yyyzzz85a5"
 export SHOPIFY_WEBHOOK_SECRET="shopify-client-secret-0123456789"
 export STANDARD_WEBHOOK_SECRET="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
-log=$(mktemp)
-target/debug/examples/tool_server >"$log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true; rm -f "$log"' EXIT
-for _ in $(seq 1 100); do
-  curl -fsS "http://$CALLGUARD_ADDR/healthz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+start_tool_server target/debug/examples/tool_server
 
 status=0
 "$here/.venv/bin/python" "$here/test_sdks.py" || status=1

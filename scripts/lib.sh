@@ -1,0 +1,25 @@
+# Shared by the scripts that drive the example server over loopback. Source it.
+
+# A free TCP port on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Wait until the server at $CALLGUARD_ADDR answers /healthz (10 s at most).
+wait_healthy() {
+  for _ in $(seq 1 100); do
+    curl -fsS "http://$CALLGUARD_ADDR/healthz" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "the example server did not answer on $CALLGUARD_ADDR" >&2
+  return 1
+}
+
+# Start BINARY (the built example server) with the current environment, stop it when the
+# calling script exits, and wait until it answers. Sets $server to its process id.
+start_tool_server() {
+  "$1" >/dev/null 2>&1 &
+  server=$!
+  trap 'kill $server 2>/dev/null || true' EXIT
+  wait_healthy
+}
