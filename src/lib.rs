@@ -7,6 +7,7 @@ pub mod basic;
 pub mod bearer;
 mod caller;
 pub mod clock;
+pub(crate) mod ct;
 pub mod dangerous;
 mod error;
 #[cfg(feature = "axum")]

@@ -18,7 +18,6 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::caller::Scopes;
@@ -40,7 +39,7 @@ impl SecretDigest {
 
 impl PartialEq for SecretDigest {
     fn eq(&self, other: &Self) -> bool {
-        self.0.ct_eq(&other.0).into()
+        crate::ct::eq_32(&self.0, &other.0).into()
     }
 }
 

@@ -171,7 +171,7 @@ where
                     let body =
                         std::mem::replace(&mut check.buffer, BodyBuffer::new(0)).into_bytes();
                     let verified = outcome
-                        .and_then(|()| (*check).finish(&body))
+                        .and_then(|()| check.finish(&body))
                         .map_err(|kind| AuthError::new(kind, shared.authenticator.challenges()));
                     match verified {
                         Ok(Verified { caller, replay }) => {

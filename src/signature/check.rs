@@ -236,18 +236,16 @@ impl SignatureCheck {
 
     /// Finalise every MAC and compare each with every candidate in constant time. `body` is
     /// the whole body, which only the URL-and-form-parameters message reads again.
-    pub(crate) fn finish(self, body: &[u8]) -> Result<Verified, AuthErrorKind> {
-        let Self {
-            config,
-            macs,
-            candidates,
-            form_url,
-            replay_id,
-            ..
-        } = self;
+    ///
+    /// Works in place (the check stays in its box; the MAC states are taken out) rather than
+    /// moving the whole check out of its box first: a measurable share of a small request.
+    pub(crate) fn finish(&mut self, body: &[u8]) -> Result<Verified, AuthErrorKind> {
+        let macs = std::mem::replace(&mut self.macs, MacStates::Many(Vec::new()));
+        let (config, candidates) = (&self.config, &self.candidates);
+        let (form_url, replay_id) = (self.form_url.take(), self.replay_id.take());
         let (matched, first_tag) = match form_url {
-            Some(url) => form_message::find_match(&url, body, &macs, &candidates)?,
-            None => streamed_match(macs, &candidates),
+            Some(url) => form_message::find_match(&url, body, &macs, candidates)?,
+            None => streamed_match(macs, candidates),
         };
         // With URL variants there is one MAC state per secret per variant, secrets innermost.
         let index = matched.ok_or(AuthErrorKind::InvalidCredentials)? % config.keys.len();

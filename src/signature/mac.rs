@@ -4,7 +4,9 @@
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 use sha2::Sha256;
-use subtle::{Choice, ConstantTimeEq};
+use subtle::Choice;
+
+use crate::ct::eq_32;
 
 use super::header::{Candidates, MAX_TAG_LEN};
 
@@ -69,12 +71,14 @@ impl KeyedMac {
     /// Finalise, compare with every candidate in constant time, and return the tag too (a
     /// deterministic function of the signed message, used as replay key material).
     pub(crate) fn finish(self, candidates: &Candidates) -> (Choice, [u8; MAX_TAG_LEN]) {
+        // Tags shorter than `MAX_TAG_LEN` are zero-padded on both sides, so comparing the
+        // padded arrays compares the tags.
         let compare = |tag: &[u8]| {
             let mut copy = [0u8; MAX_TAG_LEN];
             copy[..tag.len()].copy_from_slice(tag);
-            let matched = candidates
-                .as_slice()
-                .fold(Choice::from(0), |acc, candidate| acc | tag.ct_eq(candidate));
+            let matched = candidates.padded().fold(Choice::from(0), |acc, candidate| {
+                acc | eq_32(&copy, candidate)
+            });
             (matched, copy)
         };
         match self {
