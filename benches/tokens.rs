@@ -256,6 +256,40 @@ fn bench_jwt(c: &mut Criterion) {
                 );
             });
         });
+        // The peer: tower-jwt's layer, which decodes with jsonwebtoken 9 (ring) on every
+        // request and puts the claims in the extensions.
+        let peer_key = match alg {
+            "HS256" => {
+                tower_jwt::DecodingKey::from_secret(f["hs256_secret"].as_str().unwrap().as_bytes())
+            }
+            "RS256" => tower_jwt::DecodingKey::from_rsa_pem(&pem("rsa_public_pem")).unwrap(),
+            "ES256" => tower_jwt::DecodingKey::from_ec_pem(&pem("ec_public_pem")).unwrap(),
+            _ => tower_jwt::DecodingKey::from_ed_pem(&pem("ed_public_pem")).unwrap(),
+        };
+        let mut peer_validation = tower_jwt::Validation::new(match alg {
+            "HS256" => jsonwebtoken9::Algorithm::HS256,
+            "RS256" => jsonwebtoken9::Algorithm::RS256,
+            "ES256" => jsonwebtoken9::Algorithm::ES256,
+            _ => jsonwebtoken9::Algorithm::EdDSA,
+        });
+        peer_validation.set_issuer(&[f["issuer"].as_str().unwrap()]);
+        peer_validation.set_audience(&[f["audience"].as_str().unwrap()]);
+        let peer = tower_jwt::JwtLayer::<serde_json::Map<String, serde_json::Value>>::new(
+            peer_validation,
+            peer_key,
+        )
+        .layer(service_fn(answer::<Body>));
+        group.bench_function(BenchmarkId::new("tower_jwt_layer", alg), |b| {
+            b.iter(|| {
+                assert_eq!(
+                    runtime
+                        .block_on(peer.clone().oneshot(request(&header)))
+                        .unwrap()
+                        .status(),
+                    200
+                );
+            });
+        });
         let cached = GuardLayer::new(JwtVerifier::new(config))
             .layer(service_fn(answer::<callguard::GuardedBody<Body>>));
         group.bench_function(BenchmarkId::new("layer_repeated", alg), |b| {
