@@ -112,7 +112,7 @@ impl Authenticator {
     pub(crate) fn inspect(&self, parts: &Parts) -> Inspection {
         match &self.method {
             Method::AnyOf(methods) => inspect_any(methods, parts),
-            method => inspect_one(method, parts),
+            method => inspect_one(method, parts, None),
         }
     }
 
@@ -138,7 +138,9 @@ fn uses_authorization(method: &Method) -> bool {
     !matches!(method, Method::Signature(_) | Method::FirstOf(_))
 }
 
-fn inspect_one(method: &Method, parts: &Parts) -> Inspection {
+/// Inspect the head for one method. `auth` is the `Authorization` header when the caller
+/// has parsed it already (`any_of` does, to choose the method), so it is parsed once.
+fn inspect_one(method: &Method, parts: &Parts, auth: Option<Authorization<'_>>) -> Inspection {
     let reject = |kind| Inspection::Rejected(AuthError::new(kind, challenges_of(method)));
     let decide = |result: Result<Caller, AuthErrorKind>| match result {
         Ok(caller) => Inspection::Accepted(caller),
@@ -164,7 +166,8 @@ fn inspect_one(method: &Method, parts: &Parts) -> Inspection {
     if matches!(method, Method::FirstOf(_)) {
         return Inspection::Absent;
     }
-    match (method, authorization::parse(&parts.headers)) {
+    let auth = auth.unwrap_or_else(|| authorization::parse(&parts.headers));
+    match (method, auth) {
         (_, Authorization::Absent) => Inspection::Absent,
         (_, Authorization::Duplicate) => reject(AuthErrorKind::DuplicateHeader),
         (Method::Bearer(tokens), Authorization::Bearer(token)) => decide(tokens.check(token)),
@@ -222,7 +225,7 @@ fn inspect_any(methods: &[Method], parts: &Parts) -> Inspection {
         return Inspection::Rejected(AuthError::new(kind, all()));
     }
     match first {
-        Some(method) => inspect_one(method, parts),
+        Some(method) => inspect_one(method, parts, Some(auth)),
         None => Inspection::Absent,
     }
 }
