@@ -197,12 +197,14 @@ fn inspect_any(methods: &[Method], parts: &Parts) -> Inspection {
     #[cfg(not(feature = "jwt"))]
     let has_jwt = false;
     let is_bearer = matches!(auth, Authorization::Bearer(_));
+    // Only needed to tell static tokens from JWTs; counted once.
+    let jwt_shaped = has_jwt && auth.is_jwt_shaped();
     let claims = |method: &Method| match method {
         Method::Signature(verifier) => verifier.is_presented(&parts.headers),
         Method::FirstOf(verifiers) => verifiers.iter().any(|v| v.is_presented(&parts.headers)),
-        Method::Bearer(_) => is_bearer && !(has_jwt && auth.is_jwt_shaped()),
+        Method::Bearer(_) => is_bearer && !jwt_shaped,
         #[cfg(feature = "jwt")]
-        Method::Jwt(_) => is_bearer && (!has_static || auth.is_jwt_shaped()),
+        Method::Jwt(_) => is_bearer && (!has_static || jwt_shaped),
         Method::Basic(_) => matches!(auth, Authorization::Basic(_)),
         Method::AnyOf(_) => unreachable!("any_of flattens nested sets"),
     };
