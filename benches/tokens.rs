@@ -4,7 +4,6 @@
 //! Run with: cargo bench --bench tokens
 #![allow(missing_docs, clippy::unwrap_used)]
 
-use std::convert::Infallible;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -14,17 +13,16 @@ use callguard::bearer::BearerTokens;
 use callguard::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtVerifier};
 use callguard::{GuardLayer, Scopes, Secret};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use http::{Request, Response};
+use http::Request;
 use http_body_util::Full;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tower::{Layer, ServiceExt, service_fn};
+use tower::{Layer, service_fn};
 
-type Body = Full<Bytes>;
+#[path = "support/serve.rs"]
+mod serve;
 
-async fn answer<B>(_request: Request<B>) -> Result<Response<Body>, Infallible> {
-    Ok(Response::new(Full::new(Bytes::new())))
-}
+use serve::{Body, answer, served_ok};
 
 fn request(authorization: &str) -> Request<Body> {
     Request::post("/tool")
@@ -68,26 +66,14 @@ fn bench_bearer(c: &mut Criterion) {
         });
         group.bench_function(BenchmarkId::new("layer", size), |b| {
             b.iter(|| {
-                assert_eq!(
-                    runtime
-                        .block_on(guarded.clone().oneshot(request(&header)))
-                        .unwrap()
-                        .status(),
-                    200
-                );
+                served_ok(&runtime, &guarded, request(&header));
             });
         });
     }
     let bare = service_fn(answer::<Body>);
     group.bench_function("no_layer", |b| {
         b.iter(|| {
-            assert_eq!(
-                runtime
-                    .block_on(bare.oneshot(request("Bearer x")))
-                    .unwrap()
-                    .status(),
-                200
-            );
+            served_ok(&runtime, &bare, request("Bearer x"));
         });
     });
     #[allow(deprecated)]
@@ -96,13 +82,7 @@ fn bench_bearer(c: &mut Criterion) {
     let header = format!("Bearer {}", token(0));
     group.bench_function("tower_http_bearer", |b| {
         b.iter(|| {
-            assert_eq!(
-                runtime
-                    .block_on(tower_http.clone().oneshot(request(&header)))
-                    .unwrap()
-                    .status(),
-                200
-            );
+            served_ok(&runtime, &tower_http, request(&header));
         });
     });
     group.finish();
@@ -138,25 +118,13 @@ fn bench_basic(c: &mut Criterion) {
     });
     group.bench_function("layer", |b| {
         b.iter(|| {
-            assert_eq!(
-                runtime
-                    .block_on(guarded.clone().oneshot(request(&header)))
-                    .unwrap()
-                    .status(),
-                200
-            );
+            served_ok(&runtime, &guarded, request(&header));
         });
     });
     let bare = service_fn(answer::<Body>);
     group.bench_function("no_layer", |b| {
         b.iter(|| {
-            assert_eq!(
-                runtime
-                    .block_on(bare.oneshot(request(&header)))
-                    .unwrap()
-                    .status(),
-                200
-            );
+            served_ok(&runtime, &bare, request(&header));
         });
     });
     #[allow(deprecated)]
@@ -167,13 +135,7 @@ fn bench_basic(c: &mut Criterion) {
     .layer(service_fn(answer::<Body>));
     group.bench_function("tower_http_basic", |b| {
         b.iter(|| {
-            assert_eq!(
-                runtime
-                    .block_on(tower_http.clone().oneshot(request(&header)))
-                    .unwrap()
-                    .status(),
-                200
-            );
+            served_ok(&runtime, &tower_http, request(&header));
         });
     });
     group.finish();
@@ -247,13 +209,7 @@ fn bench_jwt(c: &mut Criterion) {
             .layer(service_fn(answer::<callguard::GuardedBody<Body>>));
         group.bench_function(BenchmarkId::new("layer_first_use", alg), |b| {
             b.iter(|| {
-                assert_eq!(
-                    runtime
-                        .block_on(first_use.clone().oneshot(request(&header)))
-                        .unwrap()
-                        .status(),
-                    200
-                );
+                served_ok(&runtime, &first_use, request(&header));
             });
         });
         // The peer: tower-jwt's layer, which decodes with jsonwebtoken 9 (ring) on every
@@ -281,39 +237,21 @@ fn bench_jwt(c: &mut Criterion) {
         .layer(service_fn(answer::<Body>));
         group.bench_function(BenchmarkId::new("tower_jwt_layer", alg), |b| {
             b.iter(|| {
-                assert_eq!(
-                    runtime
-                        .block_on(peer.clone().oneshot(request(&header)))
-                        .unwrap()
-                        .status(),
-                    200
-                );
+                served_ok(&runtime, &peer, request(&header));
             });
         });
         let cached = GuardLayer::new(JwtVerifier::new(config))
             .layer(service_fn(answer::<callguard::GuardedBody<Body>>));
         group.bench_function(BenchmarkId::new("layer_repeated", alg), |b| {
             b.iter(|| {
-                assert_eq!(
-                    runtime
-                        .block_on(cached.clone().oneshot(request(&header)))
-                        .unwrap()
-                        .status(),
-                    200
-                );
+                served_ok(&runtime, &cached, request(&header));
             });
         });
     }
     let bare = service_fn(answer::<Body>);
     group.bench_function("no_layer", |b| {
         b.iter(|| {
-            assert_eq!(
-                runtime
-                    .block_on(bare.oneshot(request("Bearer x")))
-                    .unwrap()
-                    .status(),
-                200
-            );
+            served_ok(&runtime, &bare, request("Bearer x"));
         });
     });
     let _ = Duration::ZERO;

@@ -106,13 +106,9 @@ impl BasicUsers {
             .position(|b| *b == b':')
             .ok_or(AuthErrorKind::MalformedCredentials)?;
         std::str::from_utf8(&decoded[..colon]).map_err(|_| AuthErrorKind::MalformedCredentials)?;
-        let (user, scopes) = self
-            .inner
-            .find(&SecretDigest::of(&[decoded]))
-            .ok_or(AuthErrorKind::InvalidCredentials)?;
-        Ok(Caller::new(AuthMethod::Basic, Arc::clone(user))
-            .with_key_id(Arc::clone(user))
-            .with_scopes(scopes.clone()))
+        self.inner
+            .caller(AuthMethod::Basic, &SecretDigest::of(&[decoded]))
+            .ok_or(AuthErrorKind::InvalidCredentials)
     }
 }
 

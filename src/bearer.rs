@@ -78,13 +78,9 @@ impl BearerTokens {
 
     /// The caller a presented token proves, checking every entry in constant time.
     pub(crate) fn check(&self, token: &[u8]) -> Result<Caller, AuthErrorKind> {
-        let (name, scopes) = self
-            .inner
-            .find(&SecretDigest::of(&[token]))
-            .ok_or(AuthErrorKind::InvalidCredentials)?;
-        Ok(Caller::new(AuthMethod::Bearer, Arc::clone(name))
-            .with_key_id(Arc::clone(name))
-            .with_scopes(scopes.clone()))
+        self.inner
+            .caller(AuthMethod::Bearer, &SecretDigest::of(&[token]))
+            .ok_or(AuthErrorKind::InvalidCredentials)
     }
 }
 

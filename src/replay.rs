@@ -32,6 +32,17 @@ use crate::clock::{Clock, SystemClock};
 pub struct ReplayKey(pub(crate) [u8; 32]);
 
 impl ReplayKey {
+    /// The SHA-256 of `parts`, concatenated: the one derivation every key goes through
+    /// (callers put their own separators between the parts).
+    pub(crate) fn derive(parts: &[&[u8]]) -> Self {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        for part in parts {
+            hasher.update(part);
+        }
+        Self(hasher.finalize().into())
+    }
+
     /// The key's bytes, for stores that need a representation (for example a Redis key).
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0

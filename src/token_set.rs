@@ -20,7 +20,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::caller::Scopes;
+use crate::caller::{AuthMethod, Caller, Scopes};
 use crate::error::ConfigError;
 
 /// The SHA-256 digest of one configured or presented secret.
@@ -119,11 +119,15 @@ impl NamedDigests {
         self.entries.iter().map(|(name, _)| &**name)
     }
 
-    /// The name and scopes of the entry whose secret has `presented`'s digest.
-    pub(crate) fn find(&self, presented: &SecretDigest) -> Option<&(Arc<str>, Scopes)> {
-        self.digests
-            .find(presented)
-            .map(|position| &self.entries[position])
+    /// The caller whose secret has `presented`'s digest: authenticated by `method`, named
+    /// (and keyed) by the entry, with its scopes.
+    pub(crate) fn caller(&self, method: AuthMethod, presented: &SecretDigest) -> Option<Caller> {
+        let (name, scopes) = &self.entries[self.digests.find(presented)?];
+        Some(
+            Caller::new(method, Arc::clone(name))
+                .with_key_id(Arc::clone(name))
+                .with_scopes(scopes.clone()),
+        )
     }
 }
 

@@ -198,23 +198,8 @@ fn jwt_guard(
 }
 
 async fn present(guard: &GuardLayer, token: &str) -> (StatusCode, Option<AuthErrorKind>) {
-    let request = Request::post("/tool")
-        .header("authorization", format!("Bearer {token}"))
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let response = guard
-        .clone()
-        .layer(service_fn(echo))
-        .oneshot(request)
-        .await
-        .unwrap();
-    (
-        response.status(),
-        response
-            .extensions()
-            .get::<AuthError>()
-            .map(AuthError::kind),
-    )
+    let authorization = ("authorization".to_owned(), format!("Bearer {token}"));
+    deliver(guard, &[authorization], b"").await
 }
 
 #[tokio::test]

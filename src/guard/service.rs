@@ -67,12 +67,10 @@ where
             Inspection::AcceptedUnlessRevoked(caller, check) => {
                 parts.extensions.insert(caller);
                 let request = Request::from_parts(parts, GuardedBody::streaming(body));
-                let clone = self.inner.clone();
-                let inner = std::mem::replace(&mut self.inner, clone);
                 GuardFuture::consulting(
                     check.store.contains(check.key),
                     request,
-                    inner,
+                    self.take_ready_inner(),
                     Arc::clone(&self.shared),
                     check.policy,
                     AuthErrorKind::TokenRevoked,
@@ -90,14 +88,11 @@ where
                     Some(len) => usize::try_from(len).unwrap_or(0),
                     None => 0,
                 };
-                // The inner service that was polled ready is the one to call; leave a clone.
-                let clone = self.inner.clone();
-                let inner = std::mem::replace(&mut self.inner, clone);
                 GuardFuture::collecting(
                     body,
                     parts,
                     check,
-                    inner,
+                    self.take_ready_inner(),
                     Arc::clone(&self.shared),
                     expected,
                 )
@@ -107,6 +102,16 @@ where
 }
 
 impl<S, R> Guard<S, R> {
+    /// The inner service that was polled ready, for a future that calls it later; a clone
+    /// is left in its place.
+    fn take_ready_inner(&mut self) -> S
+    where
+        S: Clone,
+    {
+        let clone = self.inner.clone();
+        std::mem::replace(&mut self.inner, clone)
+    }
+
     fn pass<B, ResBody>(&mut self, parts: Parts, body: B) -> GuardFuture<S, B, R>
     where
         S: Service<Request<GuardedBody<B>>, Response = Response<ResBody>>,

@@ -242,10 +242,7 @@ impl JwtVerifier {
 
 /// The denylist key of a `jti`.
 fn jti_key(jti: &str) -> ReplayKey {
-    let mut hasher = Sha256::new();
-    hasher.update(b"jwt-jti\0");
-    hasher.update(jti.as_bytes());
-    ReplayKey(hasher.finalize().into())
+    ReplayKey::derive(&[b"jwt-jti\0", jti.as_bytes()])
 }
 
 /// The reason a token failed in jsonwebtoken, as this crate reports it.

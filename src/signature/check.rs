@@ -341,11 +341,11 @@ fn port_variants(url: &str) -> [String; 2] {
 
 /// The Twilio-compatible message, computed once the whole body is in.
 pub(crate) mod form_message {
-    use sha2::{Digest, Sha256};
-    use subtle::ConstantTimeEq;
-
+    use super::super::header::Encoding;
     use super::{Candidates, MAX_TAG_LEN, MacStates, port_variants};
+    use crate::ct::eq_32;
     use crate::error::AuthErrorKind;
+    use sha2::{Digest, Sha256};
 
     /// The index of the first secret that signed `url` (with or without its port) and the
     /// body's form parameters, or the URL alone when it carries a matching `bodySHA256`.
@@ -358,11 +358,11 @@ pub(crate) mod form_message {
         let url = std::str::from_utf8(url).map_err(|_| AuthErrorKind::MalformedCredentials)?;
         let params = match query_value(url, "bodySHA256") {
             Some(expected) => {
-                let mut wanted = [0u8; 32];
-                hex::decode_to_slice(expected, &mut wanted)
-                    .map_err(|_| AuthErrorKind::InvalidCredentials)?;
+                let wanted = Encoding::Hex
+                    .decode_tag(expected.as_bytes(), 32)
+                    .ok_or(AuthErrorKind::InvalidCredentials)?;
                 let actual: [u8; 32] = Sha256::digest(body).into();
-                if !bool::from(actual.ct_eq(&wanted)) {
+                if !bool::from(eq_32(&actual, &wanted)) {
                     return Err(AuthErrorKind::InvalidCredentials);
                 }
                 String::new()

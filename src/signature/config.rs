@@ -13,7 +13,6 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{ConfigError, check_token_text};
 use crate::replay::{MemoryReplayStore, ReplayKey, ReplayPolicy, ReplayStore};
 use crate::secret::Secret;
-use sha2::{Digest, Sha256};
 
 /// How many deliveries the default in-memory replay store of a timestamped scheme remembers.
 pub const DEFAULT_REPLAY_CAPACITY: usize = 10_000;
@@ -155,11 +154,7 @@ impl ReplaySettings {
     /// The store key for signed material of `kind`: SHA-256 over the verifier's identity,
     /// the kind and the bytes, so verifiers sharing a store never collide.
     pub(crate) fn key(&self, identity: &str, kind: &[u8], material: &[u8]) -> ReplayKey {
-        let mut hasher = Sha256::new();
-        for part in [identity.as_bytes(), b"\0", kind, b"\0", material] {
-            hasher.update(part);
-        }
-        ReplayKey(hasher.finalize().into())
+        ReplayKey::derive(&[identity.as_bytes(), b"\0", kind, b"\0", material])
     }
 }
 

@@ -39,7 +39,7 @@ impl Encoding {
     }
 
     /// Decode exactly one tag of `len` bytes from `text`.
-    fn decode_tag(self, text: &[u8], len: usize) -> Option<[u8; MAX_TAG_LEN]> {
+    pub(crate) fn decode_tag(self, text: &[u8], len: usize) -> Option<[u8; MAX_TAG_LEN]> {
         let mut tag = [0u8; MAX_TAG_LEN];
         match self {
             // `faster-hex` decodes with SIMD where the CPU has it, several times faster
