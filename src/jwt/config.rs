@@ -1,12 +1,10 @@
 //! One JWT configuration shared by the verifier and the issuer, so they cannot disagree
 //! about keys, issuer, audience or token type.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Once};
 use std::time::Duration;
-
-use jsonwebtoken::Validation;
 
 use super::key::JwtKey;
 use crate::clock::{Clock, SystemClock};
@@ -18,11 +16,10 @@ pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(10);
 /// The default longest lifetime a minted token may have: one hour.
 pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(3600);
 
-/// A configured key with the validation it is always used with.
+/// A configured key and the id tokens name it by.
 pub(crate) struct PinnedKey {
     pub(crate) kid: Arc<str>,
     pub(crate) key: JwtKey,
-    pub(crate) validation: Validation,
 }
 
 pub(crate) struct Inner {
@@ -181,7 +178,7 @@ impl JwtConfigBuilder {
         self
     }
 
-    /// Validate the configuration and prepare one pinned validation per key.
+    /// Validate the configuration and key each verifier once.
     ///
     /// # Errors
     ///
@@ -229,12 +226,9 @@ impl JwtConfigBuilder {
         let mut keys = HashMap::with_capacity(self.keys.len());
         for (kid, key) in self.keys {
             check_token_text(&kid, "kid")?;
-            let validation =
-                pinned_validation(&key, self.issuer.as_deref(), self.audience.as_deref());
             let pinned = PinnedKey {
                 kid: kid.as_str().into(),
                 key,
-                validation,
             };
             if keys.insert(kid.clone().into_boxed_str(), pinned).is_some() {
                 return Err(ConfigError::DuplicateSecretId { id: kid });
@@ -256,34 +250,6 @@ impl JwtConfigBuilder {
     }
 }
 
-/// `Validation::new(alg)` written out: one algorithm, `exp` required, issuer and audience
-/// when configured. Time checks are done by the verifier against the injected clock.
-fn pinned_validation(key: &JwtKey, issuer: Option<&str>, audience: Option<&str>) -> Validation {
-    let mut validation = Validation::new(key.algorithm.to_jsonwebtoken());
-    let mut required: HashSet<String> = HashSet::from(["exp".to_owned()]);
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.leeway = 0;
-    match issuer {
-        Some(issuer) => {
-            validation.set_issuer(&[issuer]);
-            required.insert("iss".to_owned());
-        }
-        None => validation.iss = None,
-    }
-    match audience {
-        Some(audience) => {
-            validation.set_audience(&[audience]);
-            required.insert("aud".to_owned());
-        }
-        None => validation.validate_aud = false,
-    }
-    validation.required_spec_claims = required;
-    validation
-}
-
-/// Choose jsonwebtoken's crypto backend explicitly, once per process, so it never has to
-/// infer one from its features (which panics at run time when both or neither are on).
 fn install_crypto_backend() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {

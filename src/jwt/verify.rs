@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use jsonwebtoken::errors::ErrorKind;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use crate::replay::{ReplayKey, ReplayPolicy, ReplayStore, StoreFuture};
 
-use super::config::{JwtConfig, PinnedKey};
+use super::config::JwtConfig;
 use crate::caller::{AuthMethod, Caller, Claims, Scopes};
 use crate::error::AuthErrorKind;
 
@@ -37,11 +38,20 @@ struct Verified {
 /// Only tokens that verified are remembered, and the cache is bounded (least-used entries
 /// are evicted). Turn it off with [`JwtVerifier::without_cache`].
 ///
-/// Checks, in order: the header parses; `kid` names a configured key (or is absent and one
-/// key is configured); the header's `alg` is the key's pinned algorithm; `typ` when
-/// configured; the signature; `exp` present and not passed, `nbf` reached (both with the
-/// configured leeway against the injected clock); `iss` and `aud` when configured. Scopes
-/// come from the `scope` claim (space-separated, RFC 9068) and a `scopes` array.
+/// Checks, in order: the token is three base64url segments and its header parses; `kid`
+/// names a configured key (or is absent and one key is configured); the header's `alg` is
+/// the key's pinned algorithm; the signature; `typ` when configured; then the claims, parsed
+/// only after the signature verified: no claim named twice, `exp` a non-negative integer,
+/// `iss` equal to the configured issuer (a string, RFC 7519 §4.1.1), `aud` equal to the
+/// configured audience or an array of strings holding it, `exp` not passed and `nbf`
+/// reached (both with the configured leeway against the injected clock), `sub` absent or a
+/// string. Scopes come from the `scope` claim (space-separated, RFC 9068) and a `scopes`
+/// array of strings.
+///
+/// HMAC keys are keyed once when the configuration is built and checked with RustCrypto's
+/// `hmac`; RSA, ECDSA and EdDSA signatures go through `jsonwebtoken`'s backend.
+/// `tests/jwt_claims_rules.rs` checks that a token is accepted exactly when
+/// `jsonwebtoken::decode` with the same validation accepts it and the rules above hold.
 #[derive(Clone)]
 pub struct JwtVerifier {
     pub(crate) config: JwtConfig,
@@ -158,65 +168,62 @@ impl JwtVerifier {
         Ok(caller)
     }
 
-    /// Every check, in full.
+    /// Every check, in full: the token is split and its header parsed once, the signature
+    /// checked with the key's pinned algorithm, and the claims parsed once, after it.
     fn verify(&self, token: &[u8]) -> Result<Verified, AuthErrorKind> {
         let inner = &self.config.inner;
-        let decode = |pinned: &PinnedKey| {
-            jsonwebtoken::decode::<Map<String, Value>>(
-                token,
-                &pinned.key.decoding,
-                &pinned.validation,
-            )
-            .map_err(|e| classify(&e, token))
+        let compact = Compact::split(token).ok_or(AuthErrorKind::MalformedCredentials)?;
+        let header: jsonwebtoken::Header = serde_json::from_slice(&base64url(compact.header)?)
+            .map_err(|_| AuthErrorKind::MalformedCredentials)?;
+        let pinned = match (inner.sole_kid.as_deref(), header.kid.as_deref()) {
+            // One key: a token may leave `kid` out, but may not name another key.
+            (Some(sole), kid) if kid.is_none_or(|kid| kid == sole) => &inner.keys[sole],
+            (Some(_), Some(_)) => return Err(AuthErrorKind::InvalidCredentials),
+            (_, kid) => kid
+                .and_then(|kid| inner.keys.get(kid))
+                .ok_or(AuthErrorKind::InvalidCredentials)?,
         };
-        let (pinned, data) = match inner.sole_kid.as_deref() {
-            // One key: jsonwebtoken parses the header itself (the algorithm is pinned in the
-            // validation), so it is parsed once; a `kid` naming another key is refused after.
-            Some(sole) => {
-                let pinned = &inner.keys[sole];
-                let data = decode(pinned)?;
-                if data.header.kid.as_deref().is_some_and(|kid| kid != sole) {
-                    return Err(AuthErrorKind::InvalidCredentials);
-                }
-                (pinned, data)
-            }
-            None => {
-                let header = jsonwebtoken::decode_header(token)
-                    .map_err(|_| AuthErrorKind::MalformedCredentials)?;
-                let kid = header
-                    .kid
-                    .as_deref()
-                    .ok_or(AuthErrorKind::InvalidCredentials)?;
-                let pinned = inner
-                    .keys
-                    .get(kid)
-                    .ok_or(AuthErrorKind::InvalidCredentials)?;
-                if header.alg != pinned.key.algorithm.to_jsonwebtoken() {
-                    return Err(AuthErrorKind::InvalidCredentials);
-                }
-                (pinned, decode(pinned)?)
-            }
-        };
-        let typ_ok = |expected: &str| {
-            data.header
+        if header.alg != pinned.key.algorithm.to_jsonwebtoken() {
+            return Err(AuthErrorKind::InvalidCredentials);
+        }
+        pinned
+            .key
+            .verify_signature(compact.signing_input, compact.signature)?;
+        if let Some(expected) = inner.typ.as_deref()
+            && !header
                 .typ
                 .as_deref()
                 .is_some_and(|typ| typ_matches(typ, expected))
-        };
-        if inner
-            .typ
-            .as_deref()
-            .is_some_and(|expected| !typ_ok(expected))
         {
             return Err(AuthErrorKind::InvalidClaims);
         }
-        let kid = &pinned.kid;
-        let claims = data.claims;
-        let now = inner.clock.unix_seconds();
+        let UniqueClaims(claims) = serde_json::from_slice(&base64url(compact.payload)?)
+            .map_err(|_| AuthErrorKind::InvalidClaims)?;
         let exp = claims
             .get("exp")
-            .and_then(Value::as_i64)
+            .and_then(Value::as_u64)
+            .map(|exp| i64::try_from(exp).unwrap_or(i64::MAX))
             .ok_or(AuthErrorKind::InvalidClaims)?;
+        let string_is = |claim: &Value, expected: &str| claim.as_str() == Some(expected);
+        if let Some(issuer) = inner.issuer.as_deref()
+            && !claims.get("iss").is_some_and(|iss| string_is(iss, issuer))
+        {
+            return Err(AuthErrorKind::InvalidClaims);
+        }
+        if let Some(audience) = inner.audience.as_deref() {
+            let names_us = match claims.get("aud") {
+                Some(Value::Array(list)) => {
+                    list.iter().all(Value::is_string)
+                        && list.iter().any(|aud| string_is(aud, audience))
+                }
+                Some(aud) => string_is(aud, audience),
+                None => false,
+            };
+            if !names_us {
+                return Err(AuthErrorKind::InvalidClaims);
+            }
+        }
+        let now = inner.clock.unix_seconds();
         if now.saturating_sub(inner.leeway) >= exp {
             return Err(AuthErrorKind::TokenExpired);
         }
@@ -233,32 +240,84 @@ impl JwtVerifier {
         };
         let scopes = scopes_of(&claims)?;
         let caller = Caller::new(AuthMethod::Jwt, subject)
-            .with_key_id(Arc::clone(kid))
+            .with_key_id(Arc::clone(&pinned.kid))
             .with_scopes(scopes)
             .with_claims(Claims::new(claims));
         Ok(Verified { caller, exp })
     }
 }
 
+/// A compact JWS split at its two dots.
+struct Compact<'a> {
+    header: &'a [u8],
+    payload: &'a [u8],
+    /// The header and payload segments with the dot between them: what is signed.
+    signing_input: &'a [u8],
+    signature: &'a [u8],
+}
+
+impl<'a> Compact<'a> {
+    /// The segments of `token`, which must have exactly two dots.
+    fn split(token: &'a [u8]) -> Option<Self> {
+        let mut dots = memchr::memchr_iter(b'.', token);
+        let (first, second) = (dots.next()?, dots.next()?);
+        if dots.next().is_some() {
+            return None;
+        }
+        Some(Self {
+            header: &token[..first],
+            payload: &token[first + 1..second],
+            signing_input: &token[..second],
+            signature: &token[second + 1..],
+        })
+    }
+}
+
+/// One segment decoded from unpadded base64url; anything else is a malformed token.
+fn base64url(segment: &[u8]) -> Result<Vec<u8>, AuthErrorKind> {
+    URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| AuthErrorKind::MalformedCredentials)
+}
+
+/// A claims set whose members are all named once: a token naming a claim twice (say two
+/// `iss`) is refused rather than read by whichever copy a parser keeps.
+struct UniqueClaims(Map<String, Value>);
+
+impl<'de> serde::Deserialize<'de> for UniqueClaims {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ClaimsVisitor;
+
+        impl<'de> serde::de::Visitor<'de> for ClaimsVisitor {
+            type Value = UniqueClaims;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object of claims")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut members: A,
+            ) -> Result<UniqueClaims, A::Error> {
+                let mut claims = Map::new();
+                while let Some(name) = members.next_key::<String>()? {
+                    if claims.contains_key(&name) {
+                        return Err(serde::de::Error::custom("a claim is named twice"));
+                    }
+                    let value = members.next_value()?;
+                    claims.insert(name, value);
+                }
+                Ok(UniqueClaims(claims))
+            }
+        }
+
+        deserializer.deserialize_map(ClaimsVisitor)
+    }
+}
+
 /// The denylist key of a `jti`.
 fn jti_key(jti: &str) -> ReplayKey {
     ReplayKey::derive(&[b"jwt-jti\0", jti.as_bytes()])
-}
-
-/// The reason a token failed in jsonwebtoken, as this crate reports it.
-fn classify(error: &jsonwebtoken::errors::Error, token: &[u8]) -> AuthErrorKind {
-    match error.kind() {
-        ErrorKind::InvalidSignature
-        | ErrorKind::InvalidAlgorithm
-        | ErrorKind::InvalidAlgorithmName => AuthErrorKind::InvalidCredentials,
-        ErrorKind::InvalidToken | ErrorKind::Base64(_) => AuthErrorKind::MalformedCredentials,
-        // A JSON error in the header (say `alg: none`) is a malformed token; in the claims,
-        // after the signature verified, it is an unacceptable claims set.
-        ErrorKind::Json(_) | ErrorKind::Utf8(_) if jsonwebtoken::decode_header(token).is_err() => {
-            AuthErrorKind::MalformedCredentials
-        }
-        _ => AuthErrorKind::InvalidClaims,
-    }
 }
 
 fn typ_matches(typ: &str, expected: &str) -> bool {
