@@ -178,7 +178,7 @@ impl JwtConfigBuilder {
         self
     }
 
-    /// Validate the configuration and key each verifier once.
+    /// Validate the configuration.
     ///
     /// # Errors
     ///
@@ -250,6 +250,8 @@ impl JwtConfigBuilder {
     }
 }
 
+/// Choose jsonwebtoken's crypto backend explicitly, once per process, so it never has to
+/// infer one from its features (which panics at run time when both or neither are on).
 fn install_crypto_backend() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {

@@ -89,16 +89,22 @@ impl JwtAlgorithm {
 #[derive(Clone)]
 pub struct JwtKey {
     pub(crate) algorithm: JwtAlgorithm,
-    pub(crate) decoding: DecodingKey,
+    verifying: Verifying,
     pub(crate) encoding: Option<EncodingKey>,
-    /// For the HMAC family: the MAC keyed once, cloned for each token.
-    mac: Option<KeyedJwtMac>,
+}
+
+/// What checks a token's signature: the MAC keyed once for the HMAC family, the public key
+/// (through `jsonwebtoken`'s backend) for the others.
+#[derive(Clone)]
+enum Verifying {
+    Mac(Box<KeyedJwtMac>),
+    PublicKey(DecodingKey),
 }
 
 /// An HMAC keyed with a JWT secret, for the HS algorithms.
 ///
 /// HMAC tokens are checked with RustCrypto's `hmac` (the same primitive the signature
-/// verifier uses, SHA-NI when the CPU has it) keyed when the key is built. Going through
+/// verifier uses, SHA-NI when the CPU has it), keyed when the `JwtKey` is built. Going through
 /// `jsonwebtoken` would set the key up again for every token.
 #[derive(Clone)]
 enum KeyedJwtMac {
@@ -108,6 +114,7 @@ enum KeyedJwtMac {
 }
 
 impl KeyedJwtMac {
+    /// The MAC for an HMAC algorithm; `None` for the other families.
     fn new(algorithm: JwtAlgorithm, secret: &[u8]) -> Option<Self> {
         const ANY_LENGTH: &str = "HMAC accepts keys of any length";
         match algorithm {
@@ -162,12 +169,13 @@ impl JwtKey {
     ///
     /// [`KeyError`] when `algorithm` is not an HMAC algorithm.
     pub fn hmac(algorithm: JwtAlgorithm, secret: &Secret) -> Result<Self, KeyError> {
-        expect_family(algorithm, Family::Hmac)?;
+        let mac = KeyedJwtMac::new(algorithm, secret.expose()).ok_or(KeyError(
+            "the algorithm does not belong to this key's family",
+        ))?;
         Ok(Self {
             algorithm,
-            decoding: DecodingKey::from_secret(secret.expose()),
+            verifying: Verifying::Mac(Box::new(mac)),
             encoding: Some(EncodingKey::from_secret(secret.expose())),
-            mac: KeyedJwtMac::new(algorithm, secret.expose()),
         })
     }
 
@@ -189,9 +197,8 @@ impl JwtKey {
         .map_err(|_| KeyError("not a PEM public key of the algorithm's family"))?;
         Ok(Self {
             algorithm,
-            decoding,
+            verifying: Verifying::PublicKey(decoding),
             encoding: None,
-            mac: None,
         })
     }
 
@@ -232,8 +239,8 @@ impl JwtKey {
         signing_input: &[u8],
         signature: &[u8],
     ) -> Result<(), AuthErrorKind> {
-        let verified = match &self.mac {
-            Some(mac) => {
+        let verified = match &self.verifying {
+            Verifying::Mac(mac) => {
                 let mut tag = [0u8; MAX_MAC_LEN];
                 match URL_SAFE_NO_PAD.decode_slice(signature, &mut tag) {
                     Ok(len) => mac.verifies(signing_input, &tag[..len]),
@@ -244,16 +251,11 @@ impl JwtKey {
                     }
                 }
             }
-            None => {
+            Verifying::PublicKey(decoding) => {
                 let signature = std::str::from_utf8(signature)
                     .map_err(|_| AuthErrorKind::MalformedCredentials)?;
                 let algorithm = self.algorithm.to_jsonwebtoken();
-                match jsonwebtoken::crypto::verify(
-                    signature,
-                    signing_input,
-                    &self.decoding,
-                    algorithm,
-                ) {
+                match jsonwebtoken::crypto::verify(signature, signing_input, decoding, algorithm) {
                     Ok(verified) => verified,
                     Err(error) if matches!(error.kind(), ErrorKind::Base64(_)) => {
                         return Err(AuthErrorKind::MalformedCredentials);
@@ -276,15 +278,5 @@ impl fmt::Debug for JwtKey {
             .field("algorithm", &self.algorithm)
             .field("can_sign", &self.can_sign())
             .finish_non_exhaustive()
-    }
-}
-
-fn expect_family(algorithm: JwtAlgorithm, family: Family) -> Result<(), KeyError> {
-    if algorithm.family() == family {
-        Ok(())
-    } else {
-        Err(KeyError(
-            "the algorithm does not belong to this key's family",
-        ))
     }
 }

@@ -48,8 +48,8 @@ struct Verified {
 /// string. Scopes come from the `scope` claim (space-separated, RFC 9068) and a `scopes`
 /// array of strings.
 ///
-/// HMAC keys are keyed once when the configuration is built and checked with RustCrypto's
-/// `hmac`; RSA, ECDSA and EdDSA signatures go through `jsonwebtoken`'s backend.
+/// HMAC signatures are checked with RustCrypto's `hmac`, keyed once when the [`JwtKey`](super::JwtKey) is
+/// built; RSA, ECDSA and EdDSA signatures go through `jsonwebtoken`'s backend.
 /// `tests/jwt_claims_rules.rs` checks that a token is accepted exactly when
 /// `jsonwebtoken::decode` with the same validation accepts it and the rules above hold.
 #[derive(Clone)]
