@@ -385,6 +385,52 @@ async fn minted_token_verifies_with_subject_scopes_kid_and_extra_claims() {
 }
 
 #[tokio::test]
+async fn every_hmac_algorithm_accepts_its_tag_only_whole() {
+    // Minted by jsonwebtoken's encoder (the installed backend), verified by callguard's own
+    // keyed MAC: the two must agree for each hash, and a tag cut short, extended or longer
+    // than any HMAC tag must not pass.
+    let secret =
+        Secret::from_utf8("a-jwt-signing-key-of-64-bytes!!!a-jwt-signing-key-of-64-bytes!!!")
+            .unwrap();
+    for (algorithm, tag_len) in [
+        (JwtAlgorithm::HS256, 32),
+        (JwtAlgorithm::HS384, 48),
+        (JwtAlgorithm::HS512, 64),
+    ] {
+        let config = JwtConfig::builder()
+            .key("mint", JwtKey::hmac(algorithm, &secret).unwrap())
+            .clock(now())
+            .build()
+            .unwrap();
+        let token = TokenIssuer::new(config.clone())
+            .issue(TokenRequest::new(
+                "agent-1",
+                Scopes::empty(),
+                Duration::from_secs(60),
+            ))
+            .unwrap()
+            .access_token;
+        let response = send(app(config.clone()), Some(&format!("Bearer {token}"))).await;
+        assert_eq!(response.status(), StatusCode::OK, "{algorithm:?}");
+        let (signed, tag) = token.rsplit_once('.').unwrap();
+        let tag = base64url_decode(tag);
+        assert_eq!(tag.len(), tag_len, "{algorithm:?}");
+        let extended = [tag.as_slice(), &[0]].concat();
+        let too_long = [tag.as_slice(), tag.as_slice()].concat();
+        for changed in [&tag[..tag_len - 1], &extended, &too_long] {
+            let forged = format!("Bearer {signed}.{}", base64url_encode(changed));
+            let response = send(app(config.clone()), Some(&forged)).await;
+            assert_eq!(
+                kind(&response),
+                Some(AuthErrorKind::InvalidCredentials),
+                "{algorithm:?}, tag of {} bytes",
+                changed.len()
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn minted_token_expires_after_its_ttl() {
     let clock = now();
     let config = hs_config(clock.clone());
