@@ -20,16 +20,13 @@ mod common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bytes::Bytes;
 use callguard::clock::FixedClock;
 use callguard::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtVerifier};
 use callguard::{GuardLayer, Secret};
-use common::{Seen, echo, hmac_sha256, runtime};
-use http::{Request, StatusCode};
-use http_body_util::Full;
+use common::{hmac_sha256, present_bearer as present};
+use http::StatusCode;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
-use tower::{Layer, ServiceExt, service_fn};
 
 const NOW: i64 = 1_800_000_000;
 const LEEWAY: i64 = 10;
@@ -252,20 +249,6 @@ fn signed(header: &str, claims: &str, secret: &[u8]) -> String {
     );
     let tag = hmac_sha256(secret, &[input.as_bytes()]);
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag))
-}
-
-fn present(guard: &GuardLayer, token: &str) -> (StatusCode, Option<Seen>) {
-    let request = Request::post("/tool")
-        .header("authorization", format!("Bearer {token}"))
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let response = runtime()
-        .block_on(guard.layer(service_fn(echo)).oneshot(request))
-        .unwrap();
-    (
-        response.status(),
-        response.extensions().get::<Seen>().cloned(),
-    )
 }
 
 proptest! {

@@ -8,16 +8,13 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use bytes::Bytes;
 use callguard::bearer::BearerTokens;
 use callguard::clock::FixedClock;
 use callguard::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtVerifier, TokenIssuer, TokenRequest};
 use callguard::{AuthMethod, GuardLayer, Scopes, Secret};
-use common::{Seen, echo, runtime};
-use http::{Request, StatusCode};
-use http_body_util::Full;
+use common::present_bearer as present;
+use http::StatusCode;
 use proptest::prelude::*;
-use tower::{Layer, ServiceExt, service_fn};
 
 const NOW: i64 = 1_800_000_000;
 const TOKEN_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/";
@@ -37,21 +34,6 @@ fn config(secret: &[u8], kid: &str) -> JwtConfig {
         .clock(FixedClock::at_unix(NOW))
         .build()
         .unwrap()
-}
-
-/// The status and the caller the inner service saw for `Authorization: Bearer token`.
-fn present(guard: &GuardLayer, token: &str) -> (StatusCode, Option<Seen>) {
-    let request = Request::post("/tool")
-        .header("authorization", format!("Bearer {token}"))
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let response = runtime()
-        .block_on(guard.layer(service_fn(echo)).oneshot(request))
-        .unwrap();
-    (
-        response.status(),
-        response.extensions().get::<Seen>().cloned(),
-    )
 }
 
 fn scope_strategy() -> impl Strategy<Value = Vec<String>> {

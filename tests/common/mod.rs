@@ -114,3 +114,23 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .unwrap()
 }
+
+/// The status and the caller the inner service saw for `Authorization: Bearer token`
+/// through `guard` in front of [`echo`].
+pub fn present_bearer(
+    guard: &callguard::GuardLayer,
+    token: &str,
+) -> (http::StatusCode, Option<Seen>) {
+    use tower::{Layer, ServiceExt, service_fn};
+    let request = Request::post("/tool")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = runtime()
+        .block_on(guard.layer(service_fn(echo)).oneshot(request))
+        .unwrap();
+    (
+        response.status(),
+        response.extensions().get::<Seen>().cloned(),
+    )
+}
