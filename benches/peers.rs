@@ -68,7 +68,7 @@ fn bench_standard_webhooks(c: &mut Criterion) {
     // compare like with like.
     let guarded = GuardLayer::new(
         providers::standard_webhooks()
-            .secret("k", Secret::from_base64(SECRET).unwrap())
+            .secret("k", Secret::from_standard_webhooks(SECRET).unwrap())
             .without_replay_protection()
             .build()
             .unwrap(),

@@ -219,7 +219,7 @@ fn provider(
                 .map_err(failed);
         }
         "standard" => {
-            let key = Secret::from_base64(secret).map_err(failed)?;
+            let key = Secret::from_standard_webhooks(secret).map_err(failed)?;
             return replay
                 .apply(providers::standard_webhooks())
                 .secret("standard", key)
@@ -395,11 +395,14 @@ async fn mint_token(
 }
 
 fn app(settings: &Settings, methods: Methods, replay: &SharedReplay) -> Result<Router, String> {
-    let tool_guard = GuardLayer::new(Authenticator::any_of([
-        methods.signature.into(),
-        methods.bearer.into(),
-        JwtVerifier::new(methods.jwt.clone()).into(),
-    ]))
+    let tool_guard = GuardLayer::new(
+        Authenticator::any_of([
+            methods.signature.into(),
+            methods.bearer.into(),
+            JwtVerifier::new(methods.jwt.clone()).into(),
+        ])
+        .map_err(|e| e.to_string())?,
+    )
     .body_limit(settings.body_limit);
     let orders_scope = RequireScopesLayer::new(["orders:write"]).map_err(|e| e.to_string())?;
     let tools = Router::new()

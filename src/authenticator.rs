@@ -9,7 +9,7 @@ use crate::authorization::{self, Authorization};
 use crate::basic::BasicUsers;
 use crate::bearer::BearerTokens;
 use crate::caller::Caller;
-use crate::error::{AuthError, AuthErrorKind, ChallengeScheme, Challenges};
+use crate::error::{AuthError, AuthErrorKind, ChallengeScheme, Challenges, ConfigError};
 #[cfg(feature = "jwt")]
 use crate::jwt::{JwtVerifier, RevocationCheck};
 use crate::signature::{HeadCheck, SignatureCheck, SignatureVerifier};
@@ -27,7 +27,7 @@ use crate::signature::{HeadCheck, SignatureCheck, SignatureVerifier};
 /// let tokens = BearerTokens::builder()
 ///     .token("agent", Secret::from_utf8("tok_0123456789abcdef")?, Scopes::empty())
 ///     .build()?;
-/// let either = Authenticator::any_of([signature.into(), tokens.into()]);
+/// let either = Authenticator::any_of([signature.into(), tokens.into()])?;
 /// # Ok::<(), callguard::ConfigError>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -74,7 +74,11 @@ impl Authenticator {
     /// - credentials for two methods at once are rejected (401), as is an `Authorization`
     ///   header none of the methods understands;
     /// - a request with no credential gets one `WWW-Authenticate` challenge per scheme.
-    pub fn any_of(methods: impl IntoIterator<Item = Authenticator>) -> Self {
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidComposition`] for an empty list, which could accept nothing.
+    pub fn any_of(methods: impl IntoIterator<Item = Authenticator>) -> Result<Self, ConfigError> {
         let mut flat = Vec::new();
         for authenticator in methods {
             match authenticator.method {
@@ -82,9 +86,14 @@ impl Authenticator {
                 method => flat.push(method),
             }
         }
-        Self {
-            method: Method::AnyOf(flat.into()),
+        if flat.is_empty() {
+            return Err(ConfigError::InvalidComposition {
+                reason: "any_of needs at least one method",
+            });
         }
+        Ok(Self {
+            method: Method::AnyOf(flat.into()),
+        })
     }
 
     /// Accept a request signed with the first of `verifiers`, in order, whose signature
@@ -92,20 +101,41 @@ impl Authenticator {
     /// how a platform that sends several signatures of different strength (SignalWire's
     /// SHA-256 and SHA-1 headers) is checked against the strongest it sent.
     ///
-    /// Methods other than signatures are ignored here; combine the result with
+    /// Only signature schemes can be ordered this way; combine the result with
     /// [`Authenticator::any_of`] to accept tokens as well.
-    pub fn first_of(verifiers: impl IntoIterator<Item = Authenticator>) -> Self {
+    ///
+    /// A preferred scheme whose header is present decides, even when its value is
+    /// malformed: a request is never checked against a weaker scheme because its stronger
+    /// signature was garbled. Schemes sharing one header (SignalWire's hex and base64
+    /// `X-SignalWire-Signature`) are told apart by the encoding of its value.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidComposition`] for an empty list or a method that is not a
+    /// signature scheme (it would otherwise be dropped without a word).
+    pub fn first_of(
+        verifiers: impl IntoIterator<Item = Authenticator>,
+    ) -> Result<Self, ConfigError> {
         let mut flat = Vec::new();
         for authenticator in verifiers {
             match authenticator.method {
                 Method::Signature(verifier) => flat.push(verifier),
                 Method::FirstOf(inner) => flat.extend(inner.iter().cloned()),
-                _ => {}
+                _ => {
+                    return Err(ConfigError::InvalidComposition {
+                        reason: "first_of orders signature schemes only; put token methods beside it in any_of",
+                    });
+                }
             }
         }
-        Self {
-            method: Method::FirstOf(flat.into()),
+        if flat.is_empty() {
+            return Err(ConfigError::InvalidComposition {
+                reason: "first_of needs at least one signature scheme",
+            });
         }
+        Ok(Self {
+            method: Method::FirstOf(flat.into()),
+        })
     }
 
     /// Inspect the request head.
@@ -119,6 +149,31 @@ impl Authenticator {
     /// The schemes a client without credentials is challenged with.
     pub(crate) fn challenges(&self) -> Challenges {
         challenges_of(&self.method)
+    }
+
+    /// The name a guard's rejections are logged under by default: a signature verifier's
+    /// identity (`github`), `bearer`, `jwt` or `basic`, joined with `+` for `any_of`.
+    pub(crate) fn name(&self) -> String {
+        name_of(&self.method)
+    }
+
+    /// A [`GuardLayer`](crate::GuardLayer) that requires this authenticator.
+    pub fn layer(self) -> crate::GuardLayer {
+        crate::GuardLayer::new(self)
+    }
+}
+
+fn name_of(method: &Method) -> String {
+    match method {
+        Method::Signature(verifier) => verifier.identity().to_owned(),
+        Method::Bearer(_) => "bearer".to_owned(),
+        #[cfg(feature = "jwt")]
+        Method::Jwt(_) => "jwt".to_owned(),
+        Method::Basic(_) => "basic".to_owned(),
+        Method::AnyOf(methods) => methods.iter().map(name_of).collect::<Vec<_>>().join("+"),
+        Method::FirstOf(verifiers) => verifiers
+            .first()
+            .map_or_else(String::new, |v| v.identity().to_owned()),
     }
 }
 
@@ -150,9 +205,18 @@ fn inspect_one(method: &Method, parts: &Parts, auth: Option<Authorization<'_>>) 
         Method::Signature(verifier) => Some(verifier),
         Method::FirstOf(verifiers) => {
             let headers = &parts.headers;
-            let chosen = verifiers.iter().find(|v| v.recognizes(headers));
-            // None recognised: let the first one present explain what is wrong with it.
-            chosen.or_else(|| verifiers.iter().find(|v| v.is_presented(headers)))
+            // The most preferred header present decides. Among the schemes sharing it, the
+            // first that parses its value checks it; if none does, the first explains why.
+            verifiers
+                .iter()
+                .find(|v| v.is_presented(headers))
+                .map(|preferred| {
+                    verifiers
+                        .iter()
+                        .filter(|v| v.shares_header(preferred))
+                        .find(|v| v.recognizes(headers))
+                        .unwrap_or(preferred)
+                })
         }
         _ => None,
     };
@@ -172,13 +236,16 @@ fn inspect_one(method: &Method, parts: &Parts, auth: Option<Authorization<'_>>) 
         (_, Authorization::Duplicate) => reject(AuthErrorKind::DuplicateHeader),
         (Method::Bearer(tokens), Authorization::Bearer(token)) => decide(tokens.check(token)),
         #[cfg(feature = "jwt")]
-        (Method::Jwt(verifier), Authorization::Bearer(token)) => match verifier.check(token) {
-            Ok(caller) => match verifier.revocation_check(&caller) {
-                Some(check) => Inspection::AcceptedUnlessRevoked(caller, check),
-                None => Inspection::Accepted(caller),
-            },
-            Err(kind) => reject(kind),
-        },
+        (Method::Jwt(verifier), Authorization::Bearer(token)) => {
+            let checked = verifier
+                .check(token)
+                .and_then(|caller| Ok((verifier.revocation_check(&caller)?, caller)));
+            match checked {
+                Ok((Some(check), caller)) => Inspection::AcceptedUnlessRevoked(caller, check),
+                Ok((None, caller)) => Inspection::Accepted(caller),
+                Err(kind) => reject(kind),
+            }
+        }
         (Method::Basic(users), Authorization::Basic(credentials)) => {
             decide(users.check(credentials))
         }

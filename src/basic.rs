@@ -47,6 +47,11 @@ impl BasicUsers {
         BasicUsersBuilder::default()
     }
 
+    /// A [`GuardLayer`](crate::GuardLayer) that requires one of these users.
+    pub fn layer(self) -> crate::GuardLayer {
+        crate::GuardLayer::new(self)
+    }
+
     /// Users from the environment variable `name`: comma-separated `user:password` pairs,
     /// each granted `scopes`.
     ///
@@ -152,7 +157,9 @@ impl BasicUsersBuilder {
     /// [`ConfigError::DuplicateSecretId`] for a repeated user.
     pub fn build(self) -> Result<BasicUsers, ConfigError> {
         if self.users.is_empty() {
-            return Err(ConfigError::NoSecrets);
+            return Err(ConfigError::NoSecrets {
+                verifier: "basic users".to_owned(),
+            });
         }
         let mut set = NamedDigests::default();
         for (name, password, scopes) in self.users {

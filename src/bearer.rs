@@ -41,6 +41,11 @@ impl BearerTokens {
         BearerTokensBuilder::default()
     }
 
+    /// A [`GuardLayer`](crate::GuardLayer) that requires one of these tokens.
+    pub fn layer(self) -> crate::GuardLayer {
+        crate::GuardLayer::new(self)
+    }
+
     /// Tokens from the environment variable `name`: comma-separated `name=token` pairs, each
     /// granted `scopes`.
     ///
@@ -125,7 +130,9 @@ impl BearerTokensBuilder {
     /// characters a bearer token cannot carry (RFC 6750 `b64token`).
     pub fn build(self) -> Result<BearerTokens, ConfigError> {
         if self.tokens.is_empty() {
-            return Err(ConfigError::NoSecrets);
+            return Err(ConfigError::NoSecrets {
+                verifier: "bearer tokens".to_owned(),
+            });
         }
         let mut set = NamedDigests::default();
         for (name, token, scopes) in self.tokens {
@@ -245,7 +252,7 @@ mod tests {
     fn empty_set_is_refused() {
         assert!(matches!(
             BearerTokens::builder().build(),
-            Err(ConfigError::NoSecrets)
+            Err(ConfigError::NoSecrets { .. })
         ));
     }
 

@@ -35,7 +35,11 @@ pub enum ConfigError {
         name: String,
     },
     /// A verifier with no secret to verify against.
-    NoSecrets,
+    NoSecrets {
+        /// Which verifier: a signature verifier's identity (`github`), `bearer tokens`,
+        /// `basic users` or `jwt`.
+        verifier: String,
+    },
     /// Two secrets with the same id, which would make rotation telemetry ambiguous.
     DuplicateSecretId {
         /// The repeated id.
@@ -80,6 +84,20 @@ pub enum ConfigError {
         /// The URL given.
         url: String,
     },
+    /// A combination of methods that would silently drop one or accept nothing.
+    InvalidComposition {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A secret from the environment with leading or trailing whitespace (usually the
+    /// newline of a file or a Kubernetes secret), which would key every check wrongly.
+    SecretWhitespace {
+        /// The variable's name.
+        name: String,
+    },
+    /// A secret with the `whsec_` prefix given as plain base64: Stripe keys with the whole
+    /// text, Standard Webhooks decodes what follows the prefix, so the preset decides.
+    PrefixedSecret,
 }
 
 impl fmt::Display for ConfigError {
@@ -97,7 +115,7 @@ impl fmt::Display for ConfigError {
                 )
             }
             Self::InvalidHeaderName { name } => write!(f, "`{name}` is not a valid header name"),
-            Self::NoSecrets => f.write_str("no secret configured"),
+            Self::NoSecrets { verifier } => write!(f, "{verifier}: no secret configured"),
             Self::DuplicateSecretId { id } => write!(f, "secret id `{id}` is used twice"),
             Self::DuplicateSecret => f.write_str("the same secret is configured twice"),
             Self::InvalidUserName => {
@@ -116,6 +134,16 @@ impl fmt::Display for ConfigError {
                 )
             }
             Self::InvalidUrl { url } => write!(f, "`{url}` is not an absolute http(s) URL"),
+            Self::InvalidComposition { reason } => write!(f, "invalid composition: {reason}"),
+            Self::SecretWhitespace { name } => write!(
+                f,
+                "environment variable `{name}` has leading or trailing whitespace (a trailing newline?); \
+                 strip it, or use Secret::from_env_verbatim if the secret really has it"
+            ),
+            Self::PrefixedSecret => f.write_str(
+                "a `whsec_` secret is not plain base64: give it to the preset's signing_secret \
+                 (Stripe keys with the whole text, Standard Webhooks decodes what follows the prefix)",
+            ),
         }
     }
 }
@@ -179,13 +207,16 @@ pub enum AuthErrorKind {
     BodyReadFailed,
     /// The body stopped arriving for longer than the configured timeout.
     BodyTimeout,
+    /// A form body with more parameters than a form-signing scheme computes its message
+    /// over (the Twilio-compatible scheme).
+    TooManyFormParameters,
 }
 
 impl AuthErrorKind {
     /// The HTTP status this kind is answered with by default.
     pub fn status(self) -> StatusCode {
         match self {
-            Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTooLarge | Self::TooManyFormParameters => StatusCode::PAYLOAD_TOO_LARGE,
             Self::InsufficientScope => StatusCode::FORBIDDEN,
             Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::GuardMissing => StatusCode::INTERNAL_SERVER_ERROR,
@@ -231,6 +262,7 @@ impl AuthErrorKind {
             Self::BodyTooLarge => "body exceeds limit",
             Self::BodyReadFailed => "body stream failed",
             Self::BodyTimeout => "body read timed out",
+            Self::TooManyFormParameters => "too many form parameters",
         }
     }
 }

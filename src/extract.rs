@@ -37,7 +37,7 @@ impl std::error::Error for MissingCaller {}
 /// so a handler can write `caller.require_scopes(["orders:write"])?`.
 impl IntoResponse for crate::AuthError {
     fn into_response(self) -> Response {
-        crate::reject::respond(&crate::reject::ProblemDetails::default(), self)
+        crate::reject::response(&crate::reject::ProblemDetails::default(), self)
     }
 }
 

@@ -17,6 +17,7 @@ mod guard;
 pub mod jwt;
 pub mod providers;
 pub mod reject;
+mod rejection_log;
 pub mod replay;
 #[cfg(feature = "redis")]
 pub mod replay_redis;
@@ -33,4 +34,5 @@ pub use extract::MissingCaller;
 pub use guard::{
     DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, Guard, GuardFuture, GuardLayer, GuardedBody,
 };
+pub use rejection_log::REJECTION_LOG_LINES_PER_SECOND;
 pub use secret::Secret;

@@ -12,10 +12,21 @@
 //! # Ok::<(), callguard::ConfigError>(())
 //! ```
 //!
-//! Secrets are keyed the way each platform keys them: most use the secret's UTF-8 bytes
-//! ([`Secret::from_utf8`](crate::Secret::from_utf8)), Stripe including its `whsec_` prefix;
-//! Standard Webhooks and Svix base64-decode the part after `whsec_`
-//! ([`Secret::from_base64`](crate::Secret::from_base64)).
+//! Give each preset its secret as the platform's dashboard shows it, with
+//! [`signing_secret`](SignatureVerifierBuilder::signing_secret) (or
+//! [`signing_secret_from_env`](SignatureVerifierBuilder::signing_secret_from_env)), and the
+//! preset keys it the platform's way: most use the text's UTF-8 bytes, Stripe including its
+//! `whsec_` prefix; Standard Webhooks and Svix base64-decode the part after `whsec_`. The two
+//! `whsec_` forms look alike and key differently, so let the preset decide.
+//!
+//! ```
+//! use callguard::providers;
+//!
+//! let dashboard = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+//! let stripe = providers::stripe().signing_secret("2026-11", dashboard).build()?;
+//! let standard = providers::standard_webhooks().signing_secret("2026-11", dashboard).build()?;
+//! # Ok::<(), callguard::ConfigError>(())
+//! ```
 //!
 //! URL-covering schemes (SignalWire, Twilio) sign the URL the platform called, which a
 //! server behind a proxy does not see. Configure it with `public_base_url`; only if that is
@@ -28,6 +39,7 @@ use crate::authenticator::Authenticator;
 use crate::caller::Scopes;
 use crate::error::ConfigError;
 use crate::secret::Secret;
+use crate::signature::SecretText;
 use crate::signature::{
     Encoding, MessagePart, SignatureAlgorithm, SignatureFormat, SignatureVerifier,
     SignatureVerifierBuilder,
@@ -95,6 +107,7 @@ pub fn shopify() -> SignatureVerifierBuilder {
 pub fn standard_webhooks() -> SignatureVerifierBuilder {
     SignatureVerifier::builder()
         .identity("standard-webhooks")
+        .secret_text(SecretText::StandardWebhooks)
         .header("webhook-signature")
         .header_alias("webhook-signature", "svix-signature")
         .header_alias("webhook-timestamp", "svix-timestamp")
@@ -175,12 +188,39 @@ pub fn twilio_compatible() -> SignatureVerifierBuilder {
 #[derive(Debug, Default)]
 pub struct SignalWireBuilder {
     secrets: Vec<(String, Secret)>,
+    secret_error: Option<ConfigError>,
     scopes: Scopes,
     public_base_url: Option<String>,
     trust_forwarded: bool,
 }
 
 impl SignalWireBuilder {
+    /// Accept signatures made with the signing key as SignalWire's dashboard shows it (keyed
+    /// as UTF-8), reported as key id `id`. A key that is too short is reported by `build`.
+    #[must_use]
+    pub fn signing_secret(mut self, id: impl Into<String>, text: &str) -> Self {
+        match Secret::from_utf8(text) {
+            Ok(secret) => self.secrets.push((id.into(), secret)),
+            Err(error) => {
+                self.secret_error.get_or_insert(error);
+            }
+        }
+        self
+    }
+
+    /// As [`signing_secret`](Self::signing_secret), read from the environment variable
+    /// `variable` (surrounding whitespace is refused, naming it).
+    #[must_use]
+    pub fn signing_secret_from_env(mut self, id: impl Into<String>, variable: &str) -> Self {
+        match crate::secret::env_text(variable) {
+            Ok(text) => self.signing_secret(id, &text),
+            Err(error) => {
+                self.secret_error.get_or_insert(error);
+                self
+            }
+        }
+    }
+
     /// Accept signatures made with this signing key, reported as key id `id`.
     #[must_use]
     pub fn secret(mut self, id: impl Into<String>, secret: Secret) -> Self {
@@ -216,6 +256,9 @@ impl SignalWireBuilder {
     ///
     /// As [`SignatureVerifierBuilder::build`], including a missing URL source.
     pub fn build(self) -> Result<Authenticator, ConfigError> {
+        if let Some(error) = self.secret_error {
+            return Err(error);
+        }
         let configure = |builder: SignatureVerifierBuilder| {
             let mut builder = builder.identity("signalwire").scopes(self.scopes.clone());
             for (id, secret) in &self.secrets {
@@ -250,10 +293,6 @@ impl SignalWireBuilder {
                 .encoding(Encoding::Base64)
                 .message([MessagePart::UrlAndSortedFormParams]),
         )?;
-        Ok(Authenticator::first_of([
-            sha256.into(),
-            sha1.into(),
-            compatible.into(),
-        ]))
+        Authenticator::first_of([sha256.into(), sha1.into(), compatible.into()])
     }
 }

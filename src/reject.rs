@@ -1,7 +1,11 @@
 //! Rejection responses: correct by default, replaceable by the user.
 //!
 //! The guard hands every failure to a [`Reject`] implementation, then puts the
-//! [`AuthError`] into the response's extensions and logs its kind with `tracing`. The
+//! [`AuthError`] into the response's extensions. Each rejection is logged with `tracing` at
+//! `warn` (`error` for a 5xx), naming the guard ([`GuardLayer::named`](crate::GuardLayer::named)),
+//! the request path and the reason's kind, never a credential or a body, and at most
+//! [`REJECTION_LOG_LINES_PER_SECOND`](crate::REJECTION_LOG_LINES_PER_SECOND) events per
+//! guard and second (the next event says how many were left out). The
 //! default, [`ProblemDetails`], answers with an RFC 9457 `application/problem+json` body
 //! that is the same for every request of a given status, so the response reveals nothing
 //! about why a credential failed.
@@ -32,6 +36,7 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 
 use crate::error::{AuthError, ChallengeScheme, ConfigError, check_token_text};
+use crate::rejection_log::RejectionLog;
 
 /// Builds the response for a request the guard refuses.
 pub trait Reject: Clone + Send + Sync + 'static {
@@ -160,13 +165,20 @@ fn problem_body(status: StatusCode) -> &'static [u8] {
 /// Log the reason, build the response, attach the error: the one path every rejection takes.
 pub(crate) fn respond<R: Reject, ResBody: From<Bytes>>(
     responder: &R,
+    log: &RejectionLog,
+    path: &str,
     error: AuthError,
 ) -> Response<ResBody> {
-    tracing::debug!(
-        reason = error.kind().as_str(),
-        status = error.status().as_u16(),
-        "callguard rejected a request"
-    );
+    log.record(&error, path);
+    response(responder, error)
+}
+
+/// Build the response for `error` and attach the error, without logging it (a handler that
+/// answers with an [`AuthError`] itself decides what to log).
+pub(crate) fn response<R: Reject, ResBody: From<Bytes>>(
+    responder: &R,
+    error: AuthError,
+) -> Response<ResBody> {
     let mut response = responder.reject(&error).map(ResBody::from);
     response.extensions_mut().insert(error);
     response
@@ -243,6 +255,8 @@ mod tests {
     fn respond_attaches_the_error() {
         let response: Response<Bytes> = respond(
             &ProblemDetails::default(),
+            &RejectionLog::new("test"),
+            "/hook",
             signature_error(AuthErrorKind::InvalidCredentials),
         );
         assert_eq!(

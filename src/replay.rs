@@ -7,7 +7,9 @@
 //! requests cannot fill it.
 //!
 //! Defaults: schemes that sign a timestamp (Stripe, Slack, Standard Webhooks) get an
-//! in-memory store with the timestamp tolerance as the window; schemes without one (GitHub,
+//! in-memory store, and each delivery is remembered until its signed timestamp can no
+//! longer verify (`timestamp + tolerance into the past`, inclusive: measured from the
+//! timestamp, so a delivery stamped in the future is remembered longer); schemes without one (GitHub,
 //! Shopify, Sendbird, SignalWire) have none, because platforms legitimately retry identical
 //! deliveries of them, and opt in with
 //! [`SignatureVerifierBuilder::replay_protection`](crate::signature::SignatureVerifierBuilder::replay_protection).

@@ -33,6 +33,7 @@ use tower_service::Service;
 use crate::caller::Caller;
 use crate::error::{AuthError, AuthErrorKind, Challenges, ConfigError, check_token_text};
 use crate::reject::{ProblemDetails, Reject, respond};
+use crate::rejection_log::RejectionLog;
 
 /// Marks a request that a guard in optional mode let through without credentials.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +47,7 @@ pub(crate) struct AnonymousPass(pub(crate) Challenges);
 pub struct RequireScopesLayer<R = ProblemDetails> {
     required: Arc<[Box<str>]>,
     responder: R,
+    log: RejectionLog,
 }
 
 impl RequireScopesLayer {
@@ -67,6 +69,7 @@ impl RequireScopesLayer {
             }
         }
         Ok(Self {
+            log: RejectionLog::new(format!("scopes:{}", required.join(","))),
             required: required.into(),
             responder: ProblemDetails::default(),
         })
@@ -79,6 +82,7 @@ impl<R> RequireScopesLayer<R> {
         RequireScopesLayer {
             required: self.required,
             responder,
+            log: self.log,
         }
     }
 }
@@ -91,6 +95,7 @@ impl<S, R: Clone> Layer<S> for RequireScopesLayer<R> {
             inner,
             required: Arc::clone(&self.required),
             responder: self.responder.clone(),
+            log: self.log.clone(),
         }
     }
 }
@@ -101,6 +106,7 @@ pub struct RequireScopes<S, R = ProblemDetails> {
     inner: S,
     required: Arc<[Box<str>]>,
     responder: R,
+    log: RejectionLog,
 }
 
 impl<S, R, B, ResBody> Service<Request<B>> for RequireScopes<S, R>
@@ -138,7 +144,12 @@ where
         match refusal {
             Some(error) => RequireScopesFuture {
                 kind: Kind::Refused {
-                    response: Some(respond(&self.responder, error)),
+                    response: Some(respond(
+                        &self.responder,
+                        &self.log,
+                        request.uri().path(),
+                        error,
+                    )),
                 },
             },
             None => RequireScopesFuture {

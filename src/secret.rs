@@ -7,8 +7,11 @@
 //! assert_eq!(format!("{secret:?}"), "Secret([redacted])");
 //!
 //! // Standard Webhooks' `whsec_` form: the part after the prefix is base64.
-//! let key = Secret::from_base64("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")?;
+//! let key = Secret::from_standard_webhooks("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")?;
 //! assert_eq!(key.len(), 24);
+//!
+//! // Plain base64 refuses the prefix: Stripe's `whsec_` secrets are keyed as UTF-8 text.
+//! assert!(Secret::from_base64("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_err());
 //!
 //! // Empty and short keys are refused when the configuration is built.
 //! assert!(Secret::from_utf8("short").is_err());
@@ -64,15 +67,33 @@ impl Secret {
         Self::from_bytes(text.as_bytes())
     }
 
-    /// A secret given in standard base64 (padded or not), optionally behind the Standard
-    /// Webhooks `whsec_` prefix, which is removed before decoding.
+    /// A secret given in standard base64 (padded or not).
     ///
     /// # Errors
     ///
+    /// [`ConfigError::PrefixedSecret`] for text starting with `whsec_` (Stripe keys such a
+    /// secret as UTF-8 text, Standard Webhooks decodes what follows the prefix: use
+    /// [`Secret::from_standard_webhooks`] or the preset's `signing_secret`),
     /// [`ConfigError::InvalidBase64`] when the text does not decode, then as
     /// [`Secret::from_bytes`] for the decoded bytes.
     pub fn from_base64(text: &str) -> Result<Self, ConfigError> {
-        let encoded = text.strip_prefix(WHSEC_PREFIX).unwrap_or(text);
+        if text.starts_with(WHSEC_PREFIX) {
+            return Err(ConfigError::PrefixedSecret);
+        }
+        Self::decode_base64(text)
+    }
+
+    /// A Standard Webhooks (or Svix) secret as its dashboard shows it: `whsec_` followed by
+    /// standard base64, the prefix optional; the key is the decoded bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`Secret::from_base64`] for the text after the prefix.
+    pub fn from_standard_webhooks(text: &str) -> Result<Self, ConfigError> {
+        Self::decode_base64(text.strip_prefix(WHSEC_PREFIX).unwrap_or(text))
+    }
+
+    fn decode_base64(encoded: &str) -> Result<Self, ConfigError> {
         let decoded = base64_standard_indifferent()
             .decode(encoded.trim_end_matches('='))
             .map(Zeroizing::new)
@@ -101,16 +122,32 @@ impl Secret {
 
     /// A secret read from the environment variable `name`, used as UTF-8 key bytes.
     ///
+    /// A value with leading or trailing whitespace is refused: it is almost always the
+    /// newline of the file or Kubernetes secret it came from, and would make every request
+    /// fail as "invalid credentials". For the rare secret that really has it, use
+    /// [`Secret::from_env_verbatim`].
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::MissingEnvVar`] when it is unset or not Unicode,
+    /// [`ConfigError::SecretWhitespace`] naming the variable, then as [`Secret::from_utf8`].
+    pub fn from_env(name: &str) -> Result<Self, ConfigError> {
+        let value = env_text(name)?;
+        Self::from_utf8(&value)
+    }
+
+    /// A secret read from the environment variable `name` exactly as it is, surrounding
+    /// whitespace included.
+    ///
     /// # Errors
     ///
     /// [`ConfigError::MissingEnvVar`] when it is unset or not Unicode, then as
     /// [`Secret::from_utf8`].
-    pub fn from_env(name: &str) -> Result<Self, ConfigError> {
+    pub fn from_env_verbatim(name: &str) -> Result<Self, ConfigError> {
         let value = std::env::var(name).map_err(|_| ConfigError::MissingEnvVar {
             name: name.to_owned(),
         })?;
-        let value = Zeroizing::new(value);
-        Self::from_utf8(&value)
+        Self::from_utf8(&Zeroizing::new(value))
     }
 
     /// The number of key bytes.
@@ -152,6 +189,20 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// The text of environment variable `name`, refused when it is unset, not Unicode, or has
+/// leading or trailing whitespace. Wiped when dropped.
+pub(crate) fn env_text(name: &str) -> Result<Zeroizing<String>, ConfigError> {
+    let value = Zeroizing::new(std::env::var(name).map_err(|_| ConfigError::MissingEnvVar {
+        name: name.to_owned(),
+    })?);
+    if value.trim() != value.as_str() {
+        return Err(ConfigError::SecretWhitespace {
+            name: name.to_owned(),
+        });
+    }
+    Ok(value)
+}
+
 fn base64_standard_indifferent() -> base64::engine::GeneralPurpose {
     base64::engine::GeneralPurpose::new(
         &base64::alphabet::STANDARD,
@@ -191,11 +242,16 @@ mod tests {
     }
 
     #[test]
-    fn whsec_prefix_is_stripped_and_decoded() {
-        let secret = Secret::from_base64("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    fn standard_webhooks_prefix_is_stripped_and_decoded() {
+        let secret =
+            Secret::from_standard_webhooks("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
         assert_eq!(secret.len(), 24);
         let plain = Secret::from_base64("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
         assert_eq!(secret.expose(), plain.expose());
+        assert_eq!(
+            Secret::from_base64("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap_err(),
+            ConfigError::PrefixedSecret
+        );
     }
 
     #[test]
@@ -209,7 +265,7 @@ mod tests {
     #[test]
     fn invalid_base64_is_a_config_error() {
         assert_eq!(
-            Secret::from_base64("whsec_***").unwrap_err(),
+            Secret::from_standard_webhooks("whsec_***").unwrap_err(),
             ConfigError::InvalidBase64
         );
     }

@@ -260,7 +260,7 @@ async fn replayed_delivery_is_rejected() {
     let verifier = providers::standard_webhooks()
         .secret(
             "k",
-            Secret::from_base64("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap(),
+            Secret::from_standard_webhooks("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap(),
         )
         .clock(FixedClock::at_unix(NOW))
         .build()
@@ -293,7 +293,9 @@ fn empty_secret_is_refused_at_construction() {
     assert_eq!(Secret::from_utf8("").unwrap_err(), ConfigError::EmptySecret);
     assert_eq!(
         SignatureVerifier::builder().build().unwrap_err(),
-        ConfigError::NoSecrets
+        ConfigError::NoSecrets {
+            verifier: "signature".to_owned()
+        }
     );
 }
 

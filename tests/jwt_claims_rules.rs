@@ -7,7 +7,8 @@
 //!   an integer already reached;
 //! - `iss` is the configured issuer as a string (RFC 7519 §4.1.1); `aud` is the configured
 //!   audience, or an array holding it;
-//! - `sub` is absent or a string; `scope` a string; `scopes` an array of strings;
+//! - `sub` and `jti` are absent or strings; `scope` a string; `scopes` an array of strings;
+//! - the header has no `crit` (RFC 7515 §4.1.11: callguard understands no extension);
 //! - no claim is named twice;
 //! - a `kid`, when present and not `null`, names the key.
 //!
@@ -121,6 +122,8 @@ fn callguard_rules_hold(header: &Value, claims_text: &str, claims: &Map<String, 
     };
     let iss_ok = claims.get("iss").is_some_and(|iss| iss == ISSUER);
     let sub_ok = matches!(claims.get("sub"), None | Some(Value::String(_)));
+    let jti_ok = matches!(claims.get("jti"), None | Some(Value::String(_)));
+    let crit_ok = header.get("crit").is_none();
     let scope_ok = matches!(claims.get("scope"), None | Some(Value::String(_)));
     let scopes_ok = match claims.get("scopes") {
         None => true,
@@ -132,6 +135,8 @@ fn callguard_rules_hold(header: &Value, claims_text: &str, claims: &Map<String, 
         && nbf_ok
         && iss_ok
         && sub_ok
+        && jti_ok
+        && crit_ok
         && scope_ok
         && scopes_ok
         && !has_duplicate_names(claims_text)
@@ -158,11 +163,12 @@ fn header_strategy() -> impl Strategy<Value = String> {
         member("kid", vec!["\"k1\"", "\"k1\"", "\"k2\"", "7", "null"]),
         member("typ", vec!["\"JWT\"", "\"at+jwt\"", "5"]),
         member("x-extra", vec!["true", "{\"a\":1}"]),
+        member("crit", vec!["[\"exp\"]", "[]", "5"]),
         any::<bool>(),
     )
-        .prop_map(|(alg, kid, typ, extra, twice)| {
+        .prop_map(|(alg, kid, typ, extra, crit, twice)| {
             let mut members = vec![format!("\"alg\":{alg}")];
-            members.extend([kid, typ, extra].into_iter().flatten());
+            members.extend([kid, typ, extra, crit].into_iter().flatten());
             if twice {
                 members.push("\"alg\":\"HS256\"".to_owned());
             }
@@ -297,6 +303,7 @@ fn the_rules_reject_what_jsonwebtoken_alone_would_accept() {
         format!(r#"{{{base},"exp":1.8e9}}"#),
         format!(r#"{{{base},{exp},"sub":5}}"#),
         format!(r#"{{{base},{exp},"scopes":[1]}}"#),
+        format!(r#"{{{base},{exp},"jti":42}}"#),
     ] {
         let token = signed(header, &claims, SECRET);
         assert!(jsonwebtoken_accepts(&token).is_some(), "{claims}");

@@ -23,7 +23,7 @@ fn standard_webhooks_signing_reproduces_the_published_vector() {
     let verifier = providers::standard_webhooks()
         .secret(
             "k",
-            Secret::from_base64(v["secret"].as_str().unwrap()).unwrap(),
+            Secret::from_standard_webhooks(v["secret"].as_str().unwrap()).unwrap(),
         )
         .build()
         .unwrap();

@@ -105,7 +105,7 @@ async fn deliver(
 }
 
 fn secret() -> Secret {
-    Secret::from_base64("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap()
+    Secret::from_standard_webhooks("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap()
 }
 
 #[tokio::test]

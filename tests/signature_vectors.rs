@@ -22,7 +22,7 @@ use tower::{Layer, ServiceExt, service_fn};
 fn secret_of(v: &Value) -> Secret {
     let text = v["secret"].as_str().unwrap();
     if text.starts_with("whsec_") && v["scheme"] == "standard-webhooks" {
-        Secret::from_base64(text).unwrap()
+        Secret::from_standard_webhooks(text).unwrap()
     } else {
         dangerous::secret_allowing_short(text.as_bytes()).unwrap()
     }

@@ -100,12 +100,15 @@ fn app(guard: GuardLayer) -> Router {
 }
 
 fn any_of() -> GuardLayer {
-    GuardLayer::new(Authenticator::any_of([
-        signature().into(),
-        tokens().into(),
-        JwtVerifier::new(jwt_config()).into(),
-        users().into(),
-    ]))
+    GuardLayer::new(
+        Authenticator::any_of([
+            signature().into(),
+            tokens().into(),
+            JwtVerifier::new(jwt_config()).into(),
+            users().into(),
+        ])
+        .unwrap(),
+    )
 }
 
 struct Call {

@@ -29,7 +29,10 @@ static GUARD: LazyLock<GuardLayer> = LazyLock::new(|| {
         .expect("a valid user set");
     let key = JwtKey::hmac(JwtAlgorithm::HS256, &secret("fuzz-jwt-secret-0123456789abcdef")).expect("an HMAC key");
     let jwt = JwtConfig::builder().key("k1", key).build().expect("a valid JWT configuration");
-    GuardLayer::new(Authenticator::any_of([tokens.into(), JwtVerifier::new(jwt).into(), users.into()]))
+    GuardLayer::new(
+        Authenticator::any_of([tokens.into(), JwtVerifier::new(jwt).into(), users.into()])
+            .expect("three methods make a valid composition"),
+    )
 });
 
 fuzz_target!(|data: &[u8]| {

@@ -205,7 +205,7 @@ fn read_secret(variable: &str, preset: Preset) -> Result<Secret, String> {
     let text =
         std::env::var(variable).map_err(|_| format!("environment variable {variable} is unset"))?;
     let secret = match preset {
-        Preset::Standard => Secret::from_base64(&text),
+        Preset::Standard => Secret::from_standard_webhooks(&text),
         _ => dangerous::secret_allowing_short(text.as_bytes()),
     };
     secret.map_err(|e| format!("{variable}: {e}"))

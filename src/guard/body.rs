@@ -95,8 +95,13 @@ impl<B> std::fmt::Debug for GuardedBody<B> {
     }
 }
 
+/// The most a buffer reserves up front from a declared length: 64 KiB. Beyond it the buffer
+/// grows as bytes arrive, so memory follows the bytes received, never what a header claims.
+pub(crate) const MAX_UP_FRONT_RESERVE: usize = 64 * 1024;
+
 /// Collects a body's data frames with at most one copy: one frame is kept as it is; from the
-/// second on, frames are copied into a buffer reserved for the expected length.
+/// second on, frames are copied into a buffer reserved for the expected length, up to
+/// [`MAX_UP_FRONT_RESERVE`], and grown as more arrives.
 #[derive(Debug)]
 pub(crate) struct BodyBuffer {
     state: BufferState,
@@ -112,7 +117,8 @@ enum BufferState {
 }
 
 impl BodyBuffer {
-    /// A buffer that expects `expected` bytes (from `Content-Length`, already bounded by the limit).
+    /// A buffer that expects `expected` bytes (from `Content-Length`, already bounded by the
+    /// limit, which may be as large as `usize::MAX`).
     pub(crate) fn new(expected: usize) -> Self {
         Self {
             state: BufferState::Empty,
@@ -134,7 +140,8 @@ impl BodyBuffer {
         self.state = match std::mem::replace(&mut self.state, BufferState::Empty) {
             BufferState::Empty => BufferState::One(chunk),
             BufferState::One(first) => {
-                let mut joined = BytesMut::with_capacity(self.expected.max(self.len));
+                let reserve = self.expected.min(MAX_UP_FRONT_RESERVE).max(self.len);
+                let mut joined = BytesMut::with_capacity(reserve);
                 joined.extend_from_slice(&first);
                 joined.extend_from_slice(&chunk);
                 BufferState::Many(joined)
@@ -178,6 +185,18 @@ mod tests {
         }
         assert_eq!(buffer.len(), 5);
         assert_eq!(buffer.into_bytes(), "abcde");
+    }
+
+    #[test]
+    fn a_declared_length_reserves_at_most_the_bounded_amount() {
+        let mut buffer = BodyBuffer::new(usize::MAX);
+        buffer.push(Bytes::from_static(b"ab"));
+        buffer.push(Bytes::from_static(b"cd"));
+        let BufferState::Many(joined) = &buffer.state else {
+            panic!("two frames are joined");
+        };
+        assert!(joined.capacity() <= MAX_UP_FRONT_RESERVE);
+        assert_eq!(buffer.into_bytes(), "abcd");
     }
 
     #[tokio::test]

@@ -17,7 +17,7 @@ use super::body::{BodyBuffer, GuardedBody};
 use super::deadline::BodyDeadline;
 use super::layer::Shared;
 use crate::error::{AuthError, AuthErrorKind};
-use crate::reject::{Reject, respond};
+use crate::reject::Reject;
 use crate::replay::{ReplayPolicy, StoreFuture};
 use crate::signature::{SignatureCheck, Verified};
 
@@ -197,7 +197,7 @@ where
                         }
                         Err(error) => {
                             state.set(State::Refused {
-                                response: Some(respond(&shared.responder, error)),
+                                response: Some(shared.respond(parts.uri.path(), error)),
                             });
                         }
                     }
@@ -231,7 +231,7 @@ where
                         Some(kind) => {
                             let error = AuthError::new(kind, shared.authenticator.challenges());
                             state.set(State::Refused {
-                                response: Some(respond(&shared.responder, error)),
+                                response: Some(shared.respond(request.uri().path(), error)),
                             });
                         }
                     }

@@ -7,7 +7,9 @@ use tower_layer::Layer;
 
 use super::service::Guard;
 use crate::authenticator::Authenticator;
+use crate::error::{ConfigError, check_token_text};
 use crate::reject::{ProblemDetails, Reject};
+use crate::rejection_log::RejectionLog;
 
 /// The default body limit: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -38,6 +40,18 @@ pub(crate) struct Shared<R> {
     pub(crate) body_timeout: Option<Duration>,
     pub(crate) optional: bool,
     pub(crate) responder: R,
+    pub(crate) log: RejectionLog,
+}
+
+impl<R: Reject> Shared<R> {
+    /// The rejection response for a request to `path`, through the one rejection path.
+    pub(crate) fn respond<ResBody: From<bytes::Bytes>>(
+        &self,
+        path: &str,
+        error: crate::AuthError,
+    ) -> http::Response<ResBody> {
+        crate::reject::respond(&self.responder, &self.log, path, error)
+    }
 }
 
 /// The default time a body may take to arrive once it has stalled: 30 seconds.
@@ -47,9 +61,11 @@ impl GuardLayer {
     /// A guard that requires `authenticator` to accept every request, with a 1 MiB body
     /// limit and [`ProblemDetails`] rejections.
     pub fn new(authenticator: impl Into<Authenticator>) -> Self {
+        let authenticator = authenticator.into();
         Self {
             shared: Shared {
-                authenticator: authenticator.into(),
+                log: RejectionLog::new(authenticator.name()),
+                authenticator,
                 body_limit: DEFAULT_BODY_LIMIT,
                 body_timeout: cfg!(feature = "timeout").then_some(DEFAULT_BODY_TIMEOUT),
                 optional: false,
@@ -60,9 +76,43 @@ impl GuardLayer {
 }
 
 impl<R> GuardLayer<R> {
+    /// Name this guard in the log of the requests it refuses (default: the methods' names,
+    /// such as `github` for the GitHub preset, or `tools+bearer+jwt` for `any_of`).
+    ///
+    /// ```
+    /// use callguard::{GuardLayer, providers};
+    ///
+    /// let github = providers::github().signing_secret("k1", "a-webhook-secret-0123").build()?;
+    /// let layer = GuardLayer::new(github).named("github-deliveries")?;
+    /// assert_eq!(layer.name(), "github-deliveries");
+    /// # Ok::<(), callguard::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidValue`] for a name that is empty or holds quotes, backslashes or
+    /// non-printable characters.
+    pub fn named(mut self, name: &str) -> Result<Self, ConfigError> {
+        check_token_text(name, "guard name")?;
+        self.shared.log = RejectionLog::new(name);
+        Ok(self)
+    }
+
+    /// The name this guard's rejections are logged under.
+    pub fn name(&self) -> &str {
+        self.shared.log.name()
+    }
+
     /// The most body bytes a method that reads the body will accept (default 1 MiB). A larger
     /// declared `Content-Length` is refused with 413 before reading; a body that grows past it
-    /// while streaming is refused with 413 as soon as it does.
+    /// while streaming is refused with 413 as soon as it does. Memory follows the bytes that
+    /// actually arrive, whatever the limit (`usize::MAX` means no limit) and whatever
+    /// `Content-Length` claims.
+    ///
+    /// In axum, the `Bytes` and `Json` extractors have a limit of their own (2 MB by
+    /// default): raise it too with `axum::extract::DefaultBodyLimit::max` when raising this
+    /// one (GitHub deliveries reach 25 MB), or the guard verifies a body the handler then
+    /// refuses.
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.shared.body_limit = bytes;
         self
@@ -97,6 +147,7 @@ impl<R> GuardLayer<R> {
             body_limit,
             body_timeout,
             optional,
+            log,
             ..
         } = self.shared;
         GuardLayer {
@@ -106,6 +157,7 @@ impl<R> GuardLayer<R> {
                 body_timeout,
                 optional,
                 responder,
+                log,
             },
         }
     }

@@ -54,11 +54,14 @@ where
                     .insert(AnonymousPass(shared.authenticator.challenges()));
                 self.pass(parts, body)
             }
-            Inspection::Absent => self.refuse(AuthError::new(
-                AuthErrorKind::MissingCredentials,
-                shared.authenticator.challenges(),
-            )),
-            Inspection::Rejected(error) => self.refuse(error),
+            Inspection::Absent => self.refuse(
+                &parts,
+                AuthError::new(
+                    AuthErrorKind::MissingCredentials,
+                    shared.authenticator.challenges(),
+                ),
+            ),
+            Inspection::Rejected(error) => self.refuse(&parts, error),
             Inspection::Accepted(caller) => {
                 parts.extensions.insert(caller);
                 self.pass(parts, body)
@@ -79,13 +82,17 @@ where
             Inspection::NeedsBody(check) => {
                 let expected = match declared_length(&parts, &body) {
                     Some(len) if len > shared.body_limit as u64 => {
-                        return self.refuse(AuthError::new(
-                            AuthErrorKind::BodyTooLarge,
-                            shared.authenticator.challenges(),
-                        ));
+                        return self.refuse(
+                            &parts,
+                            AuthError::new(
+                                AuthErrorKind::BodyTooLarge,
+                                shared.authenticator.challenges(),
+                            ),
+                        );
                     }
-                    // Bounded by the limit, so a lying header cannot make us reserve more.
-                    Some(len) => usize::try_from(len).unwrap_or(0),
+                    // Only a hint: the buffer reserves a bounded part of it and grows as bytes
+                    // arrive, so a lying header sizes nothing, whatever the limit.
+                    Some(len) => usize::try_from(len).unwrap_or(usize::MAX),
                     None => 0,
                 };
                 GuardFuture::collecting(
@@ -122,13 +129,13 @@ impl<S, R> Guard<S, R> {
         )
     }
 
-    fn refuse<B, ResBody>(&self, error: AuthError) -> GuardFuture<S, B, R>
+    fn refuse<B, ResBody>(&self, parts: &Parts, error: AuthError) -> GuardFuture<S, B, R>
     where
         S: Service<Request<GuardedBody<B>>, Response = Response<ResBody>>,
         ResBody: From<Bytes>,
         R: Reject,
     {
-        GuardFuture::refused(crate::reject::respond(&self.shared.responder, error))
+        GuardFuture::refused(self.shared.respond(parts.uri.path(), error))
     }
 }
 

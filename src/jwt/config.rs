@@ -189,7 +189,9 @@ impl JwtConfigBuilder {
     pub fn build(self) -> Result<JwtConfig, ConfigError> {
         install_crypto_backend();
         if self.keys.is_empty() {
-            return Err(ConfigError::NoSecrets);
+            return Err(ConfigError::NoSecrets {
+                verifier: "jwt".to_owned(),
+            });
         }
         for (value, field) in [
             (&self.issuer, "issuer"),

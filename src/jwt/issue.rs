@@ -10,8 +10,24 @@ use serde_json::{Map, Value};
 use super::config::JwtConfig;
 use crate::caller::Scopes;
 
-/// Claims the issuer sets itself; extra claims may not override them.
-const REGISTERED: [&str; 8] = ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "scope"];
+/// Claims the issuer sets itself, or that carry authority a verifier reads (scopes in any
+/// of their spellings, the client, a delegation's actor, a confirmation key): an extra
+/// claim may set none of them, so [`IssuedToken`] describes exactly what the token grants.
+const RESERVED: [&str; 13] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "scope",
+    "scopes",
+    "scp",
+    "client_id",
+    "act",
+    "cnf",
+];
 
 /// Mints tokens with a [`JwtConfig`]'s signing key, issuer, audience and type.
 ///
@@ -97,7 +113,9 @@ pub enum IssueError {
         /// The configured maximum.
         max: Duration,
     },
-    /// An extra claim tries to set a claim the issuer sets itself.
+    /// An extra claim tries to set a claim the issuer sets itself or one that carries
+    /// authority (`scope`, `scopes`, `scp`, `client_id`, `act`, `cnf` and the registered
+    /// time and identity claims).
     ReservedClaim(String),
     /// A scope is empty or holds a space, which the `scope` claim cannot carry.
     InvalidScope(String),
@@ -156,7 +174,7 @@ impl TokenIssuer {
         if let Some(name) = request
             .extra
             .keys()
-            .find(|k| REGISTERED.contains(&k.as_str()))
+            .find(|k| RESERVED.contains(&k.as_str()))
         {
             return Err(IssueError::ReservedClaim(name.clone()));
         }

@@ -64,6 +64,8 @@ pub struct JwtVerifier {
 struct Revocations {
     store: Arc<dyn ReplayStore>,
     policy: ReplayPolicy,
+    /// Refuse tokens without `jti`, which no revocation could reach (the default).
+    require_jti: bool,
 }
 
 /// A revocation check the guard runs before accepting a token.
@@ -104,12 +106,39 @@ impl JwtVerifier {
     /// [`revoke`](Self::revoke), so a compromised token can be cut off before its `exp`.
     /// Cached tokens are checked too. A store that cannot answer refuses the token (503)
     /// under `policy`'s default, fail closed.
+    ///
+    /// A token without a `jti` could never be revoked, so with a denylist it is refused
+    /// (401) unless [`allow_tokens_without_jti`](Self::allow_tokens_without_jti) says
+    /// otherwise. A `jti` that is not a string is refused whether or not a denylist is set.
     #[must_use]
     pub fn with_revocations(mut self, store: impl ReplayStore, policy: ReplayPolicy) -> Self {
         self.revocations = Some(Revocations {
             store: Arc::new(store),
             policy,
+            require_jti: true,
         });
+        self
+    }
+
+    /// With a denylist, still accept tokens that carry no `jti` (they cannot be revoked
+    /// before their `exp`). Without a denylist this changes nothing.
+    ///
+    /// ```
+    /// use callguard::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtVerifier};
+    /// use callguard::replay::{MemoryReplayStore, ReplayPolicy};
+    /// use callguard::Secret;
+    ///
+    /// let key = JwtKey::hmac(JwtAlgorithm::HS256, &Secret::from_utf8("a-jwt-signing-key-of-32-bytes!!!")?)?;
+    /// let verifier = JwtVerifier::new(JwtConfig::builder().key("k1", key).build()?)
+    ///     .with_revocations(MemoryReplayStore::default(), ReplayPolicy::FailClosed)
+    ///     .allow_tokens_without_jti();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn allow_tokens_without_jti(mut self) -> Self {
+        if let Some(revocations) = &mut self.revocations {
+            revocations.require_jti = false;
+        }
         self
     }
 
@@ -123,16 +152,29 @@ impl JwtVerifier {
         }
     }
 
-    /// The revocation check owed for an accepted caller, when a denylist is configured and
-    /// the token has a `jti`.
-    pub(crate) fn revocation_check(&self, caller: &Caller) -> Option<RevocationCheck> {
-        let revocations = self.revocations.as_ref()?;
-        let jti = caller.claims()?.get("jti")?.as_str()?;
-        Some(RevocationCheck {
-            store: Arc::clone(&revocations.store),
-            key: jti_key(jti),
-            policy: revocations.policy,
-        })
+    /// The revocation check owed for an accepted caller, when a denylist is configured. A
+    /// token without `jti` is refused then, unless the verifier allows it (decided here, on
+    /// every use, so a cached token is held to the same rule).
+    pub(crate) fn revocation_check(
+        &self,
+        caller: &Caller,
+    ) -> Result<Option<RevocationCheck>, AuthErrorKind> {
+        let Some(revocations) = self.revocations.as_ref() else {
+            return Ok(None);
+        };
+        match caller
+            .claims()
+            .and_then(|c| c.get("jti"))
+            .and_then(Value::as_str)
+        {
+            Some(jti) => Ok(Some(RevocationCheck {
+                store: Arc::clone(&revocations.store),
+                key: jti_key(jti),
+                policy: revocations.policy,
+            })),
+            None if revocations.require_jti => Err(AuthErrorKind::InvalidClaims),
+            None => Ok(None),
+        }
     }
 
     /// This verifier without the cache: every token is verified in full every time.
@@ -175,6 +217,11 @@ impl JwtVerifier {
         let compact = Compact::split(token).ok_or(AuthErrorKind::MalformedCredentials)?;
         let header: jsonwebtoken::Header = serde_json::from_slice(&base64url(compact.header)?)
             .map_err(|_| AuthErrorKind::MalformedCredentials)?;
+        // RFC 7515 §4.1.11: extensions listed in `crit` must be understood, and callguard
+        // understands none.
+        if header.crit.is_some() {
+            return Err(AuthErrorKind::InvalidCredentials);
+        }
         let pinned = match (inner.sole_kid.as_deref(), header.kid.as_deref()) {
             // One key: a token may leave `kid` out, but may not name another key.
             (Some(sole), kid) if kid.is_none_or(|kid| kid == sole) => &inner.keys[sole],
@@ -238,6 +285,10 @@ impl JwtVerifier {
             Some(Value::String(sub)) => sub.as_str().into(),
             Some(_) => return Err(AuthErrorKind::InvalidClaims),
         };
+        // RFC 7519 §4.1.7: a string. Anything else could not be revoked by its text.
+        if claims.get("jti").is_some_and(|jti| !jti.is_string()) {
+            return Err(AuthErrorKind::InvalidClaims);
+        }
         let scopes = scopes_of(&claims)?;
         let caller = Caller::new(AuthMethod::Jwt, subject)
             .with_key_id(Arc::clone(&pinned.kid))
@@ -320,16 +371,18 @@ fn jti_key(jti: &str) -> ReplayKey {
     ReplayKey::derive(&[b"jwt-jti\0", jti.as_bytes()])
 }
 
+/// RFC 7515 §4.1.9: `typ` compares case-insensitively, and `application/` may be left out.
+/// Works on bytes, so no attacker-chosen text is ever sliced at a char boundary.
 fn typ_matches(typ: &str, expected: &str) -> bool {
-    let bare = |t: &str| {
-        let lower = t.len() > 12 && t[..12].eq_ignore_ascii_case("application/");
-        if lower {
-            t[12..].to_owned()
-        } else {
-            t.to_owned()
+    const PREFIX: &[u8] = b"application/";
+    fn bare(t: &str) -> &[u8] {
+        let t = t.as_bytes();
+        match t.split_at_checked(PREFIX.len()) {
+            Some((head, rest)) if !rest.is_empty() && head.eq_ignore_ascii_case(PREFIX) => rest,
+            _ => t,
         }
-    };
-    bare(typ).eq_ignore_ascii_case(&bare(expected))
+    }
+    bare(typ).eq_ignore_ascii_case(bare(expected))
 }
 
 /// Scopes from `scope` (a space-separated string) and `scopes` (an array of strings).
@@ -361,6 +414,9 @@ mod tests {
         assert!(typ_matches("at+jwt", "at+jwt"));
         assert!(typ_matches("application/AT+JWT", "at+jwt"));
         assert!(!typ_matches("JWT", "at+jwt"));
+        assert!(!typ_matches("aaaaaaaaaaaé", "at+jwt"));
+        assert!(!typ_matches("application/", "at+jwt"));
+        assert!(typ_matches("application/", "APPLICATION/"));
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub(crate) struct SignatureCheck {
     form_url: Option<Vec<u8>>,
     /// The replay key from a signed id header, when the scheme signs one.
     replay_id: Option<ReplayKey>,
+    /// The last second the signed timestamp still verifies (`timestamp + tolerance into the
+    /// past`), when the scheme has one: a delivery is remembered at least until then.
+    verifies_until: Option<i64>,
 }
 
 /// A signature that verified, and the replay check still owed for it.
@@ -77,6 +80,16 @@ impl SignatureVerifier {
     /// Whether the request carries this verifier's signature header (under any alias).
     pub(crate) fn is_presented(&self, headers: &HeaderMap) -> bool {
         self.config.aliases.contains(headers, &self.config.header)
+    }
+
+    /// The identity accepted callers get, which also names the verifier in logs.
+    pub(crate) fn identity(&self) -> &str {
+        &self.config.identity
+    }
+
+    /// Whether `other` reads its signature from the same header as this verifier.
+    pub(crate) fn shares_header(&self, other: &Self) -> bool {
+        self.config.header == other.config.header
     }
 
     /// Whether the request carries this verifier's signature header in a shape it parses:
@@ -143,9 +156,10 @@ impl SignatureVerifier {
                     .ok_or(AuthErrorKind::MissingTimestamp)?,
             ),
         };
-        if let Some(raw) = raw_timestamp {
-            check_tolerance(config, raw)?;
-        }
+        let verifies_until = match raw_timestamp {
+            Some(raw) => Some(check_tolerance(config, raw)?),
+            None => None,
+        };
         let mut replay_id = None;
         let mut macs = match config.keys.as_slice() {
             [only] => MacStates::One(only.mac.clone()),
@@ -164,6 +178,7 @@ impl SignatureVerifier {
                 candidates: parsed.candidates,
                 form_url: Some(url),
                 replay_id: None,
+                verifies_until,
                 head: None,
                 buffer: BodyBuffer::new(0),
                 trailers: None,
@@ -219,6 +234,7 @@ impl SignatureVerifier {
             candidates: parsed.candidates,
             form_url: None,
             replay_id,
+            verifies_until,
             head: None,
             buffer: BodyBuffer::new(0),
             trailers: None,
@@ -263,7 +279,7 @@ impl SignatureCheck {
             PendingReplay {
                 store: Arc::clone(&settings.store),
                 key,
-                window: settings.window,
+                window: settings.window_for(self.verifies_until, config.clock.unix_seconds()),
                 policy: settings.policy,
             }
         });
@@ -365,9 +381,9 @@ pub(crate) mod form_message {
                 if !bool::from(eq_32(&actual, &wanted)) {
                     return Err(AuthErrorKind::InvalidCredentials);
                 }
-                String::new()
+                SortedParams::default()
             }
-            None => sorted_params(body),
+            None => SortedParams::parse(body)?,
         };
         let mut first = None;
         let mut first_tag = None;
@@ -375,7 +391,7 @@ pub(crate) mod form_message {
             for (index, keyed) in macs.as_slice().iter().enumerate() {
                 let mut mac = keyed.clone();
                 mac.update(variant.as_bytes());
-                mac.update(params.as_bytes());
+                params.feed(|piece| mac.update(piece));
                 let (matched, tag) = mac.finish(candidates);
                 first_tag.get_or_insert(tag);
                 if bool::from(matched) && first.is_none() {
@@ -396,16 +412,95 @@ pub(crate) mod form_message {
             .map(|(_, value)| value)
     }
 
-    /// Form parameters sorted by name, then value, duplicates removed, concatenated as
-    /// name + value (as twilio-python's `RequestValidator` does).
+    /// The most form parameters the message is computed over: 1024. Twilio and SignalWire
+    /// send a few dozen; a body with more is refused (413) before anything is sorted.
+    pub(crate) const MAX_FORM_PARAMETERS: usize = 1024;
+
+    /// Form parameters decoded as `application/x-www-form-urlencoded` (as
+    /// `form_urlencoded::parse` does: `+` is a space, `%XX` a byte, invalid UTF-8 replaced),
+    /// then sorted by name and value with duplicates removed, as twilio-python's
+    /// `RequestValidator` does. Every decoded byte lives in one buffer no larger than the
+    /// body, and each parameter is three offsets into it: no allocation per parameter.
+    #[derive(Default)]
+    pub(crate) struct SortedParams {
+        decoded: Vec<u8>,
+        /// Per parameter: where its name starts, where its value starts, where it ends.
+        spans: Vec<[usize; 3]>,
+    }
+
+    impl SortedParams {
+        /// Parse and sort `body`'s parameters.
+        ///
+        /// # Errors
+        ///
+        /// [`AuthErrorKind::TooManyFormParameters`] beyond [`MAX_FORM_PARAMETERS`], counted
+        /// before any decoding.
+        pub(crate) fn parse(body: &[u8]) -> Result<Self, AuthErrorKind> {
+            let pairs = || body.split(|b| *b == b'&').filter(|pair| !pair.is_empty());
+            if pairs().nth(MAX_FORM_PARAMETERS).is_some() {
+                return Err(AuthErrorKind::TooManyFormParameters);
+            }
+            let mut params = Self {
+                decoded: Vec::with_capacity(body.len()),
+                spans: Vec::with_capacity(pairs().count()),
+            };
+            for pair in pairs() {
+                let (name, value) = match memchr::memchr(b'=', pair) {
+                    Some(at) => (&pair[..at], &pair[at + 1..]),
+                    None => (pair, &b""[..]),
+                };
+                let start = params.decoded.len();
+                params.decode(name);
+                let middle = params.decoded.len();
+                params.decode(value);
+                params.spans.push([start, middle, params.decoded.len()]);
+            }
+            let decoded = &params.decoded;
+            let pair =
+                |[start, middle, end]: [usize; 3]| (&decoded[start..middle], &decoded[middle..end]);
+            params
+                .spans
+                .sort_unstable_by(|a, b| pair(*a).cmp(&pair(*b)));
+            params.spans.dedup_by(|a, b| pair(*a) == pair(*b));
+            Ok(params)
+        }
+
+        /// Append `encoded`, form-decoded, to the buffer. Splitting at `+` and then
+        /// percent-decoding each piece equals replacing `+` first, since a space is never a
+        /// hex digit. Invalid UTF-8 is replaced as `form_urlencoded` does (rare: the only
+        /// allocation left).
+        fn decode(&mut self, encoded: &[u8]) {
+            let start = self.decoded.len();
+            for (index, piece) in encoded.split(|b| *b == b'+').enumerate() {
+                if index > 0 {
+                    self.decoded.push(b' ');
+                }
+                self.decoded.extend(percent_encoding::percent_decode(piece));
+            }
+            if std::str::from_utf8(&self.decoded[start..]).is_err() {
+                let replaced = String::from_utf8_lossy(&self.decoded[start..]).into_owned();
+                self.decoded.truncate(start);
+                self.decoded.extend_from_slice(replaced.as_bytes());
+            }
+        }
+
+        /// Feed the message, name then value for each parameter in order.
+        pub(crate) fn feed(&self, mut feed: impl FnMut(&[u8])) {
+            for &[start, middle, end] in &self.spans {
+                feed(&self.decoded[start..middle]);
+                feed(&self.decoded[middle..end]);
+            }
+        }
+    }
+
+    /// The parameters' message as one string (for signing and tests).
+    #[cfg(test)]
     pub(crate) fn sorted_params(body: &[u8]) -> String {
-        let mut pairs: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
-        pairs.sort();
-        pairs.dedup();
-        pairs
-            .into_iter()
-            .map(|(name, value)| name + &value)
-            .collect()
+        let mut text = Vec::new();
+        SortedParams::parse(body)
+            .expect("test bodies are small")
+            .feed(|piece| text.extend_from_slice(piece));
+        String::from_utf8(text).expect("decoded parameters are UTF-8")
     }
 
     #[cfg(test)]
@@ -430,6 +525,40 @@ pub(crate) mod form_message {
         #[test]
         fn params_sort_by_name_then_value() {
             assert_eq!(sorted_params(b"b=2&a=z&a=y&c=%2B1+2"), "ayazb2c+1 2");
+        }
+
+        #[test]
+        fn params_decode_as_form_urlencoded_does() {
+            let cases: [&[u8]; 7] = [
+                b"a=1&&b&=c&a=1",
+                b"%zz=%4+1&%+=+%",
+                b"x=%ff%fe&y=%c3%a9&%C3%A9=1",
+                b"k=v=w&k",
+                b"",
+                b"&&&",
+                b"n=%2",
+            ];
+            for body in cases {
+                let mut pairs: Vec<(String, String)> =
+                    form_urlencoded::parse(body).into_owned().collect();
+                pairs.sort();
+                pairs.dedup();
+                let expected: String = pairs.into_iter().map(|(n, v)| n + &v).collect();
+                assert_eq!(sorted_params(body), expected, "{body:?}");
+            }
+        }
+
+        #[test]
+        fn too_many_params_are_refused_and_the_limit_itself_is_not() {
+            let at_limit = "a=1&".repeat(MAX_FORM_PARAMETERS);
+            assert!(SortedParams::parse(at_limit.as_bytes()).is_ok());
+            let over = format!("{at_limit}b=2");
+            assert_eq!(
+                SortedParams::parse(over.as_bytes()).err(),
+                Some(AuthErrorKind::TooManyFormParameters)
+            );
+            let empty_pieces = "&".repeat(10 * MAX_FORM_PARAMETERS);
+            assert!(SortedParams::parse(empty_pieces.as_bytes()).is_ok());
         }
 
         #[test]
@@ -487,13 +616,15 @@ fn feed_public_url(
     Ok(())
 }
 
-fn check_tolerance(config: &VerifierConfig, raw: &[u8]) -> Result<(), AuthErrorKind> {
-    let sent = i128::from(parse_timestamp(raw)?);
+/// Check the timestamp against the tolerance, both ends inclusive, and answer the last
+/// second it still verifies.
+fn check_tolerance(config: &VerifierConfig, raw: &[u8]) -> Result<i64, AuthErrorKind> {
+    let sent = parse_timestamp(raw)?;
     let now = i128::from(config.clock.unix_seconds());
-    let too_old = now - sent > i128::from(config.tolerance_past);
-    let too_new = sent - now > i128::from(config.tolerance_future);
+    let too_old = now - i128::from(sent) > i128::from(config.tolerance_past);
+    let too_new = i128::from(sent) - now > i128::from(config.tolerance_future);
     if too_old || too_new {
         return Err(AuthErrorKind::TimestampOutOfTolerance);
     }
-    Ok(())
+    Ok(sent.saturating_add(config.tolerance_past))
 }

@@ -151,6 +151,16 @@ pub(crate) struct ReplaySettings {
 }
 
 impl ReplaySettings {
+    /// How long to remember a delivery verified at `now`: the configured window, and for a
+    /// timestamped scheme at least until the last second its timestamp still verifies
+    /// (inclusive), so no replay can verify after the store has forgotten it.
+    pub(crate) fn window_for(&self, verifies_until: Option<i64>, now: i64) -> Duration {
+        let until_unverifiable = verifies_until.map_or(0, |last| {
+            u64::try_from(last.saturating_sub(now).saturating_add(1)).unwrap_or(0)
+        });
+        self.window.max(Duration::from_secs(until_unverifiable))
+    }
+
     /// The store key for signed material of `kind`: SHA-256 over the verifier's identity,
     /// the kind and the bytes, so verifiers sharing a store never collide.
     pub(crate) fn key(&self, identity: &str, kind: &[u8], material: &[u8]) -> ReplayKey {
@@ -239,6 +249,27 @@ pub struct SignatureVerifierBuilder {
     replay: ReplayChoice,
     replay_window: Option<Duration>,
     replay_policy: ReplayPolicy,
+    secret_text: SecretText,
+    /// The first secret given as text that could not be decoded, reported by `build`.
+    secret_error: Option<ConfigError>,
+}
+
+/// How the platform of a preset turns the secret its dashboard shows into key bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SecretText {
+    /// The text's UTF-8 bytes, as shown (GitHub, Stripe with its `whsec_`, Slack, …).
+    Utf8,
+    /// `whsec_` and standard base64: the decoded bytes (Standard Webhooks, Svix).
+    StandardWebhooks,
+}
+
+impl SecretText {
+    pub(crate) fn decode(self, text: &str) -> Result<Secret, ConfigError> {
+        match self {
+            Self::Utf8 => Secret::from_utf8(text),
+            Self::StandardWebhooks => Secret::from_standard_webhooks(text),
+        }
+    }
 }
 
 impl Default for SignatureVerifierBuilder {
@@ -263,6 +294,8 @@ impl Default for SignatureVerifierBuilder {
             replay: ReplayChoice::Default,
             replay_window: None,
             replay_policy: ReplayPolicy::FailClosed,
+            secret_text: SecretText::Utf8,
+            secret_error: None,
         }
     }
 }
@@ -355,6 +388,49 @@ impl SignatureVerifierBuilder {
         self
     }
 
+    /// Accept signatures made with the secret exactly as the platform's dashboard shows it,
+    /// keyed the way that platform keys it: a preset knows (Stripe keys its `whsec_…` text as
+    /// UTF-8; Standard Webhooks base64-decodes what follows `whsec_`); a builder that is not
+    /// a preset keys the UTF-8 text. A secret that does not decode is reported by `build`.
+    ///
+    /// ```
+    /// use callguard::providers;
+    ///
+    /// let stripe = providers::stripe().signing_secret("2026-11", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").build()?;
+    /// let standard = providers::standard_webhooks().signing_secret("2026-11", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").build()?;
+    /// # Ok::<(), callguard::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn signing_secret(mut self, id: impl Into<String>, text: &str) -> Self {
+        match self.secret_text.decode(text) {
+            Ok(secret) => self.secrets.push((id.into(), secret)),
+            Err(error) => {
+                self.secret_error.get_or_insert(error);
+            }
+        }
+        self
+    }
+
+    /// As [`signing_secret`](Self::signing_secret), with the text read from the environment
+    /// variable `variable`. A value with leading or trailing whitespace (a file's newline) is
+    /// refused by `build` with [`ConfigError::SecretWhitespace`] naming the variable.
+    #[must_use]
+    pub fn signing_secret_from_env(mut self, id: impl Into<String>, variable: &str) -> Self {
+        match crate::secret::env_text(variable) {
+            Ok(text) => self.signing_secret(id, &text),
+            Err(error) => {
+                self.secret_error.get_or_insert(error);
+                self
+            }
+        }
+    }
+
+    /// How this builder's platform keys the text of its secrets (presets set it).
+    pub(crate) fn secret_text(mut self, secret_text: SecretText) -> Self {
+        self.secret_text = secret_text;
+        self
+    }
+
     /// The identity accepted callers get in [`Caller::id`](crate::Caller::id)
     /// (default `signature`; a provider name such as `github` is typical).
     #[must_use]
@@ -402,8 +478,10 @@ impl SignatureVerifierBuilder {
         self
     }
 
-    /// How long a delivery is remembered (default: the timestamp tolerance into the past plus
-    /// as much into the future, or five minutes for schemes without a timestamp).
+    /// How long a delivery is remembered at least (default: five minutes for schemes without
+    /// a timestamp). A timestamped scheme always remembers a delivery until its timestamp
+    /// can no longer verify (`timestamp + tolerance into the past`, inclusive), however far
+    /// in the future it was stamped; this setting can lengthen that, never shorten it.
     #[must_use]
     pub fn replay_window(mut self, window: Duration) -> Self {
         self.replay_window = Some(window);
@@ -441,6 +519,9 @@ impl SignatureVerifierBuilder {
     /// signs a timestamp the scheme does not have, a list format that is ambiguous, or a
     /// URL part without a valid public base URL.
     pub fn build(self) -> Result<SignatureVerifier, ConfigError> {
+        if let Some(error) = self.secret_error {
+            return Err(error);
+        }
         let header = parse_header_name(&self.header)?;
         let has_timestamp_field = self.timestamp_field.is_some();
         let timestamp = match (self.timestamp_header, self.timestamp_field) {
@@ -487,11 +568,11 @@ impl SignatureVerifierBuilder {
                 .collect::<Result<_, ConfigError>>()?,
         };
         check_token_text(&self.identity, "identity")?;
-        let keys = key_secrets(self.secrets, self.algorithm)?;
-        let window = self.replay_window.unwrap_or_else(|| match timestamp {
-            Some(_) => self
-                .tolerance_past
-                .saturating_add(self.tolerance_future.min(self.tolerance_past)),
+        let keys = key_secrets(&self.identity, self.secrets, self.algorithm)?;
+        // A timestamped scheme remembers each delivery from its own timestamp (see
+        // `ReplaySettings::window_for`); the configured window can only lengthen that.
+        let window = self.replay_window.unwrap_or(match timestamp {
+            Some(_) => Duration::ZERO,
             None => DEFAULT_TOLERANCE,
         });
         let store: Option<Arc<dyn ReplayStore>> = match self.replay {
@@ -589,11 +670,14 @@ fn validate_base_url(url: String) -> Result<Box<str>, ConfigError> {
 }
 
 fn key_secrets(
+    identity: &str,
     secrets: Vec<(String, Secret)>,
     algorithm: SignatureAlgorithm,
 ) -> Result<Vec<KeyedSecret>, ConfigError> {
     if secrets.is_empty() {
-        return Err(ConfigError::NoSecrets);
+        return Err(ConfigError::NoSecrets {
+            verifier: identity.to_owned(),
+        });
     }
     let mut keys: Vec<KeyedSecret> = Vec::with_capacity(secrets.len());
     for (id, secret) in secrets {
@@ -621,7 +705,9 @@ mod tests {
     fn verifier_without_secrets_is_refused() {
         assert_eq!(
             SignatureVerifier::builder().build().unwrap_err(),
-            ConfigError::NoSecrets
+            ConfigError::NoSecrets {
+                verifier: "signature".to_owned()
+            }
         );
     }
 

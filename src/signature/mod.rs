@@ -45,6 +45,7 @@ mod mac;
 mod sign;
 
 pub(crate) use check::{HeadCheck, SignatureCheck, Verified};
+pub(crate) use config::SecretText;
 pub use config::{
     DEFAULT_HEADER, DEFAULT_REPLAY_CAPACITY, DEFAULT_TOLERANCE, MessagePart, SignatureVerifier,
     SignatureVerifierBuilder,

@@ -55,7 +55,11 @@ impl SignatureVerifier {
             let url = request.url.ok_or_else(needs_url)?;
             mac.update(url.as_bytes());
             if form_message::query_value(url, "bodySHA256").is_none() {
-                mac.update(form_message::sorted_params(request.body).as_bytes());
+                form_message::SortedParams::parse(request.body)
+                    .map_err(|_| ConfigError::InvalidMessage {
+                        reason: "the form body has more parameters than a verifier accepts",
+                    })?
+                    .feed(|piece| mac.update(piece));
             }
         } else {
             for part in &config.prefix {
