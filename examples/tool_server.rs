@@ -9,12 +9,16 @@
 //! | `CALLGUARD_BODY_LIMIT` | largest accepted body, in bytes | `1048576` |
 //! | `TOOL_SIGNING_SECRETS` | comma-separated secrets for `x-signature` (hex HMAC-SHA256 of the raw body); every one is accepted | random |
 //! | `TOOL_BEARER_TOKENS` | comma-separated `name=token` pairs, each granted `tools:call` | `demo=<random>` |
-//! | `TOOL_JWT_SECRET` | HS256 key of the JWTs this server mints and verifies (issuer `callguard-example`, audience `tools`) | random |
+//! | `TOOL_JWT_SECRET` | HS256 key of the JWTs this server mints and verifies (issuer `callguard-example`, audience `tools`, header `typ` `JWT`) | random |
 //! | `TOOL_BASIC_USERS` | comma-separated `user:password` pairs allowed to mint tokens | `demo:<random>` |
 //! | `CALLGUARD_PUBLIC_URL` | base URL platforms call, for URL-covering schemes (SignalWire) | `http://<CALLGUARD_ADDR>` |
 //! | `CALLGUARD_OPEN_ROUTE` | set to `1` to mount `POST /open/{name}` without authentication, the baseline `benches/load.sh` compares with | unset |
 //! | `CALLGUARD_REDIS_URL` | Redis for replay protection on the Standard Webhooks and Stripe routes, shared by every instance (run with `--features redis`) | unset: in memory |
+//! | `RUST_LOG` | log filter for stderr (`tracing-subscriber`'s `EnvFilter`); every refused request is logged at `warn` with the guard's name, the path and the reason | `info` |
 //! | `SENDBIRD_API_TOKEN`, `SIGNALWIRE_SIGNING_KEY`, `GITHUB_WEBHOOK_SECRET`, `STRIPE_WEBHOOK_SECRET`, `SLACK_SIGNING_SECRET`, `SHOPIFY_WEBHOOK_SECRET`, `STANDARD_WEBHOOK_SECRET` | each mounts `POST /webhooks/{provider}` with that platform's scheme | unset: not mounted |
+//!
+//! Secrets from the environment must not have leading or trailing whitespace (a file's
+//! trailing newline, say): the server refuses to start, naming the variable.
 //!
 //! Routes:
 //! - `GET /healthz`: 200, no credentials.
@@ -34,7 +38,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, State};
+use axum::extract::{DefaultBodyLimit, OriginalUri, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -86,28 +90,28 @@ struct Settings {
 impl Settings {
     fn from_env() -> Result<Self, String> {
         let mut generated = Vec::new();
-        let mut env_or_random = |name: &'static str, make: fn() -> String| match std::env::var(name)
-        {
-            Ok(value) => value,
-            Err(_) => {
+        let mut env_or_random = |name: &'static str, make: fn() -> String| match secret_env(name) {
+            Ok(Some(value)) => Ok(value),
+            Ok(None) => {
                 let value = make();
                 generated.push((name, value.clone()));
-                value
+                Ok(value)
             }
+            Err(e) => Err(e),
         };
-        let signing = env_or_random("TOOL_SIGNING_SECRETS", random_secret);
-        let bearer = env_or_random("TOOL_BEARER_TOKENS", || format!("demo={}", random_secret()));
-        let jwt_secret = env_or_random("TOOL_JWT_SECRET", random_secret);
-        let basic = env_or_random("TOOL_BASIC_USERS", || format!("demo:{}", random_secret()));
+        let signing = env_or_random("TOOL_SIGNING_SECRETS", random_secret)?;
+        let bearer = env_or_random("TOOL_BEARER_TOKENS", || format!("demo={}", random_secret()))?;
+        let jwt_secret = env_or_random("TOOL_JWT_SECRET", random_secret)?;
+        let basic = env_or_random("TOOL_BASIC_USERS", || format!("demo:{}", random_secret()))?;
         let addr: SocketAddr = env_or("CALLGUARD_ADDR", "127.0.0.1:3000")
             .parse()
             .map_err(|e| format!("CALLGUARD_ADDR: {e}"))?;
-        let providers = PROVIDERS
-            .iter()
-            .filter_map(|(route, variable)| {
-                std::env::var(variable).ok().map(|secret| (*route, secret))
-            })
-            .collect();
+        let mut providers = Vec::new();
+        for (route, variable) in PROVIDERS {
+            if let Some(secret) = secret_env(variable)? {
+                providers.push((route, secret));
+            }
+        }
         Ok(Self {
             addr,
             public_url: std::env::var("CALLGUARD_PUBLIC_URL")
@@ -122,6 +126,19 @@ impl Settings {
             basic_users: pairs("TOOL_BASIC_USERS", &basic, ':')?,
             generated,
         })
+    }
+}
+
+/// A secret-bearing variable: `None` when unset; refused, naming it, when it has leading or
+/// trailing whitespace (as `Secret::from_env` refuses it).
+fn secret_env(name: &str) -> Result<Option<String>, String> {
+    match std::env::var(name) {
+        Ok(value) if value.trim() != value => Err(callguard::ConfigError::SecretWhitespace {
+            name: name.to_owned(),
+        }
+        .to_string()),
+        Ok(value) => Ok(Some(value)),
+        Err(_) => Ok(None),
     }
 }
 
@@ -290,6 +307,7 @@ fn methods(settings: &Settings) -> Result<Methods, String> {
             .key(JWT_KID, jwt_key)
             .issuer(JWT_ISSUER)
             .audience(JWT_AUDIENCE)
+            .typ("JWT")
             .max_ttl(Duration::from_secs(MAX_TTL))
             .build()
             .map_err(|e| format!("TOOL_JWT_SECRET: {e}"))?,
@@ -403,7 +421,9 @@ fn app(settings: &Settings, methods: Methods, replay: &SharedReplay) -> Result<R
         ])
         .map_err(|e| e.to_string())?,
     )
-    .body_limit(settings.body_limit);
+    .body_limit(settings.body_limit)
+    .named("tools")
+    .map_err(|e| e.to_string())?;
     let orders_scope = RequireScopesLayer::new(["orders:write"]).map_err(|e| e.to_string())?;
     let tools = Router::new()
         .route("/tools/{name}", post(call_tool))
@@ -414,7 +434,12 @@ fn app(settings: &Settings, methods: Methods, replay: &SharedReplay) -> Result<R
         .route_layer(tool_guard);
     let token = Router::new()
         .route("/auth/token", post(mint_token))
-        .route_layer(GuardLayer::new(methods.basic).body_limit(64 * 1024))
+        .route_layer(
+            GuardLayer::new(methods.basic)
+                .body_limit(64 * 1024)
+                .named("token-endpoint")
+                .map_err(|e| e.to_string())?,
+        )
         .with_state(TokenIssuer::new(methods.jwt));
     let mut app = tools
         .merge(orders)
@@ -423,7 +448,11 @@ fn app(settings: &Settings, methods: Methods, replay: &SharedReplay) -> Result<R
     if std::env::var("CALLGUARD_OPEN_ROUTE").as_deref() == Ok("1") {
         app = app.route("/open/{name}", post(open_tool));
     }
+    // axum's extractors have their own body limit (2 MB): it must not be lower than the
+    // guard's, or a verified body is then refused by the `Bytes` extractor.
+    app = app.layer(DefaultBodyLimit::max(settings.body_limit));
     for (route, secret) in &settings.providers {
+        // Presets name themselves (`github`, `stripe`, …) in the rejection log.
         let guard = GuardLayer::new(provider(route, secret, &settings.public_url, replay)?)
             .body_limit(settings.body_limit);
         app = app.merge(
@@ -468,6 +497,14 @@ fn fail(message: &str) -> ! {
 
 #[tokio::main]
 async fn main() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
     let settings = Settings::from_env().unwrap_or_else(|e| fail(&e));
     let methods = methods(&settings).unwrap_or_else(|e| fail(&e));
     let replay = SharedReplay::from_env().await.unwrap_or_else(|e| fail(&e));

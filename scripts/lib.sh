@@ -16,9 +16,10 @@ wait_healthy() {
 }
 
 # Start BINARY (the built example server) with the current environment, stop it when the
-# calling script exits, and wait until it answers. Sets $server to its process id.
+# calling script exits, and wait until it answers. Sets $server to its process id. Its
+# stderr (the log) goes to $server_log when that is set.
 start_tool_server() {
-  "$1" >/dev/null 2>&1 &
+  "$1" >/dev/null 2>"${server_log:-/dev/null}" &
   server=$!
   trap 'kill $server 2>/dev/null || true' EXIT
   wait_healthy

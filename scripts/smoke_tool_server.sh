@@ -15,6 +15,17 @@ export TOOL_SIGNING_SECRETS="first-secret-0123456789abcdef,second-secret-0123456
 export TOOL_BEARER_TOKENS="agent-a=tok_agent_a_0123456789abcdef,agent-b=tok_agent_b_0123456789abcdef"
 export TOOL_JWT_SECRET="jwt-secret-for-the-smoke-test-0123456789"
 export TOOL_BASIC_USERS="minter:minter-password-0123456789"
+
+# A secret with a trailing newline (as read from a file) is refused at startup, by name.
+if TOOL_JWT_SECRET=$'jwt-secret-with-a-newline-0123456789\n' target/debug/examples/tool_server >/dev/null 2>/tmp/callguard-smoke-refused.log; then
+  echo "the server started with a secret that ends in a newline" >&2; exit 1
+fi
+grep -q "TOOL_JWT_SECRET" /tmp/callguard-smoke-refused.log || { echo "the refusal does not name TOOL_JWT_SECRET" >&2; cat /tmp/callguard-smoke-refused.log >&2; exit 1; }
+
+# No body limit at all: a lying Content-Length must still not size an allocation.
+export CALLGUARD_BODY_LIMIT=68719476736
+export SERVER_LOG=$(mktemp)
+server_log=$SERVER_LOG
 start_tool_server target/debug/examples/tool_server
 
 python3 - <<'PY'
@@ -88,5 +99,35 @@ for bad in [b'{"scopes":["admin"]}', b'{"ttl":0}', b'{"ttl":3601}', b'not json',
     assert post("/auth/token", bad, authorization=basic)[0] == 400, bad
 assert post("/auth/token", request, authorization="Basic " + base64.b64encode(b"minter:wrong").decode())[0] == 401
 assert post("/auth/token", request)[0] == 401
+
+# A lying Content-Length with no limit: two small frames, then the connection closes. The
+# server must neither reserve the declared 64 GiB nor abort.
+import socket
+host, port = os.environ["CALLGUARD_ADDR"].split(":")
+with socket.create_connection((host, int(port)), timeout=10) as s:
+    s.sendall(b"POST /tools/echo HTTP/1.1\r\nHost: x\r\nx-signature: " + b"00" * 32 +
+              b"\r\nContent-Length: 68719476736\r\n\r\nfirst")
+    time.sleep(0.05)
+    s.sendall(b"second")
+    time.sleep(0.05)
+with urllib.request.urlopen(base + "/healthz", timeout=10) as response:
+    assert response.status == 200, "the server did not survive a lying Content-Length"
+
+# A signed JWT whose typ has a multi-byte character at the media-type boundary: 401, no panic.
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+head = b64url(json.dumps({"alg": "HS256", "typ": "aaaaaaaaaaa\u00e9"}).encode())
+body_part = b64url(json.dumps({"iss": "callguard-example", "aud": "tools", "sub": "x", "exp": int(time.time()) + 60}).encode())
+tag = b64url(hmac.new(os.environ["TOOL_JWT_SECRET"].encode(), f"{head}.{body_part}".encode(), hashlib.sha256).digest())
+assert post("/tools/echo", body, authorization=f"Bearer {head}.{body_part}.{tag}")[0] == 401
+with urllib.request.urlopen(base + "/healthz", timeout=10) as response:
+    assert response.status == 200, "the server did not survive the typ check"
+
+# Refusals are in the log, named and with the path, and no credential is.
+time.sleep(0.2)
+log = open(os.environ["SERVER_LOG"]).read()
+assert "callguard refused a request" in log and "guard=tools" in log and "path=/tools/echo" in log, log[-2000:]
+assert "guard=token-endpoint" in log, log[-2000:]
+assert "tok_unknown_0123456789abcdef" not in log and os.environ["TOOL_JWT_SECRET"] not in log and tag not in log
 print("smoke: tool_server answered every request as its contract says")
 PY

@@ -50,22 +50,24 @@ impl RejectionLog {
         let Some(suppressed) = self.budget.take(unix_second()) else {
             return;
         };
+        // The path is URI-safe ASCII (the http crate refuses anything else), so it can be
+        // written as it is; the query, which may carry tokens, never is.
         let path = truncate(path);
         let (guard, reason, status) = (&*self.name, error.kind().as_str(), error.status());
         if status.is_server_error() {
             tracing::error!(
-                guard,
-                path,
-                reason,
+                %guard,
+                %path,
+                %reason,
                 status = status.as_u16(),
                 suppressed,
                 "callguard could not check a request"
             );
         } else {
             tracing::warn!(
-                guard,
-                path,
-                reason,
+                %guard,
+                %path,
+                %reason,
                 status = status.as_u16(),
                 suppressed,
                 "callguard refused a request"
