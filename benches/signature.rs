@@ -152,5 +152,71 @@ fn bench_signature(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_signature);
+/// The Twilio-compatible scheme's rejection cost against a plain scheme (Sendbird's preset:
+/// hex HMAC-SHA256 of the raw body) on the same 1 MiB body with a made-up signature:
+/// `a&a&…` (half a million parameters, refused by the parameter cap) and 1024 parameters
+/// whose values are all percent-escapes (the most decoding the cap allows).
+fn bench_form_rejection(c: &mut Criterion) {
+    use callguard::providers;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let twilio = GuardLayer::new(
+        providers::twilio_compatible()
+            .secret("k", Secret::from_utf8(SECRET).unwrap())
+            .public_base_url("https://hooks.example.com")
+            .build()
+            .unwrap(),
+    )
+    .body_limit(2 * 1024 * 1024)
+    .layer(service_fn(consume));
+    let sendbird = GuardLayer::new(
+        providers::sendbird()
+            .secret("k", Secret::from_utf8(SECRET).unwrap())
+            .build()
+            .unwrap(),
+    )
+    .body_limit(2 * 1024 * 1024)
+    .layer(service_fn(consume));
+    let mut group = c.benchmark_group("form_rejection_1MiB");
+    for (label, body) in form_bodies() {
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        let frames = [body];
+        group.bench_function(BenchmarkId::new("twilio_compatible", label), |b| {
+            b.iter(|| {
+                let request = Request::post("/hook")
+                    .header("x-twilio-signature", "AAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+                    .body(Frames::new(&frames))
+                    .unwrap();
+                let response = runtime.block_on(twilio.clone().oneshot(request)).unwrap();
+                assert!(response.status() == 401 || response.status() == 413);
+            });
+        });
+        group.bench_function(BenchmarkId::new("sendbird", label), |b| {
+            b.iter(|| {
+                let request = Request::post("/hook")
+                    .header("x-sendbird-signature", "00".repeat(32))
+                    .body(Frames::new(&frames))
+                    .unwrap();
+                let response = runtime.block_on(sendbird.clone().oneshot(request)).unwrap();
+                assert_eq!(response.status(), 401);
+            });
+        });
+    }
+    group.finish();
+}
+
+/// The two 1 MiB form bodies of `bench_form_rejection`.
+fn form_bodies() -> [(&'static str, Bytes); 2] {
+    const MIB: usize = 1024 * 1024;
+    let many = "a&".repeat(MIB / 2);
+    let value = "%41".repeat(MIB / 1024 / 3 - 1);
+    let escaped: String = (0..1024).map(|i| format!("p{i:04}={value}&")).collect();
+    [
+        ("a_amp_repeated", Bytes::from(many)),
+        ("1024_escaped_params", Bytes::from(escaped)),
+    ]
+}
+
+criterion_group!(benches, bench_signature, bench_form_rejection);
 criterion_main!(benches);

@@ -475,7 +475,30 @@ pub(crate) mod form_message {
                 if index > 0 {
                     self.decoded.push(b' ');
                 }
-                self.decoded.extend(percent_encoding::percent_decode(piece));
+                // One pass, byte by byte, with a table for hex digits: measured faster than
+                // percent_encoding's iterator and than jumping between `%`s with memchr.
+                let mut at = 0;
+                while let Some(&byte) = piece.get(at) {
+                    let escape = (byte == b'%')
+                        .then(|| piece.get(at + 1..at + 3))
+                        .flatten()
+                        .and_then(|pair| {
+                            let (high, low) =
+                                (HEX[usize::from(pair[0])], HEX[usize::from(pair[1])]);
+                            ((high | low) & NOT_HEX == 0).then_some(high << 4 | low)
+                        });
+                    match escape {
+                        Some(decoded) => {
+                            self.decoded.push(decoded);
+                            at += 3;
+                        }
+                        // Any other byte, or a `%` that starts no escape, stands for itself.
+                        None => {
+                            self.decoded.push(byte);
+                            at += 1;
+                        }
+                    }
+                }
             }
             if std::str::from_utf8(&self.decoded[start..]).is_err() {
                 let replaced = String::from_utf8_lossy(&self.decoded[start..]).into_owned();
@@ -492,6 +515,26 @@ pub(crate) mod form_message {
             }
         }
     }
+
+    /// Marks a byte that is not a hex digit in [`HEX`]; no digit's value has these bits.
+    const NOT_HEX: u8 = 0xf0;
+
+    /// The value of each hex digit, by byte.
+    const HEX: [u8; 256] = {
+        let mut table = [NOT_HEX; 256];
+        let mut digit = 0;
+        while digit < 10 {
+            table[b'0' as usize + digit] = digit as u8;
+            digit += 1;
+        }
+        let mut letter = 0;
+        while letter < 6 {
+            table[b'a' as usize + letter] = 10 + letter as u8;
+            table[b'A' as usize + letter] = 10 + letter as u8;
+            letter += 1;
+        }
+        table
+    };
 
     /// The parameters' message as one string (for signing and tests).
     #[cfg(test)]
@@ -527,6 +570,26 @@ pub(crate) mod form_message {
             assert_eq!(sorted_params(b"b=2&a=z&a=y&c=%2B1+2"), "ayazb2c+1 2");
         }
 
+        fn reference(body: &[u8]) -> String {
+            let mut pairs: Vec<(String, String)> =
+                form_urlencoded::parse(body).into_owned().collect();
+            pairs.sort();
+            pairs.dedup();
+            pairs.into_iter().map(|(n, v)| n + &v).collect()
+        }
+
+        proptest::proptest! {
+            #[test]
+            fn params_match_form_urlencoded_on_any_bytes(
+                body in proptest::collection::vec(
+                    proptest::sample::select(b"ab=&+%0fF\xc3\xa9\xff".to_vec()),
+                    0..64,
+                )
+            ) {
+                proptest::prop_assert_eq!(sorted_params(&body), reference(&body));
+            }
+        }
+
         #[test]
         fn params_decode_as_form_urlencoded_does() {
             let cases: [&[u8]; 7] = [
@@ -539,12 +602,7 @@ pub(crate) mod form_message {
                 b"n=%2",
             ];
             for body in cases {
-                let mut pairs: Vec<(String, String)> =
-                    form_urlencoded::parse(body).into_owned().collect();
-                pairs.sort();
-                pairs.dedup();
-                let expected: String = pairs.into_iter().map(|(n, v)| n + &v).collect();
-                assert_eq!(sorted_params(body), expected, "{body:?}");
+                assert_eq!(sorted_params(body), reference(body), "{body:?}");
             }
         }
 
