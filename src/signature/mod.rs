@@ -6,6 +6,12 @@
 //! several secrets may match (rotation); the matching secret's id is reported in the
 //! [`Caller`](crate::Caller).
 //!
+//! In axum, put a guard on the routes it protects with `Router::route_layer`: it runs only
+//! for requests that matched a route, so unknown paths stay 404. `Router::layer` runs for
+//! every request, including ones no route matches (they get a 401): right for a service
+//! that has nothing but protected routes, wrong for a router that mixes them with public
+//! ones. A guard's body limit and axum's `DefaultBodyLimit` are separate: raise both.
+//!
 //! ```
 //! use axum::{Router, routing::post, body::Body};
 //! use callguard::{Secret, signature::SignatureVerifier};
@@ -19,7 +25,7 @@
 //!     .secret("2026-11", Secret::from_utf8(secret)?)
 //!     .build()?;
 //! let app = Router::new().route("/tools/echo", post(|body: String| async move { body }))
-//!     .layer(verifier.layer());
+//!     .route_layer(verifier.layer());
 //!
 //! let body = r#"{"name":"echo"}"#;
 //! let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
@@ -30,7 +36,11 @@
 //! assert_eq!(app.clone().oneshot(signed).await?.status(), StatusCode::OK);
 //!
 //! let unsigned = Request::post("/tools/echo").body(Body::from(body))?;
-//! assert_eq!(app.oneshot(unsigned).await?.status(), StatusCode::UNAUTHORIZED);
+//! assert_eq!(app.clone().oneshot(unsigned).await?.status(), StatusCode::UNAUTHORIZED);
+//!
+//! // With `route_layer`, a path no route matches is still 404, not a 401 challenge.
+//! let unknown = Request::post("/nowhere").body(Body::empty())?;
+//! assert_eq!(app.oneshot(unknown).await?.status(), StatusCode::NOT_FOUND);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
