@@ -39,11 +39,11 @@ use crate::authenticator::Authenticator;
 use crate::caller::Scopes;
 use crate::error::ConfigError;
 use crate::secret::Secret;
-use crate::signature::SecretText;
 use crate::signature::{
     Encoding, MessagePart, SignatureAlgorithm, SignatureFormat, SignatureVerifier,
     SignatureVerifierBuilder,
 };
+use crate::signature::{SecretList, SecretText};
 
 /// GitHub: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>`, keyed with the
 /// webhook secret's UTF-8 bytes. No timestamp. See GitHub Docs, "Validating webhook
@@ -187,8 +187,7 @@ pub fn twilio_compatible() -> SignatureVerifierBuilder {
 /// Builds the SignalWire [`Authenticator`].
 #[derive(Debug, Default)]
 pub struct SignalWireBuilder {
-    secrets: Vec<(String, Secret)>,
-    secret_error: Option<ConfigError>,
+    secrets: SecretList,
     scopes: Scopes,
     public_base_url: Option<String>,
     trust_forwarded: bool,
@@ -199,12 +198,7 @@ impl SignalWireBuilder {
     /// as UTF-8), reported as key id `id`. A key that is too short is reported by `build`.
     #[must_use]
     pub fn signing_secret(mut self, id: impl Into<String>, text: &str) -> Self {
-        match Secret::from_utf8(text) {
-            Ok(secret) => self.secrets.push((id.into(), secret)),
-            Err(error) => {
-                self.secret_error.get_or_insert(error);
-            }
-        }
+        self.secrets.add_text(id.into(), text, SecretText::Utf8);
         self
     }
 
@@ -212,19 +206,14 @@ impl SignalWireBuilder {
     /// `variable` (surrounding whitespace is refused, naming it).
     #[must_use]
     pub fn signing_secret_from_env(mut self, id: impl Into<String>, variable: &str) -> Self {
-        match crate::secret::env_text(variable) {
-            Ok(text) => self.signing_secret(id, &text),
-            Err(error) => {
-                self.secret_error.get_or_insert(error);
-                self
-            }
-        }
+        self.secrets.add_env(id.into(), variable, SecretText::Utf8);
+        self
     }
 
     /// Accept signatures made with this signing key, reported as key id `id`.
     #[must_use]
     pub fn secret(mut self, id: impl Into<String>, secret: Secret) -> Self {
-        self.secrets.push((id.into(), secret));
+        self.secrets.add(id.into(), Ok(secret));
         self
     }
 
@@ -256,12 +245,10 @@ impl SignalWireBuilder {
     ///
     /// As [`SignatureVerifierBuilder::build`], including a missing URL source.
     pub fn build(self) -> Result<Authenticator, ConfigError> {
-        if let Some(error) = self.secret_error {
-            return Err(error);
-        }
+        let secrets = self.secrets.into_entries()?;
         let configure = |builder: SignatureVerifierBuilder| {
             let mut builder = builder.identity("signalwire").scopes(self.scopes.clone());
-            for (id, secret) in &self.secrets {
+            for (id, secret) in &secrets {
                 builder = builder.secret(id.clone(), secret.clone());
             }
             if let Some(url) = &self.public_base_url {

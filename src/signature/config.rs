@@ -240,7 +240,7 @@ pub struct SignatureVerifierBuilder {
     timestamp_field: Option<String>,
     tolerance_past: Duration,
     tolerance_future: Duration,
-    secrets: Vec<(String, Secret)>,
+    secrets: SecretList,
     identity: String,
     scopes: Scopes,
     clock: Arc<dyn Clock>,
@@ -250,8 +250,49 @@ pub struct SignatureVerifierBuilder {
     replay_window: Option<Duration>,
     replay_policy: ReplayPolicy,
     secret_text: SecretText,
-    /// The first secret given as text that could not be decoded, reported by `build`.
-    secret_error: Option<ConfigError>,
+}
+
+/// The secrets given to a builder, and the first one that could not be read or decoded
+/// (reported by `build`, so the builder's methods can chain).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct SecretList {
+    entries: Vec<(String, Secret)>,
+    error: Option<ConfigError>,
+}
+
+impl SecretList {
+    pub(crate) fn add(&mut self, id: String, secret: Result<Secret, ConfigError>) {
+        match secret {
+            Ok(secret) => self.entries.push((id, secret)),
+            Err(error) => {
+                self.error.get_or_insert(error);
+            }
+        }
+    }
+
+    /// Add the secret a dashboard shows as `text`, keyed `how` the platform keys it.
+    pub(crate) fn add_text(&mut self, id: String, text: &str, how: SecretText) {
+        self.add(id, how.decode(text));
+    }
+
+    /// As [`add_text`](Self::add_text), read from the environment variable `variable`
+    /// (surrounding whitespace refused, naming it).
+    pub(crate) fn add_env(&mut self, id: String, variable: &str, how: SecretText) {
+        let secret = crate::secret::env_text(variable).and_then(|text| how.decode(&text));
+        self.add(id, secret);
+    }
+
+    fn ids(&self) -> Vec<&str> {
+        self.entries.iter().map(|(id, _)| id.as_str()).collect()
+    }
+
+    /// The secrets, or the first mistake made giving them.
+    pub(crate) fn into_entries(self) -> Result<Vec<(String, Secret)>, ConfigError> {
+        match self.error {
+            Some(error) => Err(error),
+            None => Ok(self.entries),
+        }
+    }
 }
 
 /// How the platform of a preset turns the secret its dashboard shows into key bytes.
@@ -285,7 +326,7 @@ impl Default for SignatureVerifierBuilder {
             timestamp_field: None,
             tolerance_past: DEFAULT_TOLERANCE,
             tolerance_future: DEFAULT_TOLERANCE,
-            secrets: Vec::new(),
+            secrets: SecretList::default(),
             identity: "signature".to_owned(),
             scopes: Scopes::empty(),
             clock: Arc::new(SystemClock),
@@ -295,7 +336,6 @@ impl Default for SignatureVerifierBuilder {
             replay_window: None,
             replay_policy: ReplayPolicy::FailClosed,
             secret_text: SecretText::Utf8,
-            secret_error: None,
         }
     }
 }
@@ -304,10 +344,7 @@ impl fmt::Debug for SignatureVerifierBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SignatureVerifierBuilder")
             .field("header", &self.header)
-            .field(
-                "secret_ids",
-                &self.secrets.iter().map(|(id, _)| id).collect::<Vec<_>>(),
-            )
+            .field("secret_ids", &self.secrets.ids())
             .finish_non_exhaustive()
     }
 }
@@ -384,7 +421,7 @@ impl SignatureVerifierBuilder {
     /// Add several during rotation; any of them passes.
     #[must_use]
     pub fn secret(mut self, id: impl Into<String>, secret: Secret) -> Self {
-        self.secrets.push((id.into(), secret));
+        self.secrets.add(id.into(), Ok(secret));
         self
     }
 
@@ -402,12 +439,7 @@ impl SignatureVerifierBuilder {
     /// ```
     #[must_use]
     pub fn signing_secret(mut self, id: impl Into<String>, text: &str) -> Self {
-        match self.secret_text.decode(text) {
-            Ok(secret) => self.secrets.push((id.into(), secret)),
-            Err(error) => {
-                self.secret_error.get_or_insert(error);
-            }
-        }
+        self.secrets.add_text(id.into(), text, self.secret_text);
         self
     }
 
@@ -416,13 +448,8 @@ impl SignatureVerifierBuilder {
     /// refused by `build` with [`ConfigError::SecretWhitespace`] naming the variable.
     #[must_use]
     pub fn signing_secret_from_env(mut self, id: impl Into<String>, variable: &str) -> Self {
-        match crate::secret::env_text(variable) {
-            Ok(text) => self.signing_secret(id, &text),
-            Err(error) => {
-                self.secret_error.get_or_insert(error);
-                self
-            }
-        }
+        self.secrets.add_env(id.into(), variable, self.secret_text);
+        self
     }
 
     /// How this builder's platform keys the text of its secrets (presets set it).
@@ -519,9 +546,7 @@ impl SignatureVerifierBuilder {
     /// signs a timestamp the scheme does not have, a list format that is ambiguous, or a
     /// URL part without a valid public base URL.
     pub fn build(self) -> Result<SignatureVerifier, ConfigError> {
-        if let Some(error) = self.secret_error {
-            return Err(error);
-        }
+        let secrets = self.secrets.into_entries()?;
         let header = parse_header_name(&self.header)?;
         let has_timestamp_field = self.timestamp_field.is_some();
         let timestamp = match (self.timestamp_header, self.timestamp_field) {
@@ -568,7 +593,7 @@ impl SignatureVerifierBuilder {
                 .collect::<Result<_, ConfigError>>()?,
         };
         check_token_text(&self.identity, "identity")?;
-        let keys = key_secrets(&self.identity, self.secrets, self.algorithm)?;
+        let keys = key_secrets(&self.identity, secrets, self.algorithm)?;
         // A timestamped scheme remembers each delivery from its own timestamp (see
         // `ReplaySettings::window_for`); the configured window can only lengthen that.
         let window = self.replay_window.unwrap_or(match timestamp {

@@ -55,11 +55,11 @@ mod mac;
 mod sign;
 
 pub(crate) use check::{HeadCheck, SignatureCheck, Verified};
-pub(crate) use config::SecretText;
 pub use config::{
     DEFAULT_HEADER, DEFAULT_REPLAY_CAPACITY, DEFAULT_TOLERANCE, MessagePart, SignatureVerifier,
     SignatureVerifierBuilder,
 };
+pub(crate) use config::{SecretList, SecretText};
 pub use header::{Encoding, SignatureFormat};
 pub use mac::SignatureAlgorithm;
 pub use sign::SigningRequest;
