@@ -202,6 +202,16 @@ impl JwtKey {
         })
     }
 
+    /// A verifying key already decoded, pinned to `algorithm` (whose family the caller
+    /// checked).
+    pub(crate) fn public(algorithm: JwtAlgorithm, decoding: DecodingKey) -> Self {
+        Self {
+            algorithm,
+            verifying: Verifying::PublicKey(decoding),
+            encoding: None,
+        }
+    }
+
     /// This public key, able to sign too with the matching private key in PEM.
     ///
     /// # Errors

@@ -48,6 +48,7 @@ compile_error!(
 
 mod config;
 mod issue;
+mod jwk;
 mod key;
 mod verify;
 

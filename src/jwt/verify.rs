@@ -214,15 +214,8 @@ impl JwtVerifier {
     /// checked with the key's pinned algorithm, and the claims parsed once, after it.
     fn verify(&self, token: &[u8]) -> Result<Verified, AuthErrorKind> {
         let inner = &self.config.inner;
-        let compact = Compact::split(token).ok_or(AuthErrorKind::MalformedCredentials)?;
-        let header: jsonwebtoken::Header = serde_json::from_slice(&base64url(compact.header)?)
-            .map_err(|_| AuthErrorKind::MalformedCredentials)?;
-        // RFC 7515 §4.1.11: extensions listed in `crit` must be understood, and callguard
-        // understands none.
-        if header.crit.is_some() {
-            return Err(AuthErrorKind::InvalidCredentials);
-        }
-        let pinned = match (inner.sole_kid.as_deref(), header.kid.as_deref()) {
+        let parsed = ParsedToken::parse(token)?;
+        let pinned = match (inner.sole_kid.as_deref(), parsed.kid()) {
             // One key: a token may leave `kid` out, but may not name another key.
             (Some(sole), kid) if kid.is_none_or(|kid| kid == sole) => &inner.keys[sole],
             (Some(_), Some(_)) => return Err(AuthErrorKind::InvalidCredentials),
@@ -230,19 +223,108 @@ impl JwtVerifier {
                 .and_then(|kid| inner.keys.get(kid))
                 .ok_or(AuthErrorKind::InvalidCredentials)?,
         };
-        if header.alg != pinned.key.algorithm.to_jsonwebtoken() {
+        let typ = inner.typ.as_ref().map(std::slice::from_ref);
+        let rules = ClaimRules {
+            issuer: inner.issuer.as_deref(),
+            audiences: inner.audience.as_slice(),
+            typ: typ.map(|accepted| TypRule {
+                accepted,
+                absent_ok: false,
+            }),
+            leeway: inner.leeway,
+            now: inner.clock.unix_seconds(),
+        };
+        let ClaimsChecked { claims, exp } = parsed.check(&pinned.key, &rules)?;
+        let caller = Caller::new(AuthMethod::Jwt, subject_of(&claims)?)
+            .with_key_id(Arc::clone(&pinned.kid))
+            .with_scopes(scopes_of(&claims)?)
+            .with_claims(Claims::new(claims));
+        Ok(Verified { caller, exp })
+    }
+}
+
+/// What a token's header and claims must satisfy, besides its signature.
+pub(crate) struct ClaimRules<'a> {
+    /// The `iss` required, as a string.
+    pub(crate) issuer: Option<&'a str>,
+    /// The audiences of which `aud` must name one (none: no requirement).
+    pub(crate) audiences: &'a [Arc<str>],
+    pub(crate) typ: Option<TypRule<'a>>,
+    pub(crate) leeway: i64,
+    pub(crate) now: i64,
+}
+
+/// The `typ` header values accepted (RFC 7515 §4.1.9, `application/` optional).
+pub(crate) struct TypRule<'a> {
+    pub(crate) accepted: &'a [Arc<str>],
+    /// Whether a token without `typ` passes.
+    pub(crate) absent_ok: bool,
+}
+
+/// The claims of a token whose signature and claims passed.
+pub(crate) struct ClaimsChecked {
+    pub(crate) claims: Map<String, Value>,
+    pub(crate) exp: i64,
+}
+
+/// A token split at its dots and its header parsed: the first step of every JWT check,
+/// before any key is chosen.
+pub(crate) struct ParsedToken<'a> {
+    compact: Compact<'a>,
+    header: jsonwebtoken::Header,
+}
+
+impl<'a> ParsedToken<'a> {
+    /// Split `token` and parse its header once. A header with `crit` is refused (RFC 7515
+    /// §4.1.11: the extensions it lists must be understood, and callguard understands none).
+    pub(crate) fn parse(token: &'a [u8]) -> Result<Self, AuthErrorKind> {
+        let compact = Compact::split(token).ok_or(AuthErrorKind::MalformedCredentials)?;
+        let header: jsonwebtoken::Header = serde_json::from_slice(&base64url(compact.header)?)
+            .map_err(|_| AuthErrorKind::MalformedCredentials)?;
+        if header.crit.is_some() {
             return Err(AuthErrorKind::InvalidCredentials);
         }
-        pinned
-            .key
-            .verify_signature(compact.signing_input, compact.signature)?;
-        if let Some(expected) = inner.typ.as_deref()
-            && !header
-                .typ
-                .as_deref()
-                .is_some_and(|typ| typ_matches(typ, expected))
-        {
-            return Err(AuthErrorKind::InvalidClaims);
+        Ok(Self { compact, header })
+    }
+
+    /// The key id the header names, if any.
+    pub(crate) fn kid(&self) -> Option<&str> {
+        self.header.kid.as_deref()
+    }
+
+    /// The `iss` the payload claims, read before any verification and used only to choose
+    /// the issuer whose keys and rules must then verify the token (which checks `iss`
+    /// again, after the signature).
+    pub(crate) fn unverified_issuer(&self) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct Issuer {
+            iss: Option<String>,
+        }
+        let payload = base64url(self.compact.payload).ok()?;
+        serde_json::from_slice::<Issuer>(&payload).ok()?.iss
+    }
+
+    /// Check the header's `alg` against `key`'s pinned algorithm, the signature, `typ`, and
+    /// then, parsed only now, the claims: no claim named twice, `exp` a non-negative integer
+    /// not passed, `iss`, `aud`, `nbf`, `jti` a string when present.
+    pub(crate) fn check(
+        &self,
+        key: &super::JwtKey,
+        rules: &ClaimRules<'_>,
+    ) -> Result<ClaimsChecked, AuthErrorKind> {
+        let (compact, header) = (&self.compact, &self.header);
+        if header.alg != key.algorithm.to_jsonwebtoken() {
+            return Err(AuthErrorKind::InvalidCredentials);
+        }
+        key.verify_signature(compact.signing_input, compact.signature)?;
+        if let Some(rule) = &rules.typ {
+            let passes = match header.typ.as_deref() {
+                None => rule.absent_ok,
+                Some(typ) => rule.accepted.iter().any(|accepted| typ_matches(typ, accepted)),
+            };
+            if !passes {
+                return Err(AuthErrorKind::InvalidClaims);
+            }
         }
         let UniqueClaims(claims) = serde_json::from_slice(&base64url(compact.payload)?)
             .map_err(|_| AuthErrorKind::InvalidClaims)?;
@@ -252,49 +334,46 @@ impl JwtVerifier {
             .map(|exp| i64::try_from(exp).unwrap_or(i64::MAX))
             .ok_or(AuthErrorKind::InvalidClaims)?;
         let string_is = |claim: &Value, expected: &str| claim.as_str() == Some(expected);
-        if let Some(issuer) = inner.issuer.as_deref()
+        if let Some(issuer) = rules.issuer
             && !claims.get("iss").is_some_and(|iss| string_is(iss, issuer))
         {
             return Err(AuthErrorKind::InvalidClaims);
         }
-        if let Some(audience) = inner.audience.as_deref() {
+        if !rules.audiences.is_empty() {
+            let ours = |aud: &Value| rules.audiences.iter().any(|a| string_is(aud, a));
             let names_us = match claims.get("aud") {
-                Some(Value::Array(list)) => {
-                    list.iter().all(Value::is_string)
-                        && list.iter().any(|aud| string_is(aud, audience))
-                }
-                Some(aud) => string_is(aud, audience),
+                Some(Value::Array(list)) => list.iter().all(Value::is_string) && list.iter().any(ours),
+                Some(aud) => ours(aud),
                 None => false,
             };
             if !names_us {
                 return Err(AuthErrorKind::InvalidClaims);
             }
         }
-        let now = inner.clock.unix_seconds();
-        if now.saturating_sub(inner.leeway) >= exp {
+        let now = rules.now;
+        if now.saturating_sub(rules.leeway) >= exp {
             return Err(AuthErrorKind::TokenExpired);
         }
         if let Some(nbf) = claims.get("nbf") {
             let nbf = nbf.as_i64().ok_or(AuthErrorKind::InvalidClaims)?;
-            if now.saturating_add(inner.leeway) < nbf {
+            if now.saturating_add(rules.leeway) < nbf {
                 return Err(AuthErrorKind::TokenNotYetValid);
             }
         }
-        let subject: Arc<str> = match claims.get("sub") {
-            None => "".into(),
-            Some(Value::String(sub)) => sub.as_str().into(),
-            Some(_) => return Err(AuthErrorKind::InvalidClaims),
-        };
         // RFC 7519 §4.1.7: a string. Anything else could not be revoked by its text.
         if claims.get("jti").is_some_and(|jti| !jti.is_string()) {
             return Err(AuthErrorKind::InvalidClaims);
         }
-        let scopes = scopes_of(&claims)?;
-        let caller = Caller::new(AuthMethod::Jwt, subject)
-            .with_key_id(Arc::clone(&pinned.kid))
-            .with_scopes(scopes)
-            .with_claims(Claims::new(claims));
-        Ok(Verified { caller, exp })
+        Ok(ClaimsChecked { claims, exp })
+    }
+}
+
+/// The caller's id: `sub`, absent or a string.
+pub(crate) fn subject_of(claims: &Map<String, Value>) -> Result<Arc<str>, AuthErrorKind> {
+    match claims.get("sub") {
+        None => Ok("".into()),
+        Some(Value::String(sub)) => Ok(sub.as_str().into()),
+        Some(_) => Err(AuthErrorKind::InvalidClaims),
     }
 }
 
@@ -386,7 +465,7 @@ fn typ_matches(typ: &str, expected: &str) -> bool {
 }
 
 /// Scopes from `scope` (a space-separated string) and `scopes` (an array of strings).
-fn scopes_of(claims: &Map<String, Value>) -> Result<Scopes, AuthErrorKind> {
+pub(crate) fn scopes_of(claims: &Map<String, Value>) -> Result<Scopes, AuthErrorKind> {
     let mut scopes: Vec<&str> = Vec::new();
     match claims.get("scope") {
         None => {}

@@ -1,0 +1,197 @@
+//! JSON Web Keys (RFC 7517) as [`JwtKey`]s: RSA, EC (P-256, P-384) and OKP (Ed25519)
+//! public keys, each pinned to one algorithm.
+
+use jsonwebtoken::DecodingKey;
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse,
+};
+
+use super::key::{JwtAlgorithm, JwtKey, KeyError};
+
+/// The smallest RSA modulus accepted from a JWK: 2048 bits (RFC 7518 §3.3).
+const MIN_RSA_MODULUS_BYTES: usize = 256;
+
+impl JwtKey {
+    /// A public key from one JWK (RFC 7517), pinned to the algorithm its `alg` names, or,
+    /// without `alg`, to the one algorithm its curve allows (`ES256` for P-256, `ES384` for
+    /// P-384, `EdDSA` for Ed25519). An RSA key without `alg` needs
+    /// [`from_jwk_with_algorithm`](Self::from_jwk_with_algorithm).
+    ///
+    /// ```
+    /// use callguard::jwt::{JwtAlgorithm, JwtKey};
+    ///
+    /// let jwk = r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
+    /// let key = JwtKey::from_jwk(jwk)?;
+    /// assert_eq!(key.algorithm(), JwtAlgorithm::EdDSA);
+    /// # Ok::<(), callguard::jwt::KeyError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError`] for text that is not a JWK, a symmetric (`oct`) key, a key whose `use`
+    /// is not `sig`, an algorithm its family does not have, an unsupported curve, or an RSA
+    /// modulus under 2048 bits.
+    pub fn from_jwk(jwk: &str) -> Result<Self, KeyError> {
+        Self::from_jwk_with_algorithm(jwk, None)
+    }
+
+    /// As [`from_jwk`](Self::from_jwk), with `algorithm` used when the JWK has no `alg` (it
+    /// must then belong to the key's family; with an `alg`, the two must agree).
+    ///
+    /// # Errors
+    ///
+    /// As [`from_jwk`](Self::from_jwk).
+    pub fn from_jwk_with_algorithm(
+        jwk: &str,
+        algorithm: Option<JwtAlgorithm>,
+    ) -> Result<Self, KeyError> {
+        let jwk: Jwk = serde_json::from_str(jwk).map_err(|_| KeyError("not a JSON Web Key"))?;
+        let allowed: &[JwtAlgorithm] = match &algorithm {
+            Some(algorithm) => std::slice::from_ref(algorithm),
+            None => &[],
+        };
+        key_from_jwk(&jwk, allowed)
+    }
+}
+
+/// The key a JWK describes, pinned to its `alg`, else to the first algorithm of `allowed`
+/// that fits its family, else (with nothing allowed explicitly) to its curve's only
+/// algorithm. A JWK whose `alg` is not in a non-empty `allowed` is refused.
+pub(crate) fn key_from_jwk(jwk: &Jwk, allowed: &[JwtAlgorithm]) -> Result<JwtKey, KeyError> {
+    if matches!(
+        jwk.common.public_key_use,
+        Some(PublicKeyUse::Encryption | PublicKeyUse::Other(_))
+    ) {
+        return Err(KeyError("the key's use is not sig"));
+    }
+    let family = match &jwk.algorithm {
+        AlgorithmParameters::RSA(params) => {
+            let modulus = base64::Engine::decode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                params.n.trim_end_matches('='),
+            )
+            .map_err(|_| KeyError("the RSA modulus is not base64url"))?;
+            let significant = modulus.iter().skip_while(|b| **b == 0).count();
+            if significant < MIN_RSA_MODULUS_BYTES {
+                return Err(KeyError("the RSA modulus is shorter than 2048 bits"));
+            }
+            JwkFamily::Rsa
+        }
+        AlgorithmParameters::EllipticCurve(params) => match params.curve {
+            EllipticCurve::P256 => JwkFamily::Ec(JwtAlgorithm::ES256),
+            EllipticCurve::P384 => JwkFamily::Ec(JwtAlgorithm::ES384),
+            _ => return Err(KeyError("an unsupported elliptic curve")),
+        },
+        AlgorithmParameters::OctetKeyPair(params) => match params.curve {
+            EllipticCurve::Ed25519 => JwkFamily::Ed,
+            _ => return Err(KeyError("an unsupported OKP curve")),
+        },
+        AlgorithmParameters::OctetKey(_) => {
+            return Err(KeyError("a symmetric key is never taken from a JWK set"));
+        }
+        _ => return Err(KeyError("an unsupported key type")),
+    };
+    let algorithm = match jwk.common.key_algorithm {
+        Some(named) => {
+            let algorithm = signing_algorithm(named).ok_or(KeyError("not a signing algorithm"))?;
+            if !allowed.is_empty() && !allowed.contains(&algorithm) {
+                return Err(KeyError("the key's algorithm is not allowed"));
+            }
+            algorithm
+        }
+        None if allowed.is_empty() => family
+            .only_algorithm()
+            .ok_or(KeyError("an RSA key without alg needs an algorithm"))?,
+        None => allowed
+            .iter()
+            .copied()
+            .find(|a| family.fits(*a))
+            .ok_or(KeyError("no allowed algorithm belongs to this key's family"))?,
+    };
+    if !family.fits(algorithm) {
+        return Err(KeyError("the algorithm does not belong to this key's family"));
+    }
+    let decoding =
+        DecodingKey::from_jwk(jwk).map_err(|_| KeyError("the key's parameters do not decode"))?;
+    Ok(JwtKey::public(algorithm, decoding))
+}
+
+#[derive(Debug, Clone, Copy)]
+enum JwkFamily {
+    Rsa,
+    Ec(JwtAlgorithm),
+    Ed,
+}
+
+impl JwkFamily {
+    fn fits(self, algorithm: JwtAlgorithm) -> bool {
+        use JwtAlgorithm::{EdDSA, PS256, PS384, PS512, RS256, RS384, RS512};
+        match self {
+            Self::Rsa => matches!(algorithm, RS256 | RS384 | RS512 | PS256 | PS384 | PS512),
+            Self::Ec(only) => algorithm == only,
+            Self::Ed => algorithm == EdDSA,
+        }
+    }
+
+    fn only_algorithm(self) -> Option<JwtAlgorithm> {
+        match self {
+            Self::Rsa => None,
+            Self::Ec(only) => Some(only),
+            Self::Ed => Some(JwtAlgorithm::EdDSA),
+        }
+    }
+}
+
+fn signing_algorithm(named: KeyAlgorithm) -> Option<JwtAlgorithm> {
+    Some(match named {
+        KeyAlgorithm::RS256 => JwtAlgorithm::RS256,
+        KeyAlgorithm::RS384 => JwtAlgorithm::RS384,
+        KeyAlgorithm::RS512 => JwtAlgorithm::RS512,
+        KeyAlgorithm::PS256 => JwtAlgorithm::PS256,
+        KeyAlgorithm::PS384 => JwtAlgorithm::PS384,
+        KeyAlgorithm::PS512 => JwtAlgorithm::PS512,
+        KeyAlgorithm::ES256 => JwtAlgorithm::ES256,
+        KeyAlgorithm::ES384 => JwtAlgorithm::ES384,
+        KeyAlgorithm::EdDSA => JwtAlgorithm::EdDSA,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ED25519: &str =
+        r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
+
+    #[test]
+    fn an_okp_key_is_pinned_to_eddsa() {
+        assert_eq!(
+            JwtKey::from_jwk(ED25519).unwrap().algorithm(),
+            JwtAlgorithm::EdDSA
+        );
+    }
+
+    #[test]
+    fn symmetric_and_encryption_keys_are_refused() {
+        assert!(JwtKey::from_jwk(r#"{"kty":"oct","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQ"}"#).is_err());
+        let encryption = ED25519.replace("{", r#"{"use":"enc","#);
+        assert!(JwtKey::from_jwk(&encryption).is_err());
+    }
+
+    #[test]
+    fn an_alg_outside_the_family_is_refused() {
+        let mislabelled = ED25519.replace("{", r#"{"alg":"RS256","#);
+        assert!(JwtKey::from_jwk(&mislabelled).is_err());
+        assert!(JwtKey::from_jwk_with_algorithm(ED25519, Some(JwtAlgorithm::HS256)).is_err());
+    }
+
+    #[test]
+    fn a_short_rsa_modulus_is_refused() {
+        let short = r#"{"kty":"RSA","alg":"RS256","n":"AQAB","e":"AQAB"}"#;
+        assert_eq!(
+            JwtKey::from_jwk(short).unwrap_err(),
+            KeyError("the RSA modulus is shorter than 2048 bits")
+        );
+    }
+}
