@@ -12,6 +12,8 @@ use crate::caller::Caller;
 use crate::error::{AuthError, AuthErrorKind, ChallengeScheme, Challenges, ConfigError};
 #[cfg(feature = "jwt")]
 use crate::jwt::{JwtVerifier, RevocationCheck};
+#[cfg(feature = "oauth")]
+use crate::oauth::{AccessTokens, Checked};
 use crate::signature::{HeadCheck, SignatureCheck, SignatureVerifier};
 
 /// What a [`GuardLayer`](crate::GuardLayer) checks: one method, or any one of several.
@@ -41,6 +43,8 @@ enum Method {
     Bearer(BearerTokens),
     #[cfg(feature = "jwt")]
     Jwt(JwtVerifier),
+    #[cfg(feature = "oauth")]
+    OAuth(AccessTokens),
     Basic(BasicUsers),
     /// Never nested: `any_of` flattens.
     AnyOf(Arc<[Method]>),
@@ -61,6 +65,9 @@ pub(crate) enum Inspection {
     AcceptedUnlessRevoked(Caller, RevocationCheck),
     /// The decision needs the body.
     NeedsBody(Box<SignatureCheck>),
+    /// The decision needs an awaited step first (a remote key set's fetch for a new key id).
+    #[cfg(feature = "oauth")]
+    Pending(crate::guard::PendingInspection),
 }
 
 impl Authenticator {
@@ -169,6 +176,8 @@ fn name_of(method: &Method) -> String {
         Method::Bearer(_) => "bearer".to_owned(),
         #[cfg(feature = "jwt")]
         Method::Jwt(_) => "jwt".to_owned(),
+        #[cfg(feature = "oauth")]
+        Method::OAuth(_) => "oauth".to_owned(),
         Method::Basic(_) => "basic".to_owned(),
         Method::AnyOf(methods) => methods.iter().map(name_of).collect::<Vec<_>>().join("+"),
         Method::FirstOf(verifiers) => verifiers
@@ -183,6 +192,8 @@ fn challenges_of(method: &Method) -> Challenges {
         Method::Bearer(_) => Challenges::one(ChallengeScheme::Bearer),
         #[cfg(feature = "jwt")]
         Method::Jwt(_) => Challenges::one(ChallengeScheme::Bearer),
+        #[cfg(feature = "oauth")]
+        Method::OAuth(_) => Challenges::one(ChallengeScheme::Bearer),
         Method::Basic(_) => Challenges::one(ChallengeScheme::Basic),
         Method::AnyOf(methods) => challenges_of_all(methods),
         Method::FirstOf(_) => Challenges::one(ChallengeScheme::Signature),
@@ -236,20 +247,55 @@ fn inspect_one(method: &Method, parts: &Parts, auth: Option<Authorization<'_>>) 
         (_, Authorization::Duplicate) => reject(AuthErrorKind::DuplicateHeader),
         (Method::Bearer(tokens), Authorization::Bearer(token)) => decide(tokens.check(token)),
         #[cfg(feature = "jwt")]
-        (Method::Jwt(verifier), Authorization::Bearer(token)) => {
-            let checked = verifier
-                .check(token)
-                .and_then(|caller| Ok((verifier.revocation_check(&caller)?, caller)));
-            match checked {
-                Ok((Some(check), caller)) => Inspection::AcceptedUnlessRevoked(caller, check),
-                Ok((None, caller)) => Inspection::Accepted(caller),
-                Err(kind) => reject(kind),
+        (Method::Jwt(verifier), Authorization::Bearer(token)) => accept_token(
+            verifier.check(token),
+            |caller| verifier.revocation_check(caller),
+            reject_with(method),
+        ),
+        #[cfg(feature = "oauth")]
+        (Method::OAuth(tokens), Authorization::Bearer(token)) => match tokens.check(token) {
+            Checked::Done(result) => accept_token(
+                result,
+                |caller| tokens.revocation_check(caller),
+                reject_with(method),
+            ),
+            Checked::Wait(pending) => {
+                let (tokens, challenges) = (tokens.clone(), challenges_of(method));
+                Inspection::Pending(Box::pin(async move {
+                    let result = pending.await;
+                    accept_token(
+                        result,
+                        |caller| tokens.revocation_check(caller),
+                        |kind| Inspection::Rejected(AuthError::new(kind, challenges)),
+                    )
+                }))
             }
-        }
+        },
         (Method::Basic(users), Authorization::Basic(credentials)) => {
             decide(users.check(credentials))
         }
         _ => reject(AuthErrorKind::MalformedCredentials),
+    }
+}
+
+/// A rejection of `kind` with `method`'s challenges.
+#[cfg(feature = "jwt")]
+fn reject_with(method: &Method) -> impl FnOnce(AuthErrorKind) -> Inspection {
+    let challenges = challenges_of(method);
+    move |kind| Inspection::Rejected(AuthError::new(kind, challenges))
+}
+
+/// A verified token's caller, accepted at once or once its revocation is looked up.
+#[cfg(feature = "jwt")]
+fn accept_token(
+    checked: Result<Caller, AuthErrorKind>,
+    revocation: impl FnOnce(&Caller) -> Result<Option<RevocationCheck>, AuthErrorKind>,
+    reject: impl FnOnce(AuthErrorKind) -> Inspection,
+) -> Inspection {
+    match checked.and_then(|caller| Ok((revocation(&caller)?, caller))) {
+        Ok((Some(check), caller)) => Inspection::AcceptedUnlessRevoked(caller, check),
+        Ok((None, caller)) => Inspection::Accepted(caller),
+        Err(kind) => reject(kind),
     }
 }
 
@@ -263,15 +309,34 @@ fn inspect_any(methods: &[Method], parts: &Parts) -> Inspection {
     );
     #[cfg(not(feature = "jwt"))]
     let has_jwt = false;
+    #[cfg(feature = "oauth")]
+    let oauth = methods.iter().find_map(|m| match m {
+        Method::OAuth(tokens) => Some(tokens),
+        _ => None,
+    });
+    #[cfg(not(feature = "oauth"))]
+    let oauth: Option<&()> = None;
     let is_bearer = matches!(auth, Authorization::Bearer(_));
     // Only needed to tell static tokens from JWTs; counted once.
-    let jwt_shaped = has_jwt && auth.is_jwt_shaped();
+    let jwt_shaped = (has_jwt || oauth.is_some()) && auth.is_jwt_shaped();
+    // With both self-issued JWTs and external issuers, the token's `iss` chooses.
+    #[cfg(feature = "oauth")]
+    let external = match (oauth, &auth) {
+        (Some(tokens), Authorization::Bearer(token)) if jwt_shaped => {
+            !has_jwt || tokens.names_issuer(token)
+        }
+        _ => false,
+    };
     let claims = |method: &Method| match method {
         Method::Signature(verifier) => verifier.is_presented(&parts.headers),
         Method::FirstOf(verifiers) => verifiers.iter().any(|v| v.is_presented(&parts.headers)),
         Method::Bearer(_) => is_bearer && !jwt_shaped,
-        #[cfg(feature = "jwt")]
+        #[cfg(all(feature = "jwt", not(feature = "oauth")))]
         Method::Jwt(_) => is_bearer && (!has_static || jwt_shaped),
+        #[cfg(feature = "oauth")]
+        Method::Jwt(_) => is_bearer && (!has_static || jwt_shaped) && !external,
+        #[cfg(feature = "oauth")]
+        Method::OAuth(_) => is_bearer && external,
         Method::Basic(_) => matches!(auth, Authorization::Basic(_)),
         Method::AnyOf(_) => unreachable!("any_of flattens nested sets"),
     };
@@ -325,6 +390,15 @@ impl From<BasicUsers> for Authenticator {
     fn from(users: BasicUsers) -> Self {
         Self {
             method: Method::Basic(users),
+        }
+    }
+}
+
+#[cfg(feature = "oauth")]
+impl From<AccessTokens> for Authenticator {
+    fn from(tokens: AccessTokens) -> Self {
+        Self {
+            method: Method::OAuth(tokens),
         }
     }
 }

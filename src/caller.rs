@@ -26,16 +26,21 @@ pub enum AuthMethod {
     Jwt,
     /// HTTP Basic credentials.
     Basic,
+    /// An OAuth access token from another party's authorization server (an external
+    /// issuer: its `iss` and `client_id` are in [`Caller::issuer`] and
+    /// [`Caller::client_id`]).
+    OAuth,
 }
 
 impl AuthMethod {
-    /// The method's lower-case name: `signature`, `bearer`, `jwt` or `basic`.
+    /// The method's lower-case name: `signature`, `bearer`, `jwt`, `basic` or `oauth`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Signature => "signature",
             Self::Bearer => "bearer",
             Self::Jwt => "jwt",
             Self::Basic => "basic",
+            Self::OAuth => "oauth",
         }
     }
 }
@@ -212,6 +217,16 @@ impl Caller {
     /// The verified JWT claims, for callers proved by a JWT.
     pub fn claims(&self) -> Option<&Claims> {
         self.claims.as_deref()
+    }
+
+    /// The verified token's issuer (`iss`), for callers proved by a token that names one.
+    pub fn issuer(&self) -> Option<&str> {
+        self.claims()?.get("iss")?.as_str()
+    }
+
+    /// The OAuth client the verified token was issued to (`client_id`, RFC 9068), if any.
+    pub fn client_id(&self) -> Option<&str> {
+        self.claims()?.get("client_id")?.as_str()
     }
 
     /// The method that proved the caller.

@@ -210,6 +210,9 @@ pub enum AuthErrorKind {
     /// A form body with more parameters than a form-signing scheme computes its message
     /// over (the Twilio-compatible scheme).
     TooManyFormParameters,
+    /// An issuer's keys could not be had: never fetched, stale beyond the bound, or the
+    /// fetch a new key id needed failed or timed out.
+    KeysUnavailable,
 }
 
 impl AuthErrorKind {
@@ -218,7 +221,7 @@ impl AuthErrorKind {
         match self {
             Self::BodyTooLarge | Self::TooManyFormParameters => StatusCode::PAYLOAD_TOO_LARGE,
             Self::InsufficientScope => StatusCode::FORBIDDEN,
-            Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StoreUnavailable | Self::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::GuardMissing => StatusCode::INTERNAL_SERVER_ERROR,
             Self::BodyReadFailed => StatusCode::BAD_REQUEST,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -263,6 +266,7 @@ impl AuthErrorKind {
             Self::BodyReadFailed => "body stream failed",
             Self::BodyTimeout => "body read timed out",
             Self::TooManyFormParameters => "too many form parameters",
+            Self::KeysUnavailable => "issuer keys unavailable",
         }
     }
 }

@@ -15,6 +15,10 @@ mod extract;
 mod guard;
 #[cfg(feature = "jwt")]
 pub mod jwt;
+#[cfg(feature = "oauth")]
+pub mod keys;
+#[cfg(feature = "oauth")]
+pub mod oauth;
 pub mod providers;
 pub mod reject;
 mod rejection_log;

@@ -16,6 +16,7 @@ use tower_service::Service;
 use super::body::{BodyBuffer, GuardedBody};
 use super::deadline::BodyDeadline;
 use super::layer::Shared;
+use super::service::{ReadyInner, dispatch};
 use crate::error::{AuthError, AuthErrorKind};
 use crate::reject::Reject;
 use crate::replay::{ReplayPolicy, StoreFuture};
@@ -28,15 +29,16 @@ pin_project! {
         S: Service<Request<GuardedBody<B>>>,
     {
         #[pin]
-        state: State<B, S::Future, Collecting<S, R>, Box<Remembering<S, B, R>>, S::Response>,
+        state: State<B, S::Future, Collecting<S, R>, Box<Remembering<S, B, R>>, S::Response, Box<Waiting<S, B, R>>>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<B, F, C, M, Rsp> {
+    enum State<B, F, C, M, Rsp, W> {
         Collecting { #[pin] body: B, collecting: Option<C>, #[pin] deadline: BodyDeadline },
         Remembering { store: StoreFuture, remembering: Option<M> },
+        Inspecting { pending: PendingInspection, waiting: Option<W> },
         Calling { #[pin] future: F },
         Refused { response: Option<Rsp> },
     }
@@ -52,6 +54,19 @@ pub(crate) struct Remembering<S, B, R> {
     refuse_on: bool,
     refusal: AuthErrorKind,
 }
+
+/// A request whose inspection waits for something (a key fetch), with what is needed to act
+/// on the answer.
+pub(crate) struct Waiting<S, B, R> {
+    parts: Parts,
+    body: B,
+    inner: S,
+    shared: Arc<Shared<R>>,
+}
+
+/// An inspection that needs an awaited step (a remote key set's fetch) before it decides.
+pub(crate) type PendingInspection =
+    Pin<Box<dyn Future<Output = crate::authenticator::Inspection> + Send>>;
 
 /// Everything the collecting state owns besides the body. The request head, the MAC states
 /// and the bytes so far live in the boxed check, so this stays small on every path.
@@ -96,6 +111,28 @@ where
         }
     }
 
+    /// A request whose head is still being inspected: `pending` answers the decision.
+    #[cfg(feature = "oauth")]
+    pub(crate) fn inspecting(
+        pending: PendingInspection,
+        parts: Parts,
+        body: B,
+        inner: S,
+        shared: Arc<Shared<R>>,
+    ) -> Self {
+        Self {
+            state: State::Inspecting {
+                pending,
+                waiting: Some(Box::new(Waiting {
+                    parts,
+                    body,
+                    inner,
+                    shared,
+                })),
+            },
+        }
+    }
+
     pub(crate) fn refused(response: S::Response) -> Self {
         Self {
             state: State::Refused {
@@ -130,7 +167,7 @@ where
 
 impl<S, B, R, ResBody> Future for GuardFuture<S, B, R>
 where
-    S: Service<Request<GuardedBody<B>>, Response = Response<ResBody>>,
+    S: Service<Request<GuardedBody<B>>, Response = Response<ResBody>> + Clone,
     B: Body<Data = Bytes>,
     ResBody: From<Bytes>,
     R: Reject,
@@ -235,6 +272,17 @@ where
                             });
                         }
                     }
+                }
+                StateProj::Inspecting { pending, waiting } => {
+                    let inspection = ready!(pending.as_mut().poll(cx));
+                    let Waiting {
+                        parts,
+                        body,
+                        inner,
+                        shared,
+                    } = *waiting.take().expect("future polled after completion");
+                    let next = dispatch(inspection, parts, body, ReadyInner::Owned(inner), &shared);
+                    state.set(next.state);
                 }
                 StateProj::Calling { future } => return future.poll(cx),
                 StateProj::Refused { response } => {

@@ -9,5 +9,7 @@ mod service;
 pub(crate) use body::BodyBuffer;
 pub use body::GuardedBody;
 pub use future::GuardFuture;
+#[cfg(feature = "oauth")]
+pub(crate) use future::PendingInspection;
 pub use layer::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, GuardLayer};
 pub use service::Guard;

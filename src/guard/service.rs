@@ -45,97 +45,132 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let (mut parts, body) = request.into_parts();
-        let shared = &self.shared;
-        match shared.authenticator.inspect(&parts) {
-            Inspection::Absent if shared.optional => {
-                parts
-                    .extensions
-                    .insert(AnonymousPass(shared.authenticator.challenges()));
-                self.pass(parts, body)
+        let (parts, body) = request.into_parts();
+        let inspection = self.shared.authenticator.inspect(&parts);
+        dispatch(
+            inspection,
+            parts,
+            body,
+            ReadyInner::Borrowed(&mut self.inner),
+            &self.shared,
+        )
+    }
+}
+
+/// The inner service that was polled ready: the service's own, borrowed, or one a future
+/// took along to call later.
+pub(crate) enum ReadyInner<'a, S> {
+    Borrowed(&'a mut S),
+    Owned(S),
+}
+
+impl<S: Clone> ReadyInner<'_, S> {
+    fn call<Req>(self, request: Req) -> S::Future
+    where
+        S: Service<Req>,
+    {
+        match self {
+            Self::Borrowed(inner) => inner.call(request),
+            Self::Owned(mut inner) => inner.call(request),
+        }
+    }
+
+    /// The ready service itself, for a future that calls it later; a borrowed one leaves a
+    /// clone in its place.
+    fn into_owned(self) -> S {
+        match self {
+            Self::Borrowed(inner) => {
+                let clone = inner.clone();
+                std::mem::replace(inner, clone)
             }
-            Inspection::Absent => self.refuse(
-                &parts,
-                AuthError::new(
-                    AuthErrorKind::MissingCredentials,
-                    shared.authenticator.challenges(),
-                ),
-            ),
-            Inspection::Rejected(error) => self.refuse(&parts, error),
-            Inspection::Accepted(caller) => {
-                parts.extensions.insert(caller);
-                self.pass(parts, body)
-            }
-            #[cfg(feature = "jwt")]
-            Inspection::AcceptedUnlessRevoked(caller, check) => {
-                parts.extensions.insert(caller);
-                let request = Request::from_parts(parts, GuardedBody::streaming(body));
-                GuardFuture::consulting(
-                    check.store.contains(check.key),
-                    request,
-                    self.take_ready_inner(),
-                    Arc::clone(&self.shared),
-                    check.policy,
-                    AuthErrorKind::TokenRevoked,
-                )
-            }
-            Inspection::NeedsBody(check) => {
-                let expected = match declared_length(&parts, &body) {
-                    Some(len) if len > shared.body_limit as u64 => {
-                        return self.refuse(
-                            &parts,
-                            AuthError::new(
-                                AuthErrorKind::BodyTooLarge,
-                                shared.authenticator.challenges(),
-                            ),
-                        );
-                    }
-                    // Only a hint: the buffer reserves a bounded part of it and grows as bytes
-                    // arrive, so a lying header sizes nothing, whatever the limit.
-                    Some(len) => usize::try_from(len).unwrap_or(usize::MAX),
-                    None => 0,
-                };
-                GuardFuture::collecting(
-                    body,
-                    parts,
-                    check,
-                    self.take_ready_inner(),
-                    Arc::clone(&self.shared),
-                    expected,
-                )
-            }
+            Self::Owned(inner) => inner,
         }
     }
 }
 
-impl<S, R> Guard<S, R> {
-    /// The inner service that was polled ready, for a future that calls it later; a clone
-    /// is left in its place.
-    fn take_ready_inner(&mut self) -> S
-    where
-        S: Clone,
-    {
-        let clone = self.inner.clone();
-        std::mem::replace(&mut self.inner, clone)
-    }
-
-    fn pass<B, ResBody>(&mut self, parts: Parts, body: B) -> GuardFuture<S, B, R>
-    where
-        S: Service<Request<GuardedBody<B>>, Response = Response<ResBody>>,
-    {
-        GuardFuture::calling(
-            self.inner
-                .call(Request::from_parts(parts, GuardedBody::streaming(body))),
-        )
-    }
-
-    fn refuse<B, ResBody>(&self, parts: &Parts, error: AuthError) -> GuardFuture<S, B, R>
-    where
-        S: Service<Request<GuardedBody<B>>, Response = Response<ResBody>>,
-        ResBody: From<Bytes>,
-        R: Reject,
-    {
-        GuardFuture::refused(self.shared.respond(parts.uri.path(), error))
+/// Act on the authenticator's decision about a request's head: answer, pass the request on,
+/// or hand it to a future that reads the body or waits for a store or a key fetch. The
+/// service calls this, and so does the future once a pending inspection resolves.
+pub(crate) fn dispatch<S, B, R, ResBody>(
+    inspection: Inspection,
+    mut parts: Parts,
+    body: B,
+    inner: ReadyInner<'_, S>,
+    shared: &Arc<Shared<R>>,
+) -> GuardFuture<S, B, R>
+where
+    S: Service<Request<GuardedBody<B>>, Response = Response<ResBody>> + Clone,
+    B: Body<Data = Bytes>,
+    ResBody: From<Bytes>,
+    R: Reject,
+{
+    let refuse =
+        |parts: &Parts, error| GuardFuture::refused(shared.respond(parts.uri.path(), error));
+    match inspection {
+        Inspection::Absent if shared.optional => {
+            parts
+                .extensions
+                .insert(AnonymousPass(shared.authenticator.challenges()));
+            GuardFuture::calling(
+                inner.call(Request::from_parts(parts, GuardedBody::streaming(body))),
+            )
+        }
+        Inspection::Absent => refuse(
+            &parts,
+            AuthError::new(
+                AuthErrorKind::MissingCredentials,
+                shared.authenticator.challenges(),
+            ),
+        ),
+        Inspection::Rejected(error) => refuse(&parts, error),
+        Inspection::Accepted(caller) => {
+            parts.extensions.insert(caller);
+            GuardFuture::calling(
+                inner.call(Request::from_parts(parts, GuardedBody::streaming(body))),
+            )
+        }
+        #[cfg(feature = "jwt")]
+        Inspection::AcceptedUnlessRevoked(caller, check) => {
+            parts.extensions.insert(caller);
+            let request = Request::from_parts(parts, GuardedBody::streaming(body));
+            GuardFuture::consulting(
+                check.store.contains(check.key),
+                request,
+                inner.into_owned(),
+                Arc::clone(shared),
+                check.policy,
+                AuthErrorKind::TokenRevoked,
+            )
+        }
+        #[cfg(feature = "oauth")]
+        Inspection::Pending(pending) => {
+            GuardFuture::inspecting(pending, parts, body, inner.into_owned(), Arc::clone(shared))
+        }
+        Inspection::NeedsBody(check) => {
+            let expected = match declared_length(&parts, &body) {
+                Some(len) if len > shared.body_limit as u64 => {
+                    return refuse(
+                        &parts,
+                        AuthError::new(
+                            AuthErrorKind::BodyTooLarge,
+                            shared.authenticator.challenges(),
+                        ),
+                    );
+                }
+                // Only a hint: the buffer reserves a bounded part of it and grows as bytes
+                // arrive, so a lying header sizes nothing, whatever the limit.
+                Some(len) => usize::try_from(len).unwrap_or(usize::MAX),
+                None => 0,
+            };
+            GuardFuture::collecting(
+                body,
+                parts,
+                check,
+                inner.into_owned(),
+                Arc::clone(shared),
+                expected,
+            )
+        }
     }
 }
 

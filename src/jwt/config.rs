@@ -254,7 +254,8 @@ impl JwtConfigBuilder {
 
 /// Choose jsonwebtoken's crypto backend explicitly, once per process, so it never has to
 /// infer one from its features (which panics at run time when both or neither are on).
-fn install_crypto_backend() {
+/// Every key constructor calls it, so no key exists before a backend does.
+pub(crate) fn install_crypto_backend() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         #[cfg(feature = "jwt-aws-lc-rs")]

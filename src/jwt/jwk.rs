@@ -2,9 +2,7 @@
 //! public keys, each pinned to one algorithm.
 
 use jsonwebtoken::DecodingKey;
-use jsonwebtoken::jwk::{
-    AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse,
-};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 
 use super::key::{JwtAlgorithm, JwtKey, KeyError};
 
@@ -58,6 +56,7 @@ impl JwtKey {
 /// that fits its family, else (with nothing allowed explicitly) to its curve's only
 /// algorithm. A JWK whose `alg` is not in a non-empty `allowed` is refused.
 pub(crate) fn key_from_jwk(jwk: &Jwk, allowed: &[JwtAlgorithm]) -> Result<JwtKey, KeyError> {
+    super::config::install_crypto_backend();
     if matches!(
         jwk.common.public_key_use,
         Some(PublicKeyUse::Encryption | PublicKeyUse::Other(_))
@@ -106,10 +105,14 @@ pub(crate) fn key_from_jwk(jwk: &Jwk, allowed: &[JwtAlgorithm]) -> Result<JwtKey
             .iter()
             .copied()
             .find(|a| family.fits(*a))
-            .ok_or(KeyError("no allowed algorithm belongs to this key's family"))?,
+            .ok_or(KeyError(
+                "no allowed algorithm belongs to this key's family",
+            ))?,
     };
     if !family.fits(algorithm) {
-        return Err(KeyError("the algorithm does not belong to this key's family"));
+        return Err(KeyError(
+            "the algorithm does not belong to this key's family",
+        ));
     }
     let decoding =
         DecodingKey::from_jwk(jwk).map_err(|_| KeyError("the key's parameters do not decode"))?;
@@ -155,6 +158,97 @@ fn signing_algorithm(named: KeyAlgorithm) -> Option<JwtAlgorithm> {
         KeyAlgorithm::EdDSA => JwtAlgorithm::EdDSA,
         _ => return None,
     })
+}
+
+/// The signing keys of a JWK set (RFC 7517 §5), as an authorization server publishes them
+/// at its `jwks_uri`: by `kid`, each pinned to its `alg` (an RSA key without `alg` to RS256,
+/// an EC or OKP key to its curve's algorithm). Symmetric keys, keys whose `use` is not `sig`,
+/// unsupported curves, short RSA moduli and keys that do not parse are left out, so one
+/// exotic key does not take the others down; a repeated `kid` keeps its first key.
+pub struct JwtKeySet {
+    pub(crate) keys: std::collections::HashMap<Box<str>, super::config::PinnedKey>,
+}
+
+impl std::fmt::Debug for JwtKeySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtKeySet")
+            .field("kids", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl JwtKeySet {
+    /// Parse a JWK set document, refusing one with more than `max_keys` keys.
+    ///
+    /// # Errors
+    ///
+    /// A description when the text is not a JSON object with a `keys` array, or the array is
+    /// longer than `max_keys`.
+    pub fn from_json(body: &[u8], max_keys: usize) -> Result<Self, String> {
+        #[derive(serde::Deserialize)]
+        struct Document {
+            keys: Vec<serde_json::Value>,
+        }
+        let document: Document =
+            serde_json::from_slice(body).map_err(|_| "not a JWK set".to_owned())?;
+        if document.keys.len() > max_keys {
+            return Err(format!("more than {max_keys} keys"));
+        }
+        let mut keys = std::collections::HashMap::new();
+        for value in document.keys {
+            let Ok(jwk) = serde_json::from_value::<Jwk>(value) else {
+                continue;
+            };
+            let key =
+                key_from_jwk(&jwk, &[]).or_else(|_| key_from_jwk(&jwk, &[JwtAlgorithm::RS256]));
+            let Ok(key) = key else {
+                continue;
+            };
+            let kid: Box<str> = jwk.common.key_id.unwrap_or_default().into();
+            keys.entry(kid.clone()).or_insert(super::config::PinnedKey {
+                kid: kid.into(),
+                key,
+            });
+        }
+        Ok(Self { keys })
+    }
+
+    /// The key a token's `kid` names; a token without `kid` uses the only key of a set of
+    /// one.
+    #[cfg(feature = "oauth")]
+    pub(crate) fn find(&self, kid: Option<&str>) -> Option<&super::config::PinnedKey> {
+        match kid {
+            Some(kid) => self.keys.get(kid),
+            None if self.keys.len() == 1 => self.keys.values().next(),
+            None => None,
+        }
+    }
+
+    /// The key ids in the set.
+    pub fn kids(&self) -> impl Iterator<Item = &str> {
+        self.keys.keys().map(|kid| &**kid)
+    }
+
+    /// How many usable keys the set holds.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether the set holds no usable key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+#[cfg(feature = "oauth")]
+impl crate::keys::KeyDocument for JwtKeySet {
+    fn parse(body: &[u8], max_keys: usize) -> Result<Self, crate::keys::FetchError> {
+        Self::from_json(body, max_keys).map_err(crate::keys::FetchError::Invalid)
+    }
+
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
 }
 
 #[cfg(test)]

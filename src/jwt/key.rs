@@ -169,6 +169,7 @@ impl JwtKey {
     ///
     /// [`KeyError`] when `algorithm` is not an HMAC algorithm.
     pub fn hmac(algorithm: JwtAlgorithm, secret: &Secret) -> Result<Self, KeyError> {
+        super::config::install_crypto_backend();
         let mac = KeyedJwtMac::new(algorithm, secret.expose()).ok_or(KeyError(
             "the algorithm does not belong to this key's family",
         ))?;
@@ -186,6 +187,7 @@ impl JwtKey {
     /// [`KeyError`] when `algorithm` is an HMAC algorithm or the PEM is not a public key of
     /// the algorithm's family.
     pub fn public_pem(algorithm: JwtAlgorithm, pem: &[u8]) -> Result<Self, KeyError> {
+        super::config::install_crypto_backend();
         let decoding = match algorithm.family() {
             Family::Hmac => {
                 return Err(KeyError("an HMAC algorithm takes a secret, not a PEM key"));

@@ -54,6 +54,11 @@ mod verify;
 
 pub use config::{DEFAULT_LEEWAY, DEFAULT_MAX_TTL, JwtConfig, JwtConfigBuilder};
 pub use issue::{IssueError, IssuedToken, TokenIssuer, TokenRequest};
+pub use jwk::JwtKeySet;
 pub use key::{JwtAlgorithm, JwtKey, KeyError};
 pub(crate) use verify::RevocationCheck;
+#[cfg(feature = "oauth")]
+pub(crate) use verify::{
+    ClaimRules, ClaimsChecked, ParsedToken, Revocations, TokenCache, TypRule, Verified, subject_of,
+};
 pub use verify::{DEFAULT_CACHE_CAPACITY, JwtVerifier};

@@ -20,9 +20,51 @@ pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
 
 /// A token that passed every check, remembered until its `exp`.
 #[derive(Clone)]
-struct Verified {
-    caller: Caller,
-    exp: i64,
+pub(crate) struct Verified {
+    pub(crate) caller: Caller,
+    pub(crate) exp: i64,
+}
+
+/// Tokens that passed every check, keyed by the SHA-256 of the whole token (the token
+/// itself is not kept), bounded, until their `exp`. Shared by the self-issued JWT verifier
+/// and the external access-token verifier.
+#[derive(Clone)]
+pub(crate) struct TokenCache(Arc<quick_cache::sync::Cache<[u8; 32], Verified>>);
+
+impl TokenCache {
+    /// A cache of up to `capacity` tokens; none for 0.
+    pub(crate) fn new(capacity: usize) -> Option<Self> {
+        (capacity > 0).then(|| Self(Arc::new(quick_cache::sync::Cache::new(capacity))))
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The cache key of `token`.
+    pub(crate) fn key(token: &[u8]) -> [u8; 32] {
+        Sha256::digest(token).into()
+    }
+
+    /// The caller of a token that verified before, `exp` checked again against `now`
+    /// (an expired entry is dropped); `None` when the token is not remembered.
+    pub(crate) fn lookup(
+        &self,
+        key: &[u8; 32],
+        now: i64,
+        leeway: i64,
+    ) -> Option<Result<Caller, AuthErrorKind>> {
+        let hit = self.0.get(key)?;
+        if now.saturating_sub(leeway) >= hit.exp {
+            self.0.remove(key);
+            return Some(Err(AuthErrorKind::TokenExpired));
+        }
+        Some(Ok(hit.caller))
+    }
+
+    pub(crate) fn remember(&self, key: [u8; 32], verified: Verified) {
+        self.0.insert(key, verified);
+    }
 }
 
 /// Verifies JWTs minted with a [`JwtConfig`]'s keys. Cloning shares the configuration and
@@ -55,17 +97,50 @@ struct Verified {
 #[derive(Clone)]
 pub struct JwtVerifier {
     pub(crate) config: JwtConfig,
-    cache: Option<Arc<quick_cache::sync::Cache<[u8; 32], Verified>>>,
+    cache: Option<TokenCache>,
     revocations: Option<Revocations>,
 }
 
 /// Where revoked `jti`s are kept, and what to do when that store cannot answer.
 #[derive(Clone)]
-struct Revocations {
+pub(crate) struct Revocations {
     store: Arc<dyn ReplayStore>,
     policy: ReplayPolicy,
     /// Refuse tokens without `jti`, which no revocation could reach (the default).
-    require_jti: bool,
+    pub(crate) require_jti: bool,
+}
+
+impl Revocations {
+    pub(crate) fn new(store: impl ReplayStore, policy: ReplayPolicy) -> Self {
+        Self {
+            store: Arc::new(store),
+            policy,
+            require_jti: true,
+        }
+    }
+
+    /// The check owed for an accepted caller: a token without `jti` is refused unless
+    /// allowed (decided on every use, so a cached token is held to the same rule).
+    pub(crate) fn check(&self, caller: &Caller) -> Result<Option<RevocationCheck>, AuthErrorKind> {
+        match caller
+            .claims()
+            .and_then(|c| c.get("jti"))
+            .and_then(Value::as_str)
+        {
+            Some(jti) => Ok(Some(RevocationCheck {
+                store: Arc::clone(&self.store),
+                key: jti_key(jti),
+                policy: self.policy,
+            })),
+            None if self.require_jti => Err(AuthErrorKind::InvalidClaims),
+            None => Ok(None),
+        }
+    }
+
+    /// Revoke the token with this `jti` for `window`.
+    pub(crate) fn revoke(&self, jti: &str, window: Duration) -> StoreFuture {
+        self.store.first_seen(jti_key(jti), window)
+    }
 }
 
 /// A revocation check the guard runs before accepting a token.
@@ -94,7 +169,7 @@ impl JwtVerifier {
 
     /// A verifier remembering up to `capacity` verified tokens (0 turns the cache off).
     pub fn with_cache_capacity(config: JwtConfig, capacity: usize) -> Self {
-        let cache = (capacity > 0).then(|| Arc::new(quick_cache::sync::Cache::new(capacity)));
+        let cache = TokenCache::new(capacity);
         Self {
             config,
             cache,
@@ -112,11 +187,7 @@ impl JwtVerifier {
     /// otherwise. A `jti` that is not a string is refused whether or not a denylist is set.
     #[must_use]
     pub fn with_revocations(mut self, store: impl ReplayStore, policy: ReplayPolicy) -> Self {
-        self.revocations = Some(Revocations {
-            store: Arc::new(store),
-            policy,
-            require_jti: true,
-        });
+        self.revocations = Some(Revocations::new(store, policy));
         self
     }
 
@@ -147,7 +218,7 @@ impl JwtVerifier {
     /// the future answers `Ok(false)`.
     pub fn revoke(&self, jti: &str, window: Duration) -> StoreFuture {
         match &self.revocations {
-            Some(revocations) => revocations.store.first_seen(jti_key(jti), window),
+            Some(revocations) => revocations.revoke(jti, window),
             None => StoreFuture::ready(Ok(false)),
         }
     }
@@ -159,20 +230,8 @@ impl JwtVerifier {
         &self,
         caller: &Caller,
     ) -> Result<Option<RevocationCheck>, AuthErrorKind> {
-        let Some(revocations) = self.revocations.as_ref() else {
-            return Ok(None);
-        };
-        match caller
-            .claims()
-            .and_then(|c| c.get("jti"))
-            .and_then(Value::as_str)
-        {
-            Some(jti) => Ok(Some(RevocationCheck {
-                store: Arc::clone(&revocations.store),
-                key: jti_key(jti),
-                policy: revocations.policy,
-            })),
-            None if revocations.require_jti => Err(AuthErrorKind::InvalidClaims),
+        match &self.revocations {
+            Some(revocations) => revocations.check(caller),
             None => Ok(None),
         }
     }
@@ -195,18 +254,14 @@ impl JwtVerifier {
         let Some(cache) = &self.cache else {
             return self.verify(token).map(|verified| verified.caller);
         };
-        let key: [u8; 32] = Sha256::digest(token).into();
+        let key = TokenCache::key(token);
         let now = self.config.inner.clock.unix_seconds();
-        if let Some(hit) = cache.get(&key) {
-            if now.saturating_sub(self.config.inner.leeway) >= hit.exp {
-                cache.remove(&key);
-                return Err(AuthErrorKind::TokenExpired);
-            }
-            return Ok(hit.caller);
+        if let Some(hit) = cache.lookup(&key, now, self.config.inner.leeway) {
+            return hit;
         }
         let verified = self.verify(token)?;
         let caller = verified.caller.clone();
-        cache.insert(key, verified);
+        cache.remember(key, verified);
         Ok(caller)
     }
 
@@ -295,6 +350,7 @@ impl<'a> ParsedToken<'a> {
     /// The `iss` the payload claims, read before any verification and used only to choose
     /// the issuer whose keys and rules must then verify the token (which checks `iss`
     /// again, after the signature).
+    #[cfg(feature = "oauth")]
     pub(crate) fn unverified_issuer(&self) -> Option<String> {
         #[derive(serde::Deserialize)]
         struct Issuer {
@@ -320,7 +376,10 @@ impl<'a> ParsedToken<'a> {
         if let Some(rule) = &rules.typ {
             let passes = match header.typ.as_deref() {
                 None => rule.absent_ok,
-                Some(typ) => rule.accepted.iter().any(|accepted| typ_matches(typ, accepted)),
+                Some(typ) => rule
+                    .accepted
+                    .iter()
+                    .any(|accepted| typ_matches(typ, accepted)),
             };
             if !passes {
                 return Err(AuthErrorKind::InvalidClaims);
@@ -342,7 +401,9 @@ impl<'a> ParsedToken<'a> {
         if !rules.audiences.is_empty() {
             let ours = |aud: &Value| rules.audiences.iter().any(|a| string_is(aud, a));
             let names_us = match claims.get("aud") {
-                Some(Value::Array(list)) => list.iter().all(Value::is_string) && list.iter().any(ours),
+                Some(Value::Array(list)) => {
+                    list.iter().all(Value::is_string) && list.iter().any(ours)
+                }
                 Some(aud) => ours(aud),
                 None => false,
             };

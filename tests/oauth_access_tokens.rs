@@ -1,0 +1,531 @@
+//! External issuers in-process: access tokens verified with keys an issuer publishes, served
+//! by a fake JWKS endpoint that counts its fetches (the real authorization server, node
+//! `oidc-provider`, drives the example server in `tests/oauth/`).
+
+#![cfg(feature = "oauth")]
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use callguard::keys::{FetchError, HttpClient, HttpFuture, RemoteKeySettings, RemoteKeys};
+use callguard::oauth::{AccessTokens, Issuer};
+use callguard::{AuthError, AuthErrorKind, AuthMethod, Caller, GuardLayer};
+use common::{Seen, echo};
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use tower::{Layer, ServiceExt, service_fn};
+
+const ISSUER: &str = "https://as.example.com";
+const OTHER_ISSUER: &str = "https://other.example.com";
+const RESOURCE: &str = "https://api.example.com/mcp";
+const JWKS_URL: &str = "https://as.example.com/jwks";
+
+fn pem(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/data/oauth/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// A signing key of the test issuer and its public JWK.
+struct SigningKey {
+    kid: &'static str,
+    algorithm: Algorithm,
+    encoding: EncodingKey,
+}
+
+impl SigningKey {
+    fn new(kid: &'static str, algorithm: Algorithm, file: &str) -> Self {
+        // This test's own jsonwebtoken calls need its crypto backend: building any callguard
+        // key installs it.
+        let _ = callguard::jwt::JwtKey::from_jwk("{}");
+        let private = pem(file);
+        let encoding = match algorithm {
+            Algorithm::ES256 => EncodingKey::from_ec_pem(&private),
+            Algorithm::EdDSA => EncodingKey::from_ed_pem(&private),
+            _ => EncodingKey::from_rsa_pem(&private),
+        }
+        .unwrap();
+        Self {
+            kid,
+            algorithm,
+            encoding,
+        }
+    }
+
+    fn jwk(&self) -> Jwk {
+        let mut jwk = Jwk::from_encoding_key(&self.encoding, self.algorithm).unwrap();
+        jwk.common.key_id = Some(self.kid.to_owned());
+        jwk
+    }
+
+    fn sign(&self, claims: &Value) -> String {
+        self.sign_with(claims, |_| {})
+    }
+
+    fn sign_with(&self, claims: &Value, edit: impl FnOnce(&mut Header)) -> String {
+        let mut header = Header::new(self.algorithm);
+        header.kid = Some(self.kid.to_owned());
+        header.typ = Some("at+jwt".to_owned());
+        edit(&mut header);
+        jsonwebtoken::encode(&header, claims, &self.encoding).unwrap()
+    }
+}
+
+fn now() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
+}
+
+fn claims() -> Value {
+    json!({
+        "iss": ISSUER,
+        "aud": RESOURCE,
+        "sub": "client-7",
+        "client_id": "client-7",
+        "exp": now() + 300,
+        "iat": now(),
+        "jti": "at-1",
+        "scope": "mcp:call refunds:read",
+    })
+}
+
+/// How the fake endpoint answers.
+#[derive(Clone)]
+enum Answer {
+    Keys(String),
+    Oversize,
+    NotJson,
+    Redirect,
+    Down,
+}
+
+/// A JWKS endpoint that counts fetches and answers as told, after `delay`.
+struct FakeJwks {
+    answer: Mutex<Answer>,
+    fetches: AtomicUsize,
+    delay: Duration,
+}
+
+impl FakeJwks {
+    fn new(keys: &[&SigningKey], delay: Duration) -> Arc<Self> {
+        let fake = Arc::new(Self {
+            answer: Mutex::new(Answer::Down),
+            fetches: AtomicUsize::new(0),
+            delay,
+        });
+        fake.publish(keys);
+        fake
+    }
+
+    fn publish(&self, keys: &[&SigningKey]) {
+        let set = JwkSet {
+            keys: keys.iter().map(|k| k.jwk()).collect(),
+        };
+        *self.answer.lock().unwrap() = Answer::Keys(serde_json::to_string(&set).unwrap());
+    }
+
+    fn answer(&self, answer: Answer) {
+        *self.answer.lock().unwrap() = answer;
+    }
+
+    fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+}
+
+impl HttpClient for FakeJwks {
+    fn send(&self, request: Request<Bytes>, max_body: usize, _timeout: Duration) -> HttpFuture {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        assert_eq!(request.uri(), JWKS_URL);
+        let answer = self.answer.lock().unwrap().clone();
+        let delay = self.delay;
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            let response = |status: StatusCode, body: Vec<u8>| {
+                Response::builder()
+                    .status(status)
+                    .header("cache-control", "max-age=3600")
+                    .body(Bytes::from(body))
+                    .unwrap()
+            };
+            match answer {
+                Answer::Keys(text) => Ok(response(StatusCode::OK, text.into_bytes())),
+                Answer::Oversize if max_body < 1 << 20 => {
+                    Err(FetchError::TooLarge { limit: max_body })
+                }
+                Answer::Oversize => Ok(response(StatusCode::OK, vec![b' '; 1 << 20])),
+                Answer::NotJson => Ok(response(StatusCode::OK, b"<html>".to_vec())),
+                Answer::Redirect => Ok(response(StatusCode::FOUND, Vec::new())),
+                Answer::Down => Err(FetchError::Connect("connection refused".into())),
+            }
+        })
+    }
+}
+
+async fn remote(
+    fake: &Arc<FakeJwks>,
+    settings: RemoteKeySettings,
+) -> RemoteKeys<callguard::jwt::JwtKeySet> {
+    RemoteKeys::fetch(JWKS_URL, Arc::clone(fake) as Arc<dyn HttpClient>, settings)
+        .await
+        .unwrap()
+}
+
+fn guard(keys: RemoteKeys<callguard::jwt::JwtKeySet>) -> GuardLayer {
+    let issuer = Issuer::builder(ISSUER)
+        .remote_keys(keys)
+        .audience(RESOURCE)
+        .build()
+        .unwrap();
+    AccessTokens::new([issuer]).unwrap().layer()
+}
+
+async fn present(
+    guard: &GuardLayer,
+    token: &str,
+) -> (StatusCode, Option<AuthErrorKind>, Option<Caller>) {
+    let request = Request::post("/mcp")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = guard
+        .layer(service_fn(echo))
+        .oneshot(request)
+        .await
+        .unwrap();
+    (
+        response.status(),
+        response
+            .extensions()
+            .get::<AuthError>()
+            .map(AuthError::kind),
+        response
+            .extensions()
+            .get::<Seen>()
+            .and_then(|seen| seen.caller.clone()),
+    )
+}
+
+#[tokio::test]
+async fn a_token_signed_by_a_published_key_is_accepted_with_its_scopes() {
+    let rsa = SigningKey::new("rsa-a", Algorithm::RS256, "rsa-a.pem");
+    let ec = SigningKey::new("ec", Algorithm::ES256, "ec.pem");
+    let ed = SigningKey::new("ed", Algorithm::EdDSA, "ed.pem");
+    let fake = FakeJwks::new(&[&rsa, &ec, &ed], Duration::ZERO);
+    let guard = guard(remote(&fake, RemoteKeySettings::default()).await);
+    for key in [&rsa, &ec, &ed] {
+        let (status, _, caller) = present(&guard, &key.sign(&claims())).await;
+        assert_eq!(status, StatusCode::OK, "{}", key.kid);
+        let caller = caller.unwrap();
+        assert_eq!(caller.method(), AuthMethod::OAuth);
+        assert_eq!(caller.id(), "client-7");
+        assert_eq!(caller.issuer(), Some(ISSUER));
+        assert_eq!(caller.client_id(), Some("client-7"));
+        assert_eq!(caller.key_id(), Some(key.kid));
+        assert_eq!(
+            caller.scopes().iter().collect::<Vec<_>>(),
+            ["mcp:call", "refunds:read"]
+        );
+    }
+    assert_eq!(
+        fake.fetches(),
+        1,
+        "no fetch on the request path in steady state"
+    );
+}
+
+#[tokio::test]
+async fn tokens_that_must_not_pass_are_refused() {
+    let rsa = SigningKey::new("rsa-a", Algorithm::RS256, "rsa-a.pem");
+    let unpublished = SigningKey::new("rsa-a", Algorithm::RS256, "rsa-other.pem");
+    let fake = FakeJwks::new(&[&rsa], Duration::ZERO);
+    let guard = guard(remote(&fake, RemoteKeySettings::default()).await);
+    let with = |change: Value| {
+        let mut claims = claims();
+        claims
+            .as_object_mut()
+            .unwrap()
+            .extend(change.as_object().unwrap().clone());
+        claims
+    };
+    let public_pem = pem("rsa-a.pub.pem");
+    let confused = jsonwebtoken::encode(
+        &{
+            let mut header = Header::new(Algorithm::HS256);
+            header.kid = Some("rsa-a".into());
+            header.typ = Some("at+jwt".into());
+            header
+        },
+        &claims(),
+        &EncodingKey::from_secret(&public_pem),
+    )
+    .unwrap();
+    let unsigned = {
+        let good = rsa.sign(&claims());
+        let payload = good.split('.').nth(1).unwrap().to_owned();
+        let header = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            r#"{"alg":"none","typ":"at+jwt","kid":"rsa-a"}"#,
+        );
+        format!("{header}.{payload}.")
+    };
+    let cases = [
+        (
+            "wrong audience",
+            rsa.sign(&with(json!({"aud": "https://elsewhere.example.com"}))),
+        ),
+        ("expired", rsa.sign(&with(json!({"exp": now() - 120})))),
+        (
+            "another issuer",
+            rsa.sign(&with(json!({"iss": OTHER_ISSUER}))),
+        ),
+        ("a key not in the set", unpublished.sign(&claims())),
+        (
+            "typ JWT",
+            rsa.sign_with(&claims(), |h| h.typ = Some("JWT".into())),
+        ),
+        ("no typ", rsa.sign_with(&claims(), |h| h.typ = None)),
+        ("HS256 with the RSA public key", confused),
+        ("alg none", unsigned),
+        (
+            "no exp",
+            rsa.sign(&{
+                let mut c = claims();
+                c.as_object_mut().unwrap().remove("exp");
+                c
+            }),
+        ),
+    ];
+    for (case, token) in cases {
+        let (status, kind, _) = present(&guard, &token).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{case}: {kind:?}");
+    }
+}
+
+#[tokio::test]
+async fn typ_jwt_passes_only_with_the_switch() {
+    let rsa = SigningKey::new("rsa-a", Algorithm::RS256, "rsa-a.pem");
+    let fake = FakeJwks::new(&[&rsa], Duration::ZERO);
+    let issuer = Issuer::builder(ISSUER)
+        .remote_keys(remote(&fake, RemoteKeySettings::default()).await)
+        .audience(RESOURCE)
+        .allow_jwt_typ()
+        .build()
+        .unwrap();
+    let guard = AccessTokens::new([issuer]).unwrap().layer();
+    let token = rsa.sign_with(&claims(), |h| h.typ = Some("JWT".into()));
+    assert_eq!(present(&guard, &token).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_accepted_on_first_use_after_one_fetch() {
+    let old = SigningKey::new("rsa-a", Algorithm::RS256, "rsa-a.pem");
+    let new = SigningKey::new("rsa-b", Algorithm::RS256, "rsa-b.pem");
+    let fake = FakeJwks::new(&[&old], Duration::ZERO);
+    let guard = guard(remote(&fake, RemoteKeySettings::default()).await);
+    assert_eq!(
+        present(&guard, &old.sign(&claims())).await.0,
+        StatusCode::OK
+    );
+    fake.publish(&[&old, &new]);
+    assert_eq!(
+        present(&guard, &new.sign(&claims())).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(fake.fetches(), 2);
+    assert_eq!(
+        present(&guard, &new.sign(&claims())).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(fake.fetches(), 2, "the new key is held now");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_requests_with_a_new_kid_make_one_fetch_and_all_pass() {
+    let old = SigningKey::new("rsa-a", Algorithm::RS256, "rsa-a.pem");
+    let new = SigningKey::new("rsa-b", Algorithm::RS256, "rsa-b.pem");
+    let fake = FakeJwks::new(&[&old], Duration::from_millis(100));
+    let guard = guard(remote(&fake, RemoteKeySettings::default()).await);
+    fake.publish(&[&old, &new]);
+    let mut tasks = Vec::new();
+    for index in 0..1000 {
+        let guard = guard.clone();
+        let mut claims = claims();
+        claims["jti"] = json!(format!("at-{index}"));
+        let token = new.sign(&claims);
+        tasks.push(tokio::spawn(async move { present(&guard, &token).await.0 }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(
+        fake.fetches(),
+        2,
+        "the first fetch, then one for the new kid"
+    );
+}
+
+#[tokio::test]
+async fn a_flood_of_random_kids_makes_at_most_one_fetch_per_interval() {
+    let key = SigningKey::new("rsa-a", Algorithm::RS256, "rsa-a.pem");
+    let fake = FakeJwks::new(&[&key], Duration::ZERO);
+    let guard = guard(remote(&fake, RemoteKeySettings::default()).await);
+    for index in 0..200 {
+        let token = key.sign_with(&claims(), |h| h.kid = Some(format!("random-{index}")));
+        assert_eq!(present(&guard, &token).await.0, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        fake.fetches(),
+        2,
+        "the first fetch and one refetch in the interval"
+    );
+    assert_eq!(
+        present(&guard, &key.sign(&claims())).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn bad_jwks_answers_are_refused_and_held_keys_keep_verifying() {
+    let key = SigningKey::new("rsa-a", Algorithm::RS256, "rsa-a.pem");
+    let settings = || RemoteKeySettings::default().refetch_interval(Duration::ZERO);
+    for answer in [
+        Answer::Oversize,
+        Answer::NotJson,
+        Answer::Redirect,
+        Answer::Down,
+    ] {
+        let fake = FakeJwks::new(&[&key], Duration::ZERO);
+        fake.answer(answer.clone());
+        let first = RemoteKeys::<callguard::jwt::JwtKeySet>::fetch(
+            JWKS_URL,
+            Arc::clone(&fake) as Arc<dyn HttpClient>,
+            settings(),
+        )
+        .await;
+        assert!(first.is_err(), "a first fetch of a bad answer is an error");
+        // With good keys held, the same bad answer on a refetch changes nothing.
+        let fake = FakeJwks::new(&[&key], Duration::ZERO);
+        let guard = guard(remote(&fake, settings()).await);
+        fake.answer(answer);
+        let unknown = key.sign_with(&claims(), |h| h.kid = Some("rotated".into()));
+        assert_eq!(present(&guard, &unknown).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            present(&guard, &key.sign(&claims())).await.0,
+            StatusCode::OK
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_slow_jwks_endpoint_times_out_and_the_wait_is_bounded() {
+    let key = SigningKey::new("rsa-a", Algorithm::RS256, "rsa-a.pem");
+    let fake = FakeJwks::new(&[&key], Duration::from_secs(30));
+    let settings = RemoteKeySettings::default().timeout(Duration::from_millis(200));
+    let first = RemoteKeys::<callguard::jwt::JwtKeySet>::fetch(
+        JWKS_URL,
+        Arc::clone(&fake) as Arc<dyn HttpClient>,
+        settings.clone(),
+    )
+    .await;
+    assert_eq!(first.unwrap_err(), FetchError::Timeout);
+    // Lazy: nothing held yet, so a request waits for at most the timeout, then 503.
+    let lazy =
+        RemoteKeys::lazy(JWKS_URL, Arc::clone(&fake) as Arc<dyn HttpClient>, settings).unwrap();
+    let (status, kind, _) = present(&guard(lazy), &key.sign(&claims())).await;
+    assert_eq!(
+        (status, kind),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some(AuthErrorKind::KeysUnavailable)
+        )
+    );
+}
+
+#[tokio::test]
+async fn plain_http_is_refused_unless_loopback_is_allowed() {
+    let fake = FakeJwks::new(&[], Duration::ZERO);
+    let client = || Arc::clone(&fake) as Arc<dyn HttpClient>;
+    let refused = RemoteKeys::<callguard::jwt::JwtKeySet>::lazy(
+        "http://as.example.com/jwks",
+        client(),
+        RemoteKeySettings::default(),
+    );
+    assert!(matches!(refused, Err(FetchError::InsecureUrl(_))));
+    let loopback = RemoteKeys::<callguard::jwt::JwtKeySet>::lazy(
+        "http://127.0.0.1:9/jwks",
+        client(),
+        RemoteKeySettings::default(),
+    );
+    assert!(matches!(loopback, Err(FetchError::InsecureUrl(_))));
+    let allowed = RemoteKeys::<callguard::jwt::JwtKeySet>::lazy(
+        "http://127.0.0.1:9/jwks",
+        client(),
+        RemoteKeySettings::default().allow_loopback_http(),
+    );
+    assert!(allowed.is_ok());
+}
+
+#[tokio::test]
+async fn a_token_goes_only_to_the_issuer_it_names() {
+    let ours = SigningKey::new("rsa-a", Algorithm::RS256, "rsa-a.pem");
+    let theirs = SigningKey::new("rsa-b", Algorithm::RS256, "rsa-b.pem");
+    let set = |key: &SigningKey| {
+        let text = serde_json::to_string(&JwkSet {
+            keys: vec![key.jwk()],
+        })
+        .unwrap();
+        callguard::jwt::JwtKeySet::from_json(text.as_bytes(), 8).unwrap()
+    };
+    let first = Issuer::builder(ISSUER)
+        .keys(set(&ours))
+        .audience(RESOURCE)
+        .build()
+        .unwrap();
+    let second = Issuer::builder(OTHER_ISSUER)
+        .keys(set(&theirs))
+        .audience(RESOURCE)
+        .build()
+        .unwrap();
+    let guard = AccessTokens::new([first, second]).unwrap().layer();
+    let mut other_claims = claims();
+    other_claims["iss"] = json!(OTHER_ISSUER);
+    assert_eq!(
+        present(&guard, &ours.sign(&claims())).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        present(&guard, &theirs.sign(&other_claims)).await.0,
+        StatusCode::OK
+    );
+    // Each issuer's key only verifies tokens naming that issuer.
+    assert_eq!(
+        present(&guard, &theirs.sign(&claims())).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        present(&guard, &ours.sign(&other_claims)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let mut stranger = claims();
+    stranger["iss"] = json!("https://stranger.example.com");
+    assert_eq!(
+        present(&guard, &ours.sign(&stranger)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
