@@ -14,6 +14,9 @@
 //! | `CALLGUARD_PUBLIC_URL` | base URL platforms call, for URL-covering schemes (SignalWire) | `http://<CALLGUARD_ADDR>` |
 //! | `CALLGUARD_OPEN_ROUTE` | set to `1` to mount `POST /open/{name}` without authentication, the baseline `benches/load.sh` compares with | unset |
 //! | `CALLGUARD_REDIS_URL` | Redis for replay protection on the Standard Webhooks and Stripe routes, shared by every instance (run with `--features redis`) | unset: in memory |
+//! | `CALLGUARD_OAUTH_ISSUERS` | comma-separated issuer URLs whose access tokens `/tools/{name}` also accepts; each is discovered (OpenID Connect, then RFC 8414) and its JWKS kept fresh. `https` only, or `http` on loopback. Needs `--features reqwest` | unset |
+//! | `CALLGUARD_RESOURCE` | this server's resource identifier: the audience access tokens must name | `CALLGUARD_PUBLIC_URL` |
+//! | `CALLGUARD_OAUTH_ALLOW_JWT_TYP` | `1` accepts access tokens with `typ: JWT` (or none), not only `at+jwt` | unset |
 //! | `RUST_LOG` | log filter for stderr (`tracing-subscriber`'s `EnvFilter`); every refused request is logged at `warn` with the guard's name, the path and the reason | `info` |
 //! | `SENDBIRD_API_TOKEN`, `SIGNALWIRE_SIGNING_KEY`, `GITHUB_WEBHOOK_SECRET`, `STRIPE_WEBHOOK_SECRET`, `SLACK_SIGNING_SECRET`, `SHOPIFY_WEBHOOK_SECRET`, `STANDARD_WEBHOOK_SECRET` | each mounts `POST /webhooks/{provider}` with that platform's scheme | unset: not mounted |
 //!
@@ -25,7 +28,9 @@
 //! - `POST /tools/{name}`: a signature, a static bearer token or a JWT; `POST /tools/orders`
 //!   also requires scope `orders:write`. Answers 200 with JSON describing the caller and the
 //!   body the handler received (`route`, `method`, `id`, `key_id`, `scopes`, `body_len`,
-//!   `body_sha256`).
+//!   `body_sha256`, and for token callers `issuer` and `client_id`). With
+//!   `CALLGUARD_OAUTH_ISSUERS`, an access token from one of them is answered with `method:
+//!   "oauth"`, `id` its `sub`, `issuer`, `client_id` and `scopes`.
 //! - `POST /webhooks/{provider}` for `sendbird`, `signalwire`, `github`, `stripe`, `slack`,
 //!   `shopify` and `standard`, each mounted only when its secret is set (404 otherwise);
 //!   answers 200 with the same JSON as the tool routes.
@@ -85,6 +90,13 @@ struct Settings {
     providers: Vec<(&'static str, String)>,
     /// Variables that were unset, with the demo value generated for each.
     generated: Vec<(&'static str, String)>,
+    /// External issuers whose access tokens the tool routes accept.
+    oauth_issuers: Vec<String>,
+    /// The audience those tokens must name.
+    #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
+    resource: String,
+    #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
+    allow_jwt_typ: bool,
 }
 
 impl Settings {
@@ -112,10 +124,37 @@ impl Settings {
                 providers.push((route, secret));
             }
         }
+        let public_url =
+            std::env::var("CALLGUARD_PUBLIC_URL").unwrap_or_else(|_| format!("http://{addr}"));
+        let oauth_issuers: Vec<String> = std::env::var("CALLGUARD_OAUTH_ISSUERS")
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for issuer in &oauth_issuers {
+            let loopback_http = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+                .iter()
+                .any(|prefix| {
+                    issuer
+                        .strip_prefix(prefix)
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+                });
+            if !issuer.starts_with("https://") && !loopback_http {
+                return Err(format!(
+                    "CALLGUARD_OAUTH_ISSUERS: `{issuer}` is not an https URL (plain http is allowed only on loopback)"
+                ));
+            }
+        }
         Ok(Self {
             addr,
-            public_url: std::env::var("CALLGUARD_PUBLIC_URL")
-                .unwrap_or_else(|_| format!("http://{addr}")),
+            resource: std::env::var("CALLGUARD_RESOURCE").unwrap_or_else(|_| public_url.clone()),
+            public_url,
+            oauth_issuers,
+            allow_jwt_typ: std::env::var("CALLGUARD_OAUTH_ALLOW_JWT_TYP").as_deref() == Ok("1"),
             providers,
             body_limit: env_or("CALLGUARD_BODY_LIMIT", "1048576")
                 .parse()
@@ -325,6 +364,8 @@ fn describe(caller: &Caller, route: &str, body: &[u8]) -> Value {
         "id": caller.id(),
         "key_id": caller.key_id(),
         "scopes": caller.scopes().iter().collect::<Vec<_>>(),
+        "issuer": caller.issuer(),
+        "client_id": caller.client_id(),
         "body_len": body.len(),
         "body_sha256": hex::encode(Sha256::digest(body)),
     })
@@ -412,15 +453,54 @@ async fn mint_token(
     }
 }
 
-fn app(settings: &Settings, methods: Methods, replay: &SharedReplay) -> Result<Router, String> {
-    let tool_guard = GuardLayer::new(
-        Authenticator::any_of([
-            methods.signature.into(),
-            methods.bearer.into(),
-            JwtVerifier::new(methods.jwt.clone()).into(),
-        ])
-        .map_err(|e| e.to_string())?,
-    )
+/// The access tokens of `CALLGUARD_OAUTH_ISSUERS`, each issuer discovered now.
+#[cfg(feature = "reqwest")]
+async fn external_issuers(settings: &Settings) -> Result<Option<Authenticator>, String> {
+    use callguard::keys::{HttpClient, RemoteKeySettings, ReqwestClient};
+    use callguard::oauth::{AccessTokens, Issuer};
+    if settings.oauth_issuers.is_empty() {
+        return Ok(None);
+    }
+    let client: std::sync::Arc<dyn HttpClient> = std::sync::Arc::new(
+        ReqwestClient::new().map_err(|e| format!("CALLGUARD_OAUTH_ISSUERS: {e}"))?,
+    );
+    let mut issuers = Vec::new();
+    for url in &settings.oauth_issuers {
+        let keys = RemoteKeySettings::default().allow_loopback_http();
+        let mut builder = Issuer::discover(url, std::sync::Arc::clone(&client), keys)
+            .await
+            .map_err(|e| format!("CALLGUARD_OAUTH_ISSUERS: {url}: {e}"))?
+            .audience(settings.resource.as_str());
+        if settings.allow_jwt_typ {
+            builder = builder.allow_jwt_typ();
+        }
+        issuers.push(builder.build().map_err(|e| format!("CALLGUARD_OAUTH_ISSUERS: {url}: {e}"))?);
+    }
+    let tokens = AccessTokens::new(issuers).map_err(|e| format!("CALLGUARD_OAUTH_ISSUERS: {e}"))?;
+    Ok(Some(tokens.into()))
+}
+
+#[cfg(not(feature = "reqwest"))]
+async fn external_issuers(settings: &Settings) -> Result<Option<Authenticator>, String> {
+    if settings.oauth_issuers.is_empty() {
+        return Ok(None);
+    }
+    Err("CALLGUARD_OAUTH_ISSUERS is set: run with `--features reqwest` to use it".to_owned())
+}
+
+fn app(
+    settings: &Settings,
+    methods: Methods,
+    replay: &SharedReplay,
+    external: Option<Authenticator>,
+) -> Result<Router, String> {
+    let mut accepted: Vec<Authenticator> = vec![
+        methods.signature.into(),
+        methods.bearer.into(),
+        JwtVerifier::new(methods.jwt.clone()).into(),
+    ];
+    accepted.extend(external);
+    let tool_guard = GuardLayer::new(Authenticator::any_of(accepted).map_err(|e| e.to_string())?)
     .body_limit(settings.body_limit)
     .named("tools")
     .map_err(|e| e.to_string())?;
@@ -508,7 +588,10 @@ async fn main() {
     let settings = Settings::from_env().unwrap_or_else(|e| fail(&e));
     let methods = methods(&settings).unwrap_or_else(|e| fail(&e));
     let replay = SharedReplay::from_env().await.unwrap_or_else(|e| fail(&e));
-    let app = app(&settings, methods, &replay).unwrap_or_else(|e| fail(&e));
+    let external = external_issuers(&settings)
+        .await
+        .unwrap_or_else(|e| fail(&e));
+    let app = app(&settings, methods, &replay, external).unwrap_or_else(|e| fail(&e));
     let listener = tokio::net::TcpListener::bind(settings.addr)
         .await
         .unwrap_or_else(|e| fail(&format!("cannot listen on {}: {e}", settings.addr)));

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# External issuers against a real authorization server: node `oidc-provider` (pinned in
+# package.json, installed here with npm ci) issues access tokens, and the example server
+# (built with --features reqwest) must accept and refuse them as its contract says.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+here=tests/oauth
+(cd "$here" && npm ci --silent --no-audit --no-fund >/dev/null)
+if [ ! -x "$here/.venv/bin/python" ]; then python3 -m venv "$here/.venv"; fi
+"$here/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
+cargo build --quiet --example tool_server --features reqwest
+"$here/.venv/bin/python" "$here/test_oidc.py" target/debug/examples/tool_server
