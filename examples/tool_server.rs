@@ -16,6 +16,7 @@
 //! | `CALLGUARD_REDIS_URL` | Redis for replay protection on the Standard Webhooks and Stripe routes, shared by every instance (run with `--features redis`) | unset: in memory |
 //! | `CALLGUARD_OAUTH_ISSUERS` | comma-separated issuer URLs whose access tokens `/tools/{name}` also accepts; each is discovered (OpenID Connect, then RFC 8414) and its JWKS kept fresh. `https` only, or `http` on loopback. Needs `--features reqwest` | unset |
 //! | `CALLGUARD_RESOURCE` | this server's resource identifier: the audience access tokens must name | `CALLGUARD_PUBLIC_URL` |
+//! | `CALLGUARD_INTROSPECTION_URL`, `CALLGUARD_INTROSPECTION_CLIENT_ID`, `CALLGUARD_INTROSPECTION_CLIENT_SECRET` | an RFC 7662 endpoint and the client credentials to call it with: opaque bearer tokens that are not static tokens are introspected (`https`, or `http` on loopback; needs `--features reqwest`) | unset |
 //! | `CALLGUARD_OAUTH_ALLOW_JWT_TYP` | `1` accepts access tokens with `typ: JWT` (or none), not only `at+jwt` | unset |
 //! | `RUST_LOG` | log filter for stderr (`tracing-subscriber`'s `EnvFilter`); every refused request is logged at `warn` with the guard's name, the path and the reason | `info` |
 //! | `SENDBIRD_API_TOKEN`, `SIGNALWIRE_SIGNING_KEY`, `GITHUB_WEBHOOK_SECRET`, `STRIPE_WEBHOOK_SECRET`, `SLACK_SIGNING_SECRET`, `SHOPIFY_WEBHOOK_SECRET`, `STANDARD_WEBHOOK_SECRET` | each mounts `POST /webhooks/{provider}` with that platform's scheme | unset: not mounted |
@@ -97,6 +98,9 @@ struct Settings {
     resource: String,
     #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
     allow_jwt_typ: bool,
+    /// `(endpoint, client id, client secret)` for introspecting opaque tokens.
+    #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
+    introspection: Option<(String, String, String)>,
 }
 
 impl Settings {
@@ -155,6 +159,20 @@ impl Settings {
             public_url,
             oauth_issuers,
             allow_jwt_typ: std::env::var("CALLGUARD_OAUTH_ALLOW_JWT_TYP").as_deref() == Ok("1"),
+            introspection: match std::env::var("CALLGUARD_INTROSPECTION_URL") {
+                Ok(url) => Some((
+                    url,
+                    std::env::var("CALLGUARD_INTROSPECTION_CLIENT_ID").map_err(|_| {
+                        "CALLGUARD_INTROSPECTION_URL is set: CALLGUARD_INTROSPECTION_CLIENT_ID must be too"
+                            .to_owned()
+                    })?,
+                    secret_env("CALLGUARD_INTROSPECTION_CLIENT_SECRET")?.ok_or_else(|| {
+                        "CALLGUARD_INTROSPECTION_URL is set: CALLGUARD_INTROSPECTION_CLIENT_SECRET must be too"
+                            .to_owned()
+                    })?,
+                )),
+                Err(_) => None,
+            },
             providers,
             body_limit: env_or("CALLGUARD_BODY_LIMIT", "1048576")
                 .parse()
@@ -457,8 +475,8 @@ async fn mint_token(
 #[cfg(feature = "reqwest")]
 async fn external_issuers(settings: &Settings) -> Result<Option<Authenticator>, String> {
     use callguard::keys::{HttpClient, RemoteKeySettings, ReqwestClient};
-    use callguard::oauth::{AccessTokens, Issuer};
-    if settings.oauth_issuers.is_empty() {
+    use callguard::oauth::{AccessTokens, Introspection, Issuer};
+    if settings.oauth_issuers.is_empty() && settings.introspection.is_none() {
         return Ok(None);
     }
     let client: std::sync::Arc<dyn HttpClient> = std::sync::Arc::new(
@@ -474,18 +492,54 @@ async fn external_issuers(settings: &Settings) -> Result<Option<Authenticator>, 
         if settings.allow_jwt_typ {
             builder = builder.allow_jwt_typ();
         }
-        issuers.push(builder.build().map_err(|e| format!("CALLGUARD_OAUTH_ISSUERS: {url}: {e}"))?);
+        issuers.push(
+            builder
+                .build()
+                .map_err(|e| format!("CALLGUARD_OAUTH_ISSUERS: {url}: {e}"))?,
+        );
     }
-    let tokens = AccessTokens::new(issuers).map_err(|e| format!("CALLGUARD_OAUTH_ISSUERS: {e}"))?;
+    let introspection = match &settings.introspection {
+        None => None,
+        Some((url, client_id, secret)) => {
+            let failed = |e: callguard::ConfigError| format!("CALLGUARD_INTROSPECTION_URL: {e}");
+            let mut builder = Introspection::builder(
+                url.as_str(),
+                client_id.as_str(),
+                callguard::Secret::from_utf8(secret)
+                    .map_err(|e| format!("CALLGUARD_INTROSPECTION_CLIENT_SECRET: {e}"))?,
+                std::sync::Arc::clone(&client),
+            )
+            .audience(settings.resource.as_str())
+            .allow_loopback_http();
+            if let [only] = settings.oauth_issuers.as_slice() {
+                builder = builder.issuer(only.as_str());
+            }
+            Some(builder.build().map_err(failed)?)
+        }
+    };
+    let tokens = match (issuers.is_empty(), introspection) {
+        (true, Some(introspection)) => AccessTokens::introspected(introspection),
+        (_, introspection) => {
+            let tokens =
+                AccessTokens::new(issuers).map_err(|e| format!("CALLGUARD_OAUTH_ISSUERS: {e}"))?;
+            match introspection {
+                Some(introspection) => tokens.with_introspection(introspection),
+                None => tokens,
+            }
+        }
+    };
     Ok(Some(tokens.into()))
 }
 
 #[cfg(not(feature = "reqwest"))]
 async fn external_issuers(settings: &Settings) -> Result<Option<Authenticator>, String> {
-    if settings.oauth_issuers.is_empty() {
+    if settings.oauth_issuers.is_empty() && settings.introspection.is_none() {
         return Ok(None);
     }
-    Err("CALLGUARD_OAUTH_ISSUERS is set: run with `--features reqwest` to use it".to_owned())
+    Err(
+        "CALLGUARD_OAUTH_ISSUERS or CALLGUARD_INTROSPECTION_URL is set: run with `--features reqwest` to use it"
+            .to_owned(),
+    )
 }
 
 fn app(
@@ -501,9 +555,9 @@ fn app(
     ];
     accepted.extend(external);
     let tool_guard = GuardLayer::new(Authenticator::any_of(accepted).map_err(|e| e.to_string())?)
-    .body_limit(settings.body_limit)
-    .named("tools")
-    .map_err(|e| e.to_string())?;
+        .body_limit(settings.body_limit)
+        .named("tools")
+        .map_err(|e| e.to_string())?;
     let orders_scope = RequireScopesLayer::new(["orders:write"]).map_err(|e| e.to_string())?;
     let tools = Router::new()
         .route("/tools/{name}", post(call_tool))

@@ -336,7 +336,9 @@ fn inspect_any(methods: &[Method], parts: &Parts) -> Inspection {
         #[cfg(feature = "oauth")]
         Method::Jwt(_) => is_bearer && (!has_static || jwt_shaped) && !external,
         #[cfg(feature = "oauth")]
-        Method::OAuth(_) => is_bearer && external,
+        Method::OAuth(tokens) => {
+            is_bearer && (external || (!jwt_shaped && !has_static && tokens.introspects()))
+        }
         Method::Basic(_) => matches!(auth, Authorization::Basic(_)),
         Method::AnyOf(_) => unreachable!("any_of flattens nested sets"),
     };
@@ -357,6 +359,21 @@ fn inspect_any(methods: &[Method], parts: &Parts) -> Inspection {
             AuthErrorKind::MalformedCredentials
         };
         return Inspection::Rejected(AuthError::new(kind, all()));
+    }
+    // Static tokens and introspection both take opaque tokens: one that is not a static
+    // token is an issuer's, so it is introspected (the static set is checked in full first).
+    #[cfg(feature = "oauth")]
+    if let (Some(Method::Bearer(statics)), Some(tokens), Authorization::Bearer(token)) =
+        (first, oauth, &auth)
+        && !jwt_shaped
+        && tokens.introspects()
+    {
+        let introspected = methods.iter().find(|m| matches!(m, Method::OAuth(_)));
+        return match (statics.check(token), introspected) {
+            (Ok(caller), _) => Inspection::Accepted(caller),
+            (Err(_), Some(method)) => inspect_one(method, parts, Some(auth)),
+            (Err(kind), None) => Inspection::Rejected(AuthError::new(kind, all())),
+        };
     }
     match first {
         Some(method) => inspect_one(method, parts, Some(auth)),

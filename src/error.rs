@@ -213,6 +213,9 @@ pub enum AuthErrorKind {
     /// An issuer's keys could not be had: never fetched, stale beyond the bound, or the
     /// fetch a new key id needed failed or timed out.
     KeysUnavailable,
+    /// The introspection endpoint could not be reached, timed out or answered with
+    /// something other than a JSON 200.
+    IntrospectionUnavailable,
 }
 
 impl AuthErrorKind {
@@ -221,7 +224,9 @@ impl AuthErrorKind {
         match self {
             Self::BodyTooLarge | Self::TooManyFormParameters => StatusCode::PAYLOAD_TOO_LARGE,
             Self::InsufficientScope => StatusCode::FORBIDDEN,
-            Self::StoreUnavailable | Self::KeysUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StoreUnavailable | Self::KeysUnavailable | Self::IntrospectionUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::GuardMissing => StatusCode::INTERNAL_SERVER_ERROR,
             Self::BodyReadFailed => StatusCode::BAD_REQUEST,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -267,6 +272,7 @@ impl AuthErrorKind {
             Self::BodyTimeout => "body read timed out",
             Self::TooManyFormParameters => "too many form parameters",
             Self::KeysUnavailable => "issuer keys unavailable",
+            Self::IntrospectionUnavailable => "introspection endpoint unavailable",
         }
     }
 }

@@ -529,3 +529,241 @@ async fn a_token_goes_only_to_the_issuer_it_names() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// An introspection endpoint that counts calls and answers from a table of tokens.
+struct FakeIntrospection {
+    active: Vec<(&'static str, Value)>,
+    calls: AtomicUsize,
+    down: bool,
+}
+
+impl HttpClient for FakeIntrospection {
+    fn send(&self, request: Request<Bytes>, _max_body: usize, _timeout: Duration) -> HttpFuture {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let authorized = request.headers()["authorization"]
+            == format!(
+                "Basic {}",
+                base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    "resource-server:introspection-secret-0123"
+                )
+            )
+            .as_str();
+        let token = form_urlencoded::parse(request.body())
+            .find(|(name, _)| name == "token")
+            .map(|(_, value)| value.into_owned())
+            .unwrap_or_default();
+        let answer = self
+            .active
+            .iter()
+            .find(|(known, _)| *known == token)
+            .map_or(json!({"active": false}), |(_, answer)| answer.clone());
+        let down = self.down;
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if down {
+                return Err(FetchError::Connect("connection refused".into()));
+            }
+            assert!(
+                authorized,
+                "introspection is called with the client's credentials"
+            );
+            Ok(Response::builder()
+                .status(StatusCode::OK)
+                .body(Bytes::from(answer.to_string()))
+                .unwrap())
+        })
+    }
+}
+
+fn introspecting(fake: &Arc<FakeIntrospection>) -> GuardLayer {
+    use callguard::oauth::Introspection;
+    let key = SigningKey::new("rsa-a", Algorithm::RS256, "rsa-a.pem");
+    let text = serde_json::to_string(&JwkSet {
+        keys: vec![key.jwk()],
+    })
+    .unwrap();
+    let issuer = Issuer::builder(ISSUER)
+        .keys(callguard::jwt::JwtKeySet::from_json(text.as_bytes(), 8).unwrap())
+        .audience(RESOURCE)
+        .build()
+        .unwrap();
+    let introspection = Introspection::builder(
+        "https://as.example.com/introspect",
+        "resource-server",
+        callguard::Secret::from_utf8("introspection-secret-0123").unwrap(),
+        Arc::clone(fake) as Arc<dyn HttpClient>,
+    )
+    .issuer(ISSUER)
+    .audience(RESOURCE)
+    .build()
+    .unwrap();
+    let statics = callguard::bearer::BearerTokens::builder()
+        .token(
+            "static",
+            callguard::Secret::from_utf8("tok_static_0123456789abcdef").unwrap(),
+            callguard::Scopes::empty(),
+        )
+        .build()
+        .unwrap();
+    let tokens = AccessTokens::new([issuer])
+        .unwrap()
+        .with_introspection(introspection);
+    GuardLayer::new(callguard::Authenticator::any_of([statics.into(), tokens.into()]).unwrap())
+}
+
+fn active(scope: &str, aud: &str) -> Value {
+    json!({"active": true, "iss": ISSUER, "aud": aud, "sub": "agent-9", "client_id": "opaque-agent",
+           "scope": scope, "exp": now() + 300})
+}
+
+#[tokio::test]
+async fn opaque_tokens_are_introspected_cached_and_refused_when_inactive() {
+    let fake = Arc::new(FakeIntrospection {
+        active: vec![
+            ("opaque-good", active("mcp:call", RESOURCE)),
+            (
+                "opaque-elsewhere",
+                active("mcp:call", "https://elsewhere.example.com"),
+            ),
+        ],
+        calls: AtomicUsize::new(0),
+        down: false,
+    });
+    let guard = introspecting(&fake);
+    let (status, _, caller) = present(&guard, "opaque-good").await;
+    assert_eq!(status, StatusCode::OK);
+    let caller = caller.unwrap();
+    assert_eq!(
+        (caller.method(), caller.id(), caller.client_id()),
+        (AuthMethod::OAuth, "agent-9", Some("opaque-agent"))
+    );
+    assert_eq!(caller.scopes().iter().collect::<Vec<_>>(), ["mcp:call"]);
+    assert_eq!(present(&guard, "opaque-good").await.0, StatusCode::OK);
+    assert_eq!(
+        fake.calls.load(Ordering::SeqCst),
+        1,
+        "the positive answer is cached"
+    );
+    assert_eq!(
+        present(&guard, "opaque-unknown").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        present(&guard, "opaque-unknown").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        fake.calls.load(Ordering::SeqCst),
+        2,
+        "the negative answer is cached briefly"
+    );
+    assert_eq!(
+        present(&guard, "opaque-elsewhere").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // A static token is still a static token, and never reaches the endpoint.
+    let (status, _, caller) = present(&guard, "tok_static_0123456789abcdef").await;
+    assert_eq!(
+        (status, caller.unwrap().method()),
+        (StatusCode::OK, AuthMethod::Bearer)
+    );
+    assert_eq!(fake.calls.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_with_one_opaque_token_make_one_call() {
+    let fake = Arc::new(FakeIntrospection {
+        active: vec![("opaque-good", active("mcp:call", RESOURCE))],
+        calls: AtomicUsize::new(0),
+        down: false,
+    });
+    let guard = introspecting(&fake);
+    let tasks: Vec<_> = (0..200)
+        .map(|_| {
+            let guard = guard.clone();
+            tokio::spawn(async move { present(&guard, "opaque-good").await.0 })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(fake.calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn an_endpoint_that_is_down_is_503_not_acceptance() {
+    let fake = Arc::new(FakeIntrospection {
+        active: vec![("opaque-good", active("mcp:call", RESOURCE))],
+        calls: AtomicUsize::new(0),
+        down: true,
+    });
+    let (status, kind, _) = present(&introspecting(&fake), "opaque-good").await;
+    assert_eq!(
+        (status, kind),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some(AuthErrorKind::IntrospectionUnavailable)
+        )
+    );
+}
+
+#[tokio::test]
+async fn self_issued_and_external_jwts_each_meet_one_verifier() {
+    use callguard::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtVerifier, TokenIssuer, TokenRequest};
+    let key = SigningKey::new("rsa-a", Algorithm::RS256, "rsa-a.pem");
+    let text = serde_json::to_string(&JwkSet {
+        keys: vec![key.jwk()],
+    })
+    .unwrap();
+    let issuer = Issuer::builder(ISSUER)
+        .keys(callguard::jwt::JwtKeySet::from_json(text.as_bytes(), 8).unwrap())
+        .audience(RESOURCE)
+        .build()
+        .unwrap();
+    let own = JwtConfig::builder()
+        .key(
+            "own",
+            JwtKey::hmac(
+                JwtAlgorithm::HS256,
+                &callguard::Secret::from_utf8("own-jwt-secret-0123456789abcdef!").unwrap(),
+            )
+            .unwrap(),
+        )
+        .issuer("https://tools.example.com")
+        .audience("tools")
+        .build()
+        .unwrap();
+    let minted = TokenIssuer::new(own.clone())
+        .issue(TokenRequest::new(
+            "user-1",
+            callguard::Scopes::from_iter(["tools:call"]),
+            Duration::from_secs(60),
+        ))
+        .unwrap();
+    let guard = GuardLayer::new(
+        callguard::Authenticator::any_of([
+            JwtVerifier::new(own).into(),
+            AccessTokens::new([issuer]).unwrap().into(),
+        ])
+        .unwrap(),
+    );
+    let (status, _, caller) = present(&guard, &minted.access_token).await;
+    assert_eq!(
+        (status, caller.unwrap().method()),
+        (StatusCode::OK, AuthMethod::Jwt)
+    );
+    let (status, _, caller) = present(&guard, &key.sign(&claims())).await;
+    assert_eq!(
+        (status, caller.unwrap().method()),
+        (StatusCode::OK, AuthMethod::OAuth)
+    );
+    // An external token whose `iss` is not an external issuer's goes to the self-issued
+    // verifier, which refuses it: never tried against the issuer's keys.
+    let mut stranger = claims();
+    stranger["iss"] = json!("https://tools.example.com");
+    assert_eq!(
+        present(&guard, &key.sign(&stranger)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}

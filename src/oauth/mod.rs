@@ -24,8 +24,12 @@
 //! verifier, so each token meets exactly one verifier.
 
 mod access_token;
+mod introspection;
 mod issuer;
 
 pub use access_token::AccessTokens;
 pub(crate) use access_token::Checked;
+pub use introspection::{
+    DEFAULT_MAX_POSITIVE_TTL, DEFAULT_NEGATIVE_TTL, Introspection, IntrospectionBuilder,
+};
 pub use issuer::{Issuer, IssuerBuilder};

@@ -1,6 +1,7 @@
 // A real authorization server for callguard's tests: node `oidc-provider` (OpenID
 // certified), on loopback. Clients: `agent` (client_credentials, JWT access tokens, RS256,
-// `at+jwt`) and `opaque-agent` (client_credentials, opaque tokens, for introspection).
+// `at+jwt`), `opaque-agent` (client_credentials, opaque tokens) and `resource-server` (the
+// client the example server introspects opaque tokens as).
 // Environment: PORT, KEYS (comma-separated PEM files in tests/data/oauth: the first signs,
 // all are published), CLIENT_SECRET.
 import { createPrivateKey } from 'node:crypto';
@@ -21,7 +22,7 @@ const scope = 'mcp:call mcp:admin refunds:write tools:call orders:write';
 const provider = new Provider(`http://127.0.0.1:${port}`, {
   jwks: { keys },
   scopes: ['openid', ...scope.split(' ')],
-  clients: ['agent', 'opaque-agent'].map((client_id) => ({
+  clients: ['agent', 'opaque-agent', 'resource-server'].map((client_id) => ({
     client_id,
     client_secret: secret,
     grant_types: ['client_credentials'],
@@ -31,7 +32,8 @@ const provider = new Provider(`http://127.0.0.1:${port}`, {
   })),
   features: {
     clientCredentials: { enabled: true },
-    introspection: { enabled: true },
+    // The resource server (a confidential client) may introspect any token.
+    introspection: { enabled: true, allowedPolicy: async (ctx, client) => client.clientId === 'resource-server' },
     resourceIndicators: {
       enabled: true,
       defaultResource: async (_ctx, _client, oneOf) => oneOf,

@@ -92,7 +92,9 @@ def main():
     base = "http://" + addr
     env = dict(os.environ, CALLGUARD_ADDR=addr, CALLGUARD_OAUTH_ISSUERS=provider.issuer, CALLGUARD_RESOURCE=RESOURCE,
                TOOL_SIGNING_SECRETS="oauth-signing-secret-0123456789", TOOL_BEARER_TOKENS="static=tok_static_0123456789abcdef",
-               TOOL_JWT_SECRET="oauth-jwt-secret-0123456789abcdef", TOOL_BASIC_USERS="minter:oauth-password-0123456789")
+               TOOL_JWT_SECRET="oauth-jwt-secret-0123456789abcdef", TOOL_BASIC_USERS="minter:oauth-password-0123456789",
+               CALLGUARD_INTROSPECTION_URL=provider.issuer + "/token/introspection",
+               CALLGUARD_INTROSPECTION_CLIENT_ID="resource-server", CALLGUARD_INTROSPECTION_CLIENT_SECRET=SECRET)
     server = subprocess.Popen([sys.argv[1]], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(base + "/healthz")
@@ -118,6 +120,16 @@ def main():
             status, challenge = call(base, bad)
             check(f"{name} is 401", status == 401 and "Bearer" in (challenge or ""), (status, challenge))
 
+        opaque = provider.token(client="opaque-agent", scope="tools:call")
+        status, answer = call(base, opaque)
+        check("an opaque token is introspected and accepted",
+              status == 200 and answer["method"] == "oauth" and answer["client_id"] == "opaque-agent"
+              and answer["scopes"] == ["tools:call"], (status, answer))
+        status, _ = call(base, "opaque-token-nobody-issued-0123456789")
+        check("an opaque token the provider does not know is 401", status == 401, status)
+        status, answer = call(base, "tok_static_0123456789abcdef")
+        check("a static token is still a static token", status == 200 and answer["method"] == "bearer", (status, answer))
+
         # Rotation: the provider now signs with rsa-b and publishes both keys.
         provider.stop()
         provider = Provider(provider.port, "rsa-b,rsa-a")
@@ -133,6 +145,10 @@ def main():
         check("with the provider stopped, a token already seen still passes", status == 200, status)
         status, _ = call(base, unseen)
         check("with the provider stopped, a new token under a cached key verifies", status == 200, status)
+        status, _ = call(base, opaque)
+        check("with the provider stopped, an introspected token is served from the cache", status == 200, status)
+        status, _ = call(base, "another-opaque-token-0123456789abcdef")
+        check("with the provider stopped, a new opaque token is 503, not accepted", status == 503, status)
     finally:
         server.terminate()
         try:

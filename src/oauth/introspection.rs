@@ -1,0 +1,352 @@
+//! Opaque access tokens, checked by asking the authorization server (RFC 7662 token
+//! introspection), with the answers cached.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use futures_util::FutureExt as _;
+use futures_util::future::{BoxFuture, Shared};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use http::{Request, StatusCode};
+use serde_json::{Map, Value};
+
+use super::access_token::access_token_scopes;
+use crate::caller::{AuthMethod, Caller, Claims};
+use crate::clock::{Clock, SystemClock};
+use crate::error::{AuthErrorKind, ConfigError, check_token_text};
+use crate::jwt::TokenCache;
+use crate::keys::{FetchError, HttpClient, check_url};
+use crate::secret::Secret;
+
+/// How long an `active: false` answer is remembered by default: 10 s.
+pub const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(10);
+
+/// The longest an `active: true` answer is remembered by default, whatever its `exp`: 5 min.
+pub const DEFAULT_MAX_POSITIVE_TTL: Duration = Duration::from_secs(300);
+
+/// An RFC 7662 introspection endpoint and the client credentials to call it with.
+///
+/// An answer `active: true` must meet the same rules as a JWT access token: `iss` the
+/// configured issuer (when one is), `aud` naming one of the audiences, `exp` not passed;
+/// `scope` and `scp` give the scopes. `active: false` is 401. An endpoint that cannot be
+/// reached, times out or answers anything but 200 with JSON is 503: a token is never
+/// accepted because the endpoint was down. Answers are cached by the token's SHA-256:
+/// positive ones until their `exp` (at most [`DEFAULT_MAX_POSITIVE_TTL`]), negative ones for
+/// [`DEFAULT_NEGATIVE_TTL`]; concurrent requests with one token share one call.
+#[derive(Clone)]
+pub struct Introspection {
+    inner: Arc<IntrospectionInner>,
+}
+
+struct IntrospectionInner {
+    endpoint: http::Uri,
+    authorization: http::HeaderValue,
+    client: Arc<dyn HttpClient>,
+    issuer: Option<Arc<str>>,
+    audiences: Vec<Arc<str>>,
+    clock: Arc<dyn Clock>,
+    timeout: Duration,
+    max_bytes: usize,
+    max_positive_ttl: i64,
+    negative_ttl: i64,
+    cache: TokenCache,
+    negative: quick_cache::sync::Cache<[u8; 32], i64>,
+    flights: Mutex<HashMap<[u8; 32], Answer>>,
+}
+
+type Answer = Shared<BoxFuture<'static, Result<Caller, AuthErrorKind>>>;
+
+impl fmt::Debug for Introspection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Introspection")
+            .field("endpoint", &self.inner.endpoint)
+            .field("issuer", &self.inner.issuer)
+            .field("audiences", &self.inner.audiences)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`Introspection`].
+pub struct IntrospectionBuilder {
+    endpoint: String,
+    client_id: String,
+    client_secret: Secret,
+    http: Arc<dyn HttpClient>,
+    issuer: Option<String>,
+    audiences: Vec<String>,
+    clock: Arc<dyn Clock>,
+    allow_loopback_http: bool,
+    timeout: Duration,
+}
+
+impl fmt::Debug for IntrospectionBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntrospectionBuilder")
+            .field("endpoint", &self.endpoint)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Introspection {
+    /// Introspect at `endpoint`, authenticating as `client_id` with `client_secret` (HTTP
+    /// Basic, RFC 6749 §2.3.1), through `http`.
+    pub fn builder(
+        endpoint: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: Secret,
+        http: Arc<dyn HttpClient>,
+    ) -> IntrospectionBuilder {
+        IntrospectionBuilder {
+            endpoint: endpoint.into(),
+            client_id: client_id.into(),
+            client_secret,
+            http,
+            issuer: None,
+            audiences: Vec::new(),
+            clock: Arc::new(SystemClock),
+            allow_loopback_http: false,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl IntrospectionBuilder {
+    /// Require active tokens' `iss` to be `issuer`.
+    #[must_use]
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Require active tokens' `aud` to name `audience`; call again for several.
+    #[must_use]
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// The clock `exp` is checked against.
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Allow a plain `http` endpoint on loopback.
+    #[must_use]
+    pub fn allow_loopback_http(mut self) -> Self {
+        self.allow_loopback_http = true;
+        self
+    }
+
+    /// The most one call may take (default 5 s).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Validate and build.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidUrl`] for an endpoint that is not `https` (or loopback `http`
+    /// when allowed), [`ConfigError::InvalidValue`] for an empty client id, issuer or
+    /// audience, [`ConfigError::InvalidComposition`] without an audience.
+    pub fn build(self) -> Result<Introspection, ConfigError> {
+        let endpoint = check_url(&self.endpoint, self.allow_loopback_http).map_err(|_| {
+            ConfigError::InvalidUrl {
+                url: self.endpoint.clone(),
+            }
+        })?;
+        check_token_text(&self.client_id, "client id")?;
+        if self.audiences.is_empty() {
+            return Err(ConfigError::InvalidComposition {
+                reason: "introspection needs at least one audience: this resource's identifier",
+            });
+        }
+        for value in self.issuer.iter().chain(&self.audiences) {
+            check_token_text(value, "audience or issuer")?;
+        }
+        // RFC 6749 §2.3.1: the id and secret are form-urlencoded before Basic encoding.
+        let encode = |text: &[u8]| form_urlencoded::byte_serialize(text).collect::<String>();
+        let credentials = zeroize::Zeroizing::new(format!(
+            "{}:{}",
+            encode(self.client_id.as_bytes()),
+            encode(self.client_secret.expose())
+        ));
+        let mut authorization = http::HeaderValue::try_from(format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(credentials.as_bytes())
+        ))
+        .map_err(|_| ConfigError::InvalidValue {
+            field: "client secret",
+        })?;
+        authorization.set_sensitive(true);
+        let seconds = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        Ok(Introspection {
+            inner: Arc::new(IntrospectionInner {
+                endpoint,
+                authorization,
+                client: self.http,
+                issuer: self.issuer.map(Into::into),
+                audiences: self.audiences.into_iter().map(Into::into).collect(),
+                clock: self.clock,
+                timeout: self.timeout,
+                max_bytes: 64 * 1024,
+                max_positive_ttl: seconds(DEFAULT_MAX_POSITIVE_TTL),
+                negative_ttl: seconds(DEFAULT_NEGATIVE_TTL),
+                cache: TokenCache::new(10_000).expect("a non-zero capacity"),
+                negative: quick_cache::sync::Cache::new(10_000),
+                flights: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+}
+
+/// What introspecting a token found: an answer from the cache, or a call to wait for.
+pub(crate) enum Introspected {
+    Cached(Result<Caller, AuthErrorKind>),
+    Wait(Answer),
+}
+
+impl Introspection {
+    /// The cached answer for `token`, or the one call (shared by every request presenting
+    /// it now) that will give it.
+    pub(crate) fn check(&self, token: &[u8]) -> Introspected {
+        let inner = &self.inner;
+        let key = TokenCache::key(token);
+        let now = inner.clock.unix_seconds();
+        if let Some(hit) = inner.cache.lookup(&key, now, 0) {
+            return Introspected::Cached(hit);
+        }
+        if inner.negative.get(&key).is_some_and(|until| until > now) {
+            return Introspected::Cached(Err(AuthErrorKind::InvalidCredentials));
+        }
+        let mut flights = inner.flights.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(answer) = flights.get(&key) {
+            return Introspected::Wait(answer.clone());
+        }
+        let (this, token) = (self.clone(), token.to_vec());
+        let answer = async move {
+            let result = this.call(&token).await;
+            this.remember(key, &result);
+            this.inner
+                .flights
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&key);
+            result
+        }
+        .boxed()
+        .shared();
+        flights.insert(key, answer.clone());
+        Introspected::Wait(answer)
+    }
+
+    fn remember(&self, key: [u8; 32], result: &Result<Caller, AuthErrorKind>) {
+        let inner = &self.inner;
+        let now = inner.clock.unix_seconds();
+        match result {
+            Ok(caller) => {
+                let exp = caller
+                    .claims()
+                    .and_then(|c| c.get("exp"))
+                    .and_then(Value::as_i64)
+                    .unwrap_or(i64::MAX);
+                let until = exp.min(now.saturating_add(inner.max_positive_ttl));
+                inner.cache.remember(
+                    key,
+                    crate::jwt::Verified {
+                        caller: caller.clone(),
+                        exp: until,
+                    },
+                );
+            }
+            Err(AuthErrorKind::InvalidCredentials | AuthErrorKind::InvalidClaims) => {
+                inner
+                    .negative
+                    .insert(key, now.saturating_add(inner.negative_ttl));
+            }
+            // The endpoint's trouble is not the token's: ask again next time.
+            Err(_) => {}
+        }
+    }
+
+    async fn call(&self, token: &[u8]) -> Result<Caller, AuthErrorKind> {
+        let inner = &self.inner;
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", &String::from_utf8_lossy(token))
+            .append_pair("token_type_hint", "access_token")
+            .finish();
+        let request = Request::post(inner.endpoint.clone())
+            .header(AUTHORIZATION, inner.authorization.clone())
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(ACCEPT, "application/json")
+            .body(Bytes::from(body))
+            .map_err(|_| AuthErrorKind::IntrospectionUnavailable)?;
+        let sent = inner.client.send(request, inner.max_bytes, inner.timeout);
+        let response = match tokio::time::timeout(inner.timeout, sent).await {
+            Ok(Ok(response)) if response.status() == StatusCode::OK => response,
+            outcome => {
+                let error = match outcome {
+                    Ok(Ok(response)) => FetchError::Status(response.status().as_u16()),
+                    Ok(Err(error)) => error,
+                    Err(_) => FetchError::Timeout,
+                };
+                tracing::error!(
+                    endpoint = %inner.endpoint,
+                    %error,
+                    "callguard could not introspect a token"
+                );
+                return Err(AuthErrorKind::IntrospectionUnavailable);
+            }
+        };
+        let answer: Map<String, Value> = serde_json::from_slice(response.body())
+            .map_err(|_| AuthErrorKind::IntrospectionUnavailable)?;
+        self.caller_of(answer)
+    }
+
+    /// The caller an introspection answer proves, under the configured rules.
+    fn caller_of(&self, answer: Map<String, Value>) -> Result<Caller, AuthErrorKind> {
+        let inner = &self.inner;
+        if answer.get("active") != Some(&Value::Bool(true)) {
+            return Err(AuthErrorKind::InvalidCredentials);
+        }
+        let string_is = |value: &Value, expected: &str| value.as_str() == Some(expected);
+        if let Some(issuer) = &inner.issuer
+            && !answer.get("iss").is_some_and(|iss| string_is(iss, issuer))
+        {
+            return Err(AuthErrorKind::InvalidClaims);
+        }
+        let ours = |aud: &Value| inner.audiences.iter().any(|a| string_is(aud, a));
+        let names_us = match answer.get("aud") {
+            Some(Value::Array(list)) => list.iter().any(ours),
+            Some(aud) => ours(aud),
+            None => false,
+        };
+        if !names_us {
+            return Err(AuthErrorKind::InvalidClaims);
+        }
+        if let Some(exp) = answer.get("exp") {
+            let exp = exp.as_i64().ok_or(AuthErrorKind::InvalidClaims)?;
+            if inner.clock.unix_seconds() >= exp {
+                return Err(AuthErrorKind::TokenExpired);
+            }
+        }
+        let subject: Arc<str> = match answer.get("sub") {
+            None => "".into(),
+            Some(Value::String(sub)) => sub.as_str().into(),
+            Some(_) => return Err(AuthErrorKind::InvalidClaims),
+        };
+        let scopes = access_token_scopes(&answer)?;
+        Ok(Caller::new(AuthMethod::OAuth, subject)
+            .with_scopes(scopes)
+            .with_claims(Claims::new(answer)))
+    }
+}
