@@ -9,6 +9,8 @@ use crate::authorization::{self, Authorization};
 use crate::basic::BasicUsers;
 use crate::bearer::BearerTokens;
 use crate::caller::Caller;
+#[cfg(feature = "jwt")]
+use crate::delegation::{Delegation, PendingDelegation, UserTokenAt, UserTokens};
 use crate::error::{AuthError, AuthErrorKind, ChallengeScheme, Challenges, ConfigError};
 #[cfg(feature = "jwt")]
 use crate::jwt::{JwtVerifier, RevocationCheck};
@@ -45,6 +47,9 @@ enum Method {
     Jwt(JwtVerifier),
     #[cfg(feature = "oauth")]
     OAuth(AccessTokens),
+    /// An agent's proof and a user's, both required.
+    #[cfg(feature = "jwt")]
+    Delegated(Delegation),
     Basic(BasicUsers),
     /// Never nested: `any_of` flattens.
     AnyOf(Arc<[Method]>),
@@ -164,6 +169,31 @@ impl Authenticator {
         name_of(&self.method)
     }
 
+    /// Whether this is a delegation.
+    #[cfg(feature = "jwt")]
+    pub(crate) fn is_delegation(&self) -> bool {
+        matches!(self.method, Method::Delegated(_))
+    }
+
+    /// Whether any of its methods reads `Authorization`.
+    #[cfg(feature = "jwt")]
+    pub(crate) fn uses_authorization(&self) -> bool {
+        match &self.method {
+            Method::AnyOf(methods) => methods.iter().any(uses_authorization),
+            method => uses_authorization(method),
+        }
+    }
+
+    /// Whether every one of its methods signs the body.
+    #[cfg(feature = "jwt")]
+    pub(crate) fn signs_body(&self) -> bool {
+        let signs = |m: &Method| matches!(m, Method::Signature(_) | Method::FirstOf(_));
+        match &self.method {
+            Method::AnyOf(methods) => methods.iter().all(signs),
+            method => signs(method),
+        }
+    }
+
     /// A [`GuardLayer`](crate::GuardLayer) that requires this authenticator.
     pub fn layer(self) -> crate::GuardLayer {
         crate::GuardLayer::new(self)
@@ -178,6 +208,8 @@ fn name_of(method: &Method) -> String {
         Method::Jwt(_) => "jwt".to_owned(),
         #[cfg(feature = "oauth")]
         Method::OAuth(_) => "oauth".to_owned(),
+        #[cfg(feature = "jwt")]
+        Method::Delegated(delegation) => format!("delegated:{}", delegation.inner.agent.name()),
         Method::Basic(_) => "basic".to_owned(),
         Method::AnyOf(methods) => methods.iter().map(name_of).collect::<Vec<_>>().join("+"),
         Method::FirstOf(verifiers) => verifiers
@@ -194,6 +226,12 @@ fn challenges_of(method: &Method) -> Challenges {
         Method::Jwt(_) => Challenges::one(ChallengeScheme::Bearer),
         #[cfg(feature = "oauth")]
         Method::OAuth(_) => Challenges::one(ChallengeScheme::Bearer),
+        #[cfg(feature = "jwt")]
+        Method::Delegated(delegation) => delegation
+            .inner
+            .agent
+            .challenges()
+            .union(Challenges::one(ChallengeScheme::Bearer)),
         Method::Basic(_) => Challenges::one(ChallengeScheme::Basic),
         Method::AnyOf(methods) => challenges_of_all(methods),
         Method::FirstOf(_) => Challenges::one(ChallengeScheme::Signature),
@@ -241,6 +279,10 @@ fn inspect_one(method: &Method, parts: &Parts, auth: Option<Authorization<'_>>) 
     if matches!(method, Method::FirstOf(_)) {
         return Inspection::Absent;
     }
+    #[cfg(feature = "jwt")]
+    if let Method::Delegated(delegation) = method {
+        return inspect_delegated(delegation, parts);
+    }
     let auth = auth.unwrap_or_else(|| authorization::parse(&parts.headers));
     match (method, auth) {
         (_, Authorization::Absent) => Inspection::Absent,
@@ -248,21 +290,21 @@ fn inspect_one(method: &Method, parts: &Parts, auth: Option<Authorization<'_>>) 
         (Method::Bearer(tokens), Authorization::Bearer(token)) => decide(tokens.check(token)),
         #[cfg(feature = "jwt")]
         (Method::Jwt(verifier), Authorization::Bearer(token)) => accept_token(
-            verifier.check(token),
+            verifier.check(token).and_then(not_for_an_agent),
             |caller| verifier.revocation_check(caller),
             reject_with(method),
         ),
         #[cfg(feature = "oauth")]
         (Method::OAuth(tokens), Authorization::Bearer(token)) => match tokens.check(token) {
             Checked::Done(result) => accept_token(
-                result,
+                result.and_then(not_for_an_agent),
                 |caller| tokens.revocation_check(caller),
                 reject_with(method),
             ),
             Checked::Wait(pending) => {
                 let (tokens, challenges) = (tokens.clone(), challenges_of(method));
                 Inspection::Pending(Box::pin(async move {
-                    let result = pending.await;
+                    let result = pending.await.and_then(not_for_an_agent);
                     accept_token(
                         result,
                         |caller| tokens.revocation_check(caller),
@@ -275,6 +317,127 @@ fn inspect_one(method: &Method, parts: &Parts, auth: Option<Authorization<'_>>) 
             decide(users.check(credentials))
         }
         _ => reject(AuthErrorKind::MalformedCredentials),
+    }
+}
+
+/// A user token minted for an agent (`act`) is accepted only through a delegation that
+/// proves that agent, never presented on its own.
+#[cfg(feature = "jwt")]
+fn not_for_an_agent(caller: Caller) -> Result<Caller, AuthErrorKind> {
+    match caller.claims().and_then(|claims| claims.get("act")) {
+        Some(_) => Err(AuthErrorKind::InvalidCredentials),
+        None => Ok(caller),
+    }
+}
+
+/// Inspect a delegated request: the user's token from where it travels, the agent's proof
+/// by the agent's own authenticator, and the platform's claim from the head; then combine
+/// (now, or once the agent's signature verified over the body).
+#[cfg(feature = "jwt")]
+fn inspect_delegated(delegation: &Delegation, parts: &Parts) -> Inspection {
+    let inner = &delegation.inner;
+    let bearer = || Challenges::one(ChallengeScheme::Bearer);
+    let all = || inner.agent.challenges().union(bearer());
+    let token = match &inner.user_token {
+        UserTokenAt::Authorization => match authorization::parse(&parts.headers) {
+            Authorization::Absent => None,
+            Authorization::Bearer(token) => Some(Ok(token)),
+            _ => Some(Err(AuthErrorKind::MalformedCredentials)),
+        },
+        UserTokenAt::Header(name) => {
+            let mut values = parts.headers.get_all(name).iter();
+            match (values.next(), values.next()) {
+                (None, _) => None,
+                (Some(value), None) => Some(Ok(value.as_bytes())),
+                (Some(_), Some(_)) => Some(Err(AuthErrorKind::DuplicateHeader)),
+            }
+        }
+    };
+    let agent = inner.agent.inspect(parts);
+    let token = match (token, &agent) {
+        (None, Inspection::Absent) => return Inspection::Absent,
+        (None, _) => {
+            return Inspection::Rejected(AuthError::new(
+                AuthErrorKind::MissingCredentials,
+                bearer(),
+            ));
+        }
+        (Some(_), Inspection::Absent) => {
+            return Inspection::Rejected(AuthError::new(AuthErrorKind::MissingCredentials, all()));
+        }
+        (Some(Err(kind)), _) => return Inspection::Rejected(AuthError::new(kind, bearer())),
+        (Some(Ok(token)), _) => token,
+    };
+    let head_claim = inner
+        .binding
+        .as_ref()
+        .and_then(|binding| binding.read_head(parts));
+    let user = match &inner.user {
+        UserTokens::Jwt(verifier) => verifier.check(token),
+        #[cfg(feature = "oauth")]
+        UserTokens::OAuth(tokens) => match tokens.check(token) {
+            Checked::Done(result) => result,
+            Checked::Wait(pending) => {
+                let delegation = delegation.clone();
+                return Inspection::Pending(Box::pin(async move {
+                    combine_delegated(&delegation, agent, pending.await, head_claim)
+                }));
+            }
+        },
+    };
+    combine_delegated(delegation, agent, user, head_claim)
+}
+
+/// One decision from the agent's inspection and the user's verified token.
+#[cfg(feature = "jwt")]
+fn combine_delegated(
+    delegation: &Delegation,
+    agent: Inspection,
+    user: Result<Caller, AuthErrorKind>,
+    head_claim: Option<Result<String, crate::delegation::Unreadable>>,
+) -> Inspection {
+    let user = match user {
+        Ok(user) => user,
+        Err(kind) => {
+            return Inspection::Rejected(AuthError::new(
+                kind,
+                Challenges::one(ChallengeScheme::Bearer),
+            ));
+        }
+    };
+    let pending = PendingDelegation {
+        delegation: delegation.clone(),
+        user,
+        head_claim,
+    };
+    let finish =
+        |pending: PendingDelegation, agent: &Caller, agent_check: Option<RevocationCheck>| {
+            match pending.complete(agent, None) {
+                Ok((caller, user_check)) => match RevocationCheck::chain(user_check, agent_check) {
+                    Some(check) => Inspection::AcceptedUnlessRevoked(caller, check),
+                    None => Inspection::Accepted(caller),
+                },
+                Err(error) => Inspection::Rejected(error),
+            }
+        };
+    match agent {
+        Inspection::Accepted(agent) => finish(pending, &agent, None),
+        Inspection::AcceptedUnlessRevoked(agent, check) => finish(pending, &agent, Some(check)),
+        Inspection::NeedsBody(mut check) => {
+            check.delegation = Some(Box::new(pending));
+            Inspection::NeedsBody(check)
+        }
+        #[cfg(feature = "oauth")]
+        Inspection::Pending(agent) => Inspection::Pending(Box::pin(async move {
+            match agent.await {
+                Inspection::Accepted(agent) => finish(pending, &agent, None),
+                Inspection::AcceptedUnlessRevoked(agent, check) => {
+                    finish(pending, &agent, Some(check))
+                }
+                other => other,
+            }
+        })),
+        other => other,
     }
 }
 
@@ -339,6 +502,9 @@ fn inspect_any(methods: &[Method], parts: &Parts) -> Inspection {
         Method::OAuth(tokens) => {
             is_bearer && (external || (!jwt_shaped && !has_static && tokens.introspects()))
         }
+        // A delegation is composed on its own, not inside `any_of`.
+        #[cfg(feature = "jwt")]
+        Method::Delegated(_) => false,
         Method::Basic(_) => matches!(auth, Authorization::Basic(_)),
         Method::AnyOf(_) => unreachable!("any_of flattens nested sets"),
     };
@@ -407,6 +573,15 @@ impl From<BasicUsers> for Authenticator {
     fn from(users: BasicUsers) -> Self {
         Self {
             method: Method::Basic(users),
+        }
+    }
+}
+
+#[cfg(feature = "jwt")]
+impl From<Delegation> for Authenticator {
+    fn from(delegation: Delegation) -> Self {
+        Self {
+            method: Method::Delegated(delegation),
         }
     }
 }

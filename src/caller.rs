@@ -90,6 +90,20 @@ impl Scopes {
     pub fn is_empty(&self) -> bool {
         self.sorted.is_empty()
     }
+
+    /// The scopes both sets grant: what a user's scopes come to when an agent limited to
+    /// `other` uses them.
+    ///
+    /// ```
+    /// use callguard::Scopes;
+    /// let user = Scopes::from_iter(["refunds:read", "refunds:write"]);
+    /// let agent = Scopes::from_iter(["refunds:read"]);
+    /// assert_eq!(user.intersection(&agent).iter().collect::<Vec<_>>(), ["refunds:read"]);
+    /// ```
+    #[must_use]
+    pub fn intersection(&self, other: &Scopes) -> Scopes {
+        Scopes::from_iter(self.iter().filter(|scope| other.contains(scope)))
+    }
 }
 
 impl<S: AsRef<str>> FromIterator<S> for Scopes {
@@ -164,6 +178,32 @@ impl fmt::Display for ClaimsError {
 
 impl std::error::Error for ClaimsError {}
 
+/// The agent that presented a user's proof on the user's behalf (RFC 8693's actor): how it
+/// proved itself, who it is, and which of its secrets or keys matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    method: AuthMethod,
+    id: Arc<str>,
+    key_id: Option<Arc<str>>,
+}
+
+impl Actor {
+    /// The method that proved the agent.
+    pub fn method(&self) -> AuthMethod {
+        self.method
+    }
+
+    /// The agent's identity (a verifier's name such as `sendbird`, a token name, a `sub`).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The id of the agent's secret or key that matched.
+    pub fn key_id(&self) -> Option<&str> {
+        self.key_id.as_deref()
+    }
+}
+
 /// Who is calling, as proved by one of the configured methods.
 ///
 /// The guard inserts exactly one `Caller` into the extensions of every request it accepts.
@@ -178,6 +218,8 @@ pub struct Caller {
     key_id: Option<Arc<str>>,
     scopes: Scopes,
     claims: Option<Arc<Claims>>,
+    actor: Option<Arc<Actor>>,
+    on_behalf_of: Option<Arc<str>>,
 }
 
 impl Caller {
@@ -190,7 +232,41 @@ impl Caller {
             key_id: None,
             scopes: Scopes::empty(),
             claims: None,
+            actor: None,
+            on_behalf_of: None,
         }
+    }
+
+    /// This caller (the user) acting through `agent`, whose own caller context becomes the
+    /// [`actor`](Self::actor).
+    #[must_use]
+    pub fn with_actor(mut self, agent: &Caller) -> Self {
+        self.actor = Some(Arc::new(Actor {
+            method: agent.method,
+            id: Arc::clone(&agent.id),
+            key_id: agent.key_id.clone(),
+        }));
+        self
+    }
+
+    /// This caller, saying it acts on behalf of `user`: asserted by the caller (a platform
+    /// naming its user in a signed request), not proven by the user.
+    #[must_use]
+    pub fn with_on_behalf_of(mut self, user: impl Into<Arc<str>>) -> Self {
+        self.on_behalf_of = Some(user.into());
+        self
+    }
+
+    /// The agent that presented this user's proof, when the call was delegated.
+    pub fn actor(&self) -> Option<&Actor> {
+        self.actor.as_deref()
+    }
+
+    /// The user this caller says it acts for, as the caller asserted it (for example the
+    /// `user_id` of a signed platform request). Only asserted: the user proved nothing. A
+    /// delegated call, where the user did prove it, has the user as the caller instead.
+    pub fn on_behalf_of(&self) -> Option<&str> {
+        self.on_behalf_of.as_deref()
     }
 
     /// This caller, naming the secret or key that matched.
@@ -279,6 +355,8 @@ impl fmt::Debug for Caller {
             .field("key_id", &self.key_id)
             .field("scopes", &self.scopes)
             .field("claims", &self.claims)
+            .field("actor", &self.actor)
+            .field("on_behalf_of", &self.on_behalf_of)
             .finish()
     }
 }

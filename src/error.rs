@@ -216,6 +216,10 @@ pub enum AuthErrorKind {
     /// The introspection endpoint could not be reached, timed out or answered with
     /// something other than a JSON 200.
     IntrospectionUnavailable,
+    /// A user token minted for one agent (`act`) presented by another, or by none.
+    ActorMismatch,
+    /// The user the platform names is not the user the token is for (or cannot be read).
+    UserMismatch,
 }
 
 impl AuthErrorKind {
@@ -223,7 +227,9 @@ impl AuthErrorKind {
     pub fn status(self) -> StatusCode {
         match self {
             Self::BodyTooLarge | Self::TooManyFormParameters => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::InsufficientScope => StatusCode::FORBIDDEN,
+            Self::InsufficientScope | Self::ActorMismatch | Self::UserMismatch => {
+                StatusCode::FORBIDDEN
+            }
             Self::StoreUnavailable | Self::KeysUnavailable | Self::IntrospectionUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -273,6 +279,8 @@ impl AuthErrorKind {
             Self::TooManyFormParameters => "too many form parameters",
             Self::KeysUnavailable => "issuer keys unavailable",
             Self::IntrospectionUnavailable => "introspection endpoint unavailable",
+            Self::ActorMismatch => "user token presented by another agent",
+            Self::UserMismatch => "platform user is not the token's user",
         }
     }
 }

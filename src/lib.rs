@@ -9,6 +9,7 @@ mod caller;
 pub mod clock;
 pub(crate) mod ct;
 pub mod dangerous;
+pub mod delegation;
 mod error;
 #[cfg(feature = "axum")]
 mod extract;
@@ -31,7 +32,7 @@ pub mod signature;
 mod token_set;
 
 pub use authenticator::Authenticator;
-pub use caller::{AuthMethod, Caller, Claims, ClaimsError, Scopes};
+pub use caller::{Actor, AuthMethod, Caller, Claims, ClaimsError, Scopes};
 pub use error::{AuthError, AuthErrorKind, ChallengeScheme, Challenges, ConfigError};
 #[cfg(feature = "axum")]
 pub use extract::MissingCaller;

@@ -153,7 +153,7 @@ fn problem_body(status: StatusCode) -> &'static [u8] {
             br#"{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"the request cannot be checked right now"}"#
         }
         StatusCode::FORBIDDEN => {
-            br#"{"type":"about:blank","title":"Forbidden","status":403,"detail":"insufficient scope"}"#
+            br#"{"type":"about:blank","title":"Forbidden","status":403,"detail":"the credentials do not allow this request"}"#
         }
         StatusCode::INTERNAL_SERVER_ERROR => {
             br#"{"type":"about:blank","title":"Internal Server Error","status":500,"detail":"callguard: a route that requires scopes has no GuardLayer in front of it"}"#

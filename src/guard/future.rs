@@ -53,6 +53,82 @@ pub(crate) struct Remembering<S, B, R> {
     /// The answer that refuses the request, and the reason it gives.
     refuse_on: bool,
     refusal: AuthErrorKind,
+    /// The lookups still owed after this one, last first (empty but for delegated
+    /// requests, which owe a revocation check and a replay check).
+    then: Vec<StoreStep>,
+}
+
+/// The state of a [`GuardFuture`] for inner service `S`, body `B` and responder `R`.
+type FutureState<S, B, R> = State<
+    B,
+    <S as Service<Request<GuardedBody<B>>>>::Future,
+    Collecting<S, R>,
+    Box<Remembering<S, B, R>>,
+    <S as Service<Request<GuardedBody<B>>>>::Response,
+    Box<Waiting<S, B, R>>,
+>;
+
+/// One store lookup a verified request waits for before it is accepted.
+pub(crate) enum StoreStep {
+    /// Refused when the denylist holds the token's `jti`.
+    #[cfg(feature = "jwt")]
+    Revocation(crate::jwt::RevocationCheck),
+    /// Refused when the delivery was seen within its window (and recorded otherwise).
+    Replay(crate::signature::PendingReplay),
+}
+
+impl StoreStep {
+    /// The lookup, its policy, the answer that refuses, and the reason then.
+    fn start(self) -> (StoreFuture, ReplayPolicy, bool, AuthErrorKind) {
+        match self {
+            #[cfg(feature = "jwt")]
+            Self::Revocation(check) => (
+                check.store.contains(check.key),
+                check.policy,
+                true,
+                AuthErrorKind::TokenRevoked,
+            ),
+            Self::Replay(replay) => (
+                replay.store.first_seen(replay.key, replay.window),
+                replay.policy,
+                false,
+                AuthErrorKind::Replayed,
+            ),
+        }
+    }
+}
+
+/// Call the inner service, or first wait for the store lookups `steps` owes (given last
+/// first), one after the other.
+fn checked_or_called<S, B, R>(
+    mut steps: Vec<StoreStep>,
+    request: Request<GuardedBody<B>>,
+    mut inner: S,
+    shared: Arc<Shared<R>>,
+) -> FutureState<S, B, R>
+where
+    S: Service<Request<GuardedBody<B>>>,
+{
+    match steps.pop() {
+        None => State::Calling {
+            future: inner.call(request),
+        },
+        Some(step) => {
+            let (store, policy, refuse_on, refusal) = step.start();
+            State::Remembering {
+                store,
+                remembering: Some(Box::new(Remembering {
+                    request,
+                    inner,
+                    shared,
+                    policy,
+                    refuse_on,
+                    refusal,
+                    then: steps,
+                })),
+            }
+        }
+    }
 }
 
 /// A request whose inspection waits for something (a key fetch), with what is needed to act
@@ -86,28 +162,18 @@ where
         }
     }
 
-    /// A request accepted on condition that a store does not answer `true` for it.
+    /// A request accepted on condition that the denylist does not hold its token(s).
     #[cfg(feature = "jwt")]
     pub(crate) fn consulting(
-        store: StoreFuture,
+        check: crate::jwt::RevocationCheck,
         request: Request<GuardedBody<B>>,
         inner: S,
         shared: Arc<Shared<R>>,
-        policy: ReplayPolicy,
-        refusal: AuthErrorKind,
     ) -> Self {
+        let mut steps: Vec<StoreStep> = check.into_steps().map(StoreStep::Revocation).collect();
+        steps.reverse();
         Self {
-            state: State::Remembering {
-                store,
-                remembering: Some(Box::new(Remembering {
-                    request,
-                    inner,
-                    shared,
-                    policy,
-                    refuse_on: true,
-                    refusal,
-                })),
-            },
+            state: checked_or_called(steps, request, inner, shared),
         }
     }
 
@@ -194,7 +260,7 @@ where
                         Poll::Pending => return Poll::Pending,
                     };
                     let Collecting {
-                        mut inner,
+                        inner,
                         mut check,
                         shared,
                     } = collecting
@@ -209,28 +275,15 @@ where
                         std::mem::replace(&mut check.buffer, BodyBuffer::new(0)).into_bytes();
                     let verified = outcome
                         .and_then(|()| check.finish(&body))
-                        .map_err(|kind| AuthError::new(kind, shared.authenticator.challenges()));
+                        .map_err(|kind| AuthError::new(kind, shared.authenticator.challenges()))
+                        .and_then(|verified| complete_delegation(&mut check, verified, &body));
                     match verified {
-                        Ok(Verified { caller, replay }) => {
+                        Ok((caller, mut steps)) => {
                             parts.extensions.insert(caller);
                             let request =
                                 Request::from_parts(parts, GuardedBody::buffered(body, trailers));
-                            match replay {
-                                None => state.set(State::Calling {
-                                    future: inner.call(request),
-                                }),
-                                Some(replay) => state.set(State::Remembering {
-                                    store: replay.store.first_seen(replay.key, replay.window),
-                                    remembering: Some(Box::new(Remembering {
-                                        request,
-                                        inner,
-                                        shared,
-                                        policy: replay.policy,
-                                        refuse_on: false,
-                                        refusal: AuthErrorKind::Replayed,
-                                    })),
-                                }),
-                            }
+                            steps.reverse();
+                            state.set(checked_or_called(steps, request, inner, shared));
                         }
                         Err(error) => {
                             state.set(State::Refused {
@@ -243,11 +296,12 @@ where
                     let answer = ready!(Pin::new(store).poll(cx));
                     let Remembering {
                         request,
-                        mut inner,
+                        inner,
                         shared,
                         policy,
                         refuse_on,
                         refusal,
+                        then,
                     } = *remembering.take().expect("future polled after completion");
                     let refusal = match answer {
                         Ok(answer) if answer == refuse_on => Some(refusal),
@@ -262,9 +316,7 @@ where
                         }
                     };
                     match refusal {
-                        None => state.set(State::Calling {
-                            future: inner.call(request),
-                        }),
+                        None => state.set(checked_or_called(then, request, inner, shared)),
                         Some(kind) => {
                             let error = AuthError::new(kind, shared.authenticator.challenges());
                             state.set(State::Refused {
@@ -293,6 +345,36 @@ where
             }
         }
     }
+}
+
+/// The caller a verified signature proves, and the store lookups it owes, in order: for a
+/// delegated request, the user's side is combined with it now (a failure refuses the
+/// request before any store records anything), then revocation, then replay.
+fn complete_delegation(
+    check: &mut SignatureCheck,
+    verified: Verified,
+    body: &[u8],
+) -> Result<(crate::caller::Caller, Vec<StoreStep>), AuthError> {
+    let Verified { caller, replay } = verified;
+    let mut steps = Vec::new();
+    #[cfg(feature = "jwt")]
+    let caller = match check.delegation.take() {
+        Some(pending) => {
+            let (user, revocation) = pending.complete(&caller, Some(body))?;
+            steps.extend(
+                revocation
+                    .into_iter()
+                    .flat_map(crate::jwt::RevocationCheck::into_steps)
+                    .map(StoreStep::Revocation),
+            );
+            user
+        }
+        None => caller,
+    };
+    #[cfg(not(feature = "jwt"))]
+    let _ = (check, body);
+    steps.extend(replay.map(StoreStep::Replay));
+    Ok((caller, steps))
 }
 
 /// Read frames until the body ends, feeding each data frame to the check and the buffer.

@@ -133,14 +133,7 @@ where
         Inspection::AcceptedUnlessRevoked(caller, check) => {
             parts.extensions.insert(caller);
             let request = Request::from_parts(parts, GuardedBody::streaming(body));
-            GuardFuture::consulting(
-                check.store.contains(check.key),
-                request,
-                inner.into_owned(),
-                Arc::clone(shared),
-                check.policy,
-                AuthErrorKind::TokenRevoked,
-            )
+            GuardFuture::consulting(check, request, inner.into_owned(), Arc::clone(shared))
         }
         #[cfg(feature = "oauth")]
         Inspection::Pending(pending) => {

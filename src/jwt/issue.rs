@@ -56,6 +56,7 @@ pub struct TokenRequest {
     subject: String,
     scopes: Scopes,
     ttl: Duration,
+    actor: Option<String>,
     extra: Map<String, Value>,
 }
 
@@ -66,8 +67,18 @@ impl TokenRequest {
             subject: subject.into(),
             scopes,
             ttl,
+            actor: None,
             extra: Map::new(),
         }
+    }
+
+    /// Make the token presentable only by the agent `actor` (RFC 8693 `act`:
+    /// `{"sub": "<actor>"}`): a [`Delegation`](crate::delegation::Delegation) accepts it
+    /// only when that agent proved itself, and no guard accepts it presented alone.
+    #[must_use]
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = Some(actor.into());
+        self
     }
 
     /// Add a private claim, for example binding the token to one tool call or conversation.
@@ -203,6 +214,11 @@ impl TokenIssuer {
         claims.insert("exp".into(), Value::from(now.saturating_add(ttl)));
         claims.insert("jti".into(), Value::from(jti.as_str()));
         claims.insert("scope".into(), Value::from(scope.as_str()));
+        if let Some(actor) = request.actor {
+            let mut act = Map::new();
+            act.insert("sub".into(), Value::from(actor));
+            claims.insert("act".into(), Value::Object(act));
+        }
         let mut header = Header::new(pinned.key.algorithm.to_jsonwebtoken());
         header.kid = Some(kid.to_owned());
         header.typ = Some(inner.typ.as_deref().unwrap_or("JWT").to_owned());

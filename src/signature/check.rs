@@ -50,6 +50,12 @@ pub(crate) struct SignatureCheck {
     /// The last second the signed timestamp still verifies (`timestamp + tolerance into the
     /// past`), when the scheme has one: a delivery is remembered at least until then.
     verifies_until: Option<i64>,
+    /// The user the request names in its head, when the verifier reads one there.
+    asserted_user: Option<String>,
+    /// The user's side of a delegated request, combined with this signature once it
+    /// verified.
+    #[cfg(feature = "jwt")]
+    pub(crate) delegation: Option<Box<crate::delegation::PendingDelegation>>,
 }
 
 /// A signature that verified, and the replay check still owed for it.
@@ -160,6 +166,11 @@ impl SignatureVerifier {
             Some(raw) => Some(check_tolerance(config, raw)?),
             None => None,
         };
+        let asserted_user = config
+            .on_behalf_of
+            .as_ref()
+            .and_then(|source| source.read_head(parts))
+            .and_then(Result::ok);
         let mut replay_id = None;
         let mut macs = match config.keys.as_slice() {
             [only] => MacStates::One(only.mac.clone()),
@@ -179,6 +190,9 @@ impl SignatureVerifier {
                 form_url: Some(url),
                 replay_id: None,
                 verifies_until,
+                asserted_user: asserted_user.clone(),
+                #[cfg(feature = "jwt")]
+                delegation: None,
                 head: None,
                 buffer: BodyBuffer::new(0),
                 trailers: None,
@@ -235,6 +249,9 @@ impl SignatureVerifier {
             form_url: None,
             replay_id,
             verifies_until,
+            asserted_user,
+            #[cfg(feature = "jwt")]
+            delegation: None,
             head: None,
             buffer: BodyBuffer::new(0),
             trailers: None,
@@ -265,9 +282,16 @@ impl SignatureCheck {
         };
         // With URL variants there is one MAC state per secret per variant, secrets innermost.
         let index = matched.ok_or(AuthErrorKind::InvalidCredentials)? % config.keys.len();
-        let caller = Caller::new(AuthMethod::Signature, Arc::clone(&config.identity))
+        let mut caller = Caller::new(AuthMethod::Signature, Arc::clone(&config.identity))
             .with_key_id(Arc::clone(&config.keys[index].id))
             .with_scopes(config.scopes.clone());
+        let asserted = match &config.on_behalf_of {
+            Some(source) if source.needs_body() => source.read_body(body).ok(),
+            _ => self.asserted_user.take(),
+        };
+        if let Some(user) = asserted {
+            caller = caller.with_on_behalf_of(user);
+        }
         let replay = config.replay.as_ref().map(|settings| {
             let key = replay_id.unwrap_or_else(|| {
                 settings.key(

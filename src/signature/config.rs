@@ -141,6 +141,8 @@ pub(crate) struct VerifierConfig {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) url: Option<UrlSource>,
     pub(crate) replay: Option<ReplaySettings>,
+    /// Where the signed request names the user it is made for.
+    pub(crate) on_behalf_of: Option<crate::delegation::PlatformUser>,
 }
 
 /// Replay protection as configured for one verifier.
@@ -250,6 +252,7 @@ pub struct SignatureVerifierBuilder {
     replay_window: Option<Duration>,
     replay_policy: ReplayPolicy,
     secret_text: SecretText,
+    on_behalf_of: Option<crate::delegation::PlatformUser>,
 }
 
 /// The secrets given to a builder, and the first one that could not be read or decoded
@@ -336,6 +339,7 @@ impl Default for SignatureVerifierBuilder {
             replay_window: None,
             replay_policy: ReplayPolicy::FailClosed,
             secret_text: SecretText::Utf8,
+            on_behalf_of: None,
         }
     }
 }
@@ -449,6 +453,28 @@ impl SignatureVerifierBuilder {
     #[must_use]
     pub fn signing_secret_from_env(mut self, id: impl Into<String>, variable: &str) -> Self {
         self.secrets.add_env(id.into(), variable, self.secret_text);
+        self
+    }
+
+    /// Read the user a verified request says it is made for from `source` (a field of the
+    /// signed body, a header, a query parameter), and put it in
+    /// [`Caller::on_behalf_of`](crate::Caller::on_behalf_of): asserted by the platform, not
+    /// proven by the user. A request without it verifies as before, with no such user. To
+    /// require the user's own proof as well, use a
+    /// [`Delegation`](crate::delegation::Delegation).
+    ///
+    /// ```
+    /// use callguard::{delegation::PlatformUser, providers};
+    ///
+    /// let sendbird = providers::sendbird()
+    ///     .signing_secret("master", "sendbird-master-api-token-0123")
+    ///     .on_behalf_of(PlatformUser::json_pointer("/user_id")?)
+    ///     .build()?;
+    /// # Ok::<(), callguard::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn on_behalf_of(mut self, source: crate::delegation::PlatformUser) -> Self {
+        self.on_behalf_of = Some(source);
         self
     }
 
@@ -635,6 +661,7 @@ impl SignatureVerifierBuilder {
                 clock: self.clock,
                 url,
                 replay,
+                on_behalf_of: self.on_behalf_of,
             }),
         })
     }

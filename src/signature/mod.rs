@@ -54,7 +54,7 @@ mod header;
 mod mac;
 mod sign;
 
-pub(crate) use check::{HeadCheck, SignatureCheck, Verified};
+pub(crate) use check::{HeadCheck, PendingReplay, SignatureCheck, Verified};
 pub use config::{
     DEFAULT_HEADER, DEFAULT_REPLAY_CAPACITY, DEFAULT_TOLERANCE, MessagePart, SignatureVerifier,
     SignatureVerifierBuilder,
