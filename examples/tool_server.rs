@@ -35,25 +35,40 @@
 //! - `POST /webhooks/{provider}` for `sendbird`, `signalwire`, `github`, `stripe`, `slack`,
 //!   `shopify` and `standard`, each mounted only when its secret is set (404 otherwise);
 //!   answers 200 with the same JSON as the tool routes.
-//! - `POST /auth/token`: Basic credentials and JSON `{"scopes": [...], "ttl": seconds}`;
-//!   answers 201 `{"access_token", "token_type": "Bearer", "expires_in", "scope"}`. Allowed
-//!   scopes: `tools:call`, `orders:read`, `orders:write`; TTL 1..=3600 (default 300).
+//! - `POST /tools/refund`: a delegated call. The agent's proof is the Sendbird signature
+//!   (`x-sendbird-signature`, when `SENDBIRD_API_TOKEN` is set) or the generic `x-signature`;
+//!   the user's proof is a JWT from `/auth/token` in `Authorization: Bearer` with scope
+//!   `refunds:write`; the signed JSON body's `user_id` must be the token's `sub`. Answers the
+//!   same JSON with `id` the user, `method: "jwt"`, `scopes` in force and `actor` (`method`,
+//!   `id`, `key_id` of the agent). Missing either proof: 401; another `user_id`: 403; no
+//!   `refunds:write`: 403 `insufficient_scope`. A signed delivery is accepted once.
+//! - Signed calls whose JSON body has a `user_id` show it as `on_behalf_of` (asserted by the
+//!   platform, not proven by the user), on the tool routes and `/webhooks/sendbird`.
+//! - `POST /auth/token`: Basic credentials and JSON `{"scopes": [...], "ttl": seconds, "sub":
+//!   user, "actor": agent}` (`sub` defaults to the Basic user; with `actor`, only that agent
+//!   may present the token); answers 201 `{"access_token", "token_type": "Bearer",
+//!   "expires_in", "scope", "jti"}`. Allowed scopes: `tools:call`, `orders:read`,
+//!   `orders:write`, `refunds:read`, `refunds:write`; TTL 1..=3600 (default 300).
+//! - `DELETE /auth/token/{jti}`: the same Basic credentials; revokes a minted token (204),
+//!   after which it is 401 on every route, cached or not.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, OriginalUri, State};
+use axum::extract::{DefaultBodyLimit, OriginalUri, Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use callguard::basic::BasicUsers;
 use callguard::bearer::BearerTokens;
+use callguard::delegation::{Delegation, PlatformUser};
 use callguard::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtVerifier, TokenIssuer, TokenRequest};
+use callguard::replay::{MemoryReplayStore, ReplayPolicy};
 use callguard::scope::RequireScopesLayer;
-use callguard::signature::SignatureVerifier;
+use callguard::signature::{SignatureVerifier, SignatureVerifierBuilder};
 use callguard::{Authenticator, Caller, GuardLayer, Scopes, Secret, dangerous, providers};
 use hmac::{Hmac, KeyInit, Mac};
 use rand::Rng;
@@ -64,7 +79,13 @@ use sha2::{Digest, Sha256};
 const JWT_ISSUER: &str = "callguard-example";
 const JWT_AUDIENCE: &str = "tools";
 const JWT_KID: &str = "example-hs256";
-const MINTABLE_SCOPES: [&str; 3] = ["tools:call", "orders:read", "orders:write"];
+const MINTABLE_SCOPES: [&str; 5] = [
+    "tools:call",
+    "orders:read",
+    "orders:write",
+    "refunds:read",
+    "refunds:write",
+];
 const DEFAULT_TTL: u64 = 300;
 /// Webhook routes and the variable holding each one's secret.
 const PROVIDERS: [(&str, &str); 7] = [
@@ -301,7 +322,7 @@ fn provider(
                 .map(Into::into)
                 .map_err(failed);
         }
-        "sendbird" => providers::sendbird(),
+        "sendbird" => providers::sendbird().on_behalf_of(user_id_in_body()),
         "github" => providers::github(),
         "stripe" => replay.apply(providers::stripe()),
         "slack" => providers::slack(),
@@ -322,16 +343,29 @@ struct Methods {
     basic: BasicUsers,
 }
 
-fn methods(settings: &Settings) -> Result<Methods, String> {
+/// The generic `x-signature` verifier of the tool routes, reading the platform-asserted
+/// `user_id` of a JSON body.
+fn tool_signature(settings: &Settings) -> Result<SignatureVerifierBuilder, String> {
     let mut signature = SignatureVerifier::builder()
         .identity("tools")
-        .scopes(Scopes::from_iter(["tools:call"]));
+        .scopes(Scopes::from_iter(["tools:call"]))
+        .on_behalf_of(user_id_in_body());
     for (index, text) in settings.signing_secrets.iter().enumerate() {
         signature = signature.secret(
             format!("secret-{}", index + 1),
             lenient_secret("TOOL_SIGNING_SECRETS", text)?,
         );
     }
+    Ok(signature)
+}
+
+/// Where Sendbird and the tool callers name their user: the JSON body's `user_id`.
+fn user_id_in_body() -> PlatformUser {
+    PlatformUser::json_pointer("/user_id").expect("a pointer that starts with a slash")
+}
+
+fn methods(settings: &Settings) -> Result<Methods, String> {
+    let signature = tool_signature(settings)?;
     let mut bearer = BearerTokens::builder();
     for (name, token) in &settings.bearer_tokens {
         bearer = bearer.token(
@@ -384,6 +418,12 @@ fn describe(caller: &Caller, route: &str, body: &[u8]) -> Value {
         "scopes": caller.scopes().iter().collect::<Vec<_>>(),
         "issuer": caller.issuer(),
         "client_id": caller.client_id(),
+        "on_behalf_of": caller.on_behalf_of(),
+        "actor": caller.actor().map(|actor| json!({
+            "method": actor.method().as_str(),
+            "id": actor.id(),
+            "key_id": actor.key_id(),
+        })),
         "body_len": body.len(),
         "body_sha256": hex::encode(Sha256::digest(body)),
     })
@@ -404,6 +444,17 @@ async fn open_tool(OriginalUri(uri): OriginalUri, body: Bytes) -> Json<Value> {
 struct TokenBody {
     scopes: Option<Vec<String>>,
     ttl: Option<u64>,
+    /// The user the token is for (default: the Basic user).
+    sub: Option<String>,
+    /// The agent that alone may present it.
+    actor: Option<String>,
+}
+
+/// What the token routes share: the issuer, and the verifier whose denylist revokes.
+#[derive(Clone)]
+struct TokenState {
+    issuer: TokenIssuer,
+    users: JwtVerifier,
 }
 
 fn bad_request(description: &str) -> (StatusCode, Json<Value>) {
@@ -415,7 +466,7 @@ fn bad_request(description: &str) -> (StatusCode, Json<Value>) {
 
 /// `POST /auth/token`: mint a JWT for the Basic user.
 async fn mint_token(
-    State(issuer): State<TokenIssuer>,
+    State(state): State<TokenState>,
     caller: Caller,
     body: Bytes,
 ) -> (StatusCode, Json<Value>) {
@@ -423,6 +474,8 @@ async fn mint_token(
         TokenBody {
             scopes: None,
             ttl: None,
+            sub: None,
+            actor: None,
         }
     } else {
         match serde_json::from_slice(&body) {
@@ -452,12 +505,22 @@ async fn mint_token(
             "ttl must be between 1 and {MAX_TTL} seconds, got {ttl}"
         ));
     }
-    let request = TokenRequest::new(
-        caller.id(),
+    let printable =
+        |text: &str| !text.is_empty() && text.bytes().all(|b| (0x21..0x7f).contains(&b));
+    for (field, value) in [("sub", &request.sub), ("actor", &request.actor)] {
+        if value.as_deref().is_some_and(|v| !printable(v)) {
+            return bad_request(&format!("`{field}` must be non-empty printable ASCII"));
+        }
+    }
+    let mut token_request = TokenRequest::new(
+        request.sub.as_deref().unwrap_or(caller.id()),
         Scopes::from_iter(&scopes),
         Duration::from_secs(ttl),
     );
-    match issuer.issue(request) {
+    if let Some(actor) = request.actor {
+        token_request = token_request.actor(actor);
+    }
+    match state.issuer.issue(token_request) {
         Ok(token) => (
             StatusCode::CREATED,
             Json(json!({
@@ -465,9 +528,18 @@ async fn mint_token(
                 "token_type": "Bearer",
                 "expires_in": token.expires_in.as_secs(),
                 "scope": token.scope,
+                "jti": token.jti,
             })),
         ),
         Err(e) => bad_request(&e.to_string()),
+    }
+}
+
+/// `DELETE /auth/token/{jti}`: revoke a minted token on every route, cached or not.
+async fn revoke_token(State(state): State<TokenState>, Path(jti): Path<String>) -> StatusCode {
+    match state.users.revoke(&jti, Duration::from_secs(MAX_TTL)).await {
+        Ok(_) => StatusCode::NO_CONTENT,
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -548,10 +620,15 @@ fn app(
     replay: &SharedReplay,
     external: Option<Authenticator>,
 ) -> Result<Router, String> {
+    // One verifier for the server's own JWTs everywhere, so a revocation reaches every
+    // route and its cache. Tokens from elsewhere may lack a jti (PyJWT's do).
+    let users = JwtVerifier::new(methods.jwt.clone())
+        .with_revocations(MemoryReplayStore::default(), ReplayPolicy::FailClosed)
+        .allow_tokens_without_jti();
     let mut accepted: Vec<Authenticator> = vec![
         methods.signature.into(),
         methods.bearer.into(),
-        JwtVerifier::new(methods.jwt.clone()).into(),
+        users.clone().into(),
     ];
     accepted.extend(external);
     let tool_guard = GuardLayer::new(Authenticator::any_of(accepted).map_err(|e| e.to_string())?)
@@ -566,17 +643,26 @@ fn app(
         .route("/tools/orders", post(call_tool))
         .route_layer(orders_scope)
         .route_layer(tool_guard);
+    let refund = Router::new()
+        .route("/tools/refund", post(call_tool))
+        .route_layer(RequireScopesLayer::new(["refunds:write"]).map_err(|e| e.to_string())?)
+        .route_layer(refund_guard(settings, users.clone())?);
     let token = Router::new()
         .route("/auth/token", post(mint_token))
+        .route("/auth/token/{jti}", axum::routing::delete(revoke_token))
         .route_layer(
             GuardLayer::new(methods.basic)
                 .body_limit(64 * 1024)
                 .named("token-endpoint")
                 .map_err(|e| e.to_string())?,
         )
-        .with_state(TokenIssuer::new(methods.jwt));
+        .with_state(TokenState {
+            issuer: TokenIssuer::new(methods.jwt),
+            users,
+        });
     let mut app = tools
         .merge(orders)
+        .merge(refund)
         .merge(token)
         .route("/healthz", get(|| async { "ok" }));
     if std::env::var("CALLGUARD_OPEN_ROUTE").as_deref() == Ok("1") {
@@ -596,6 +682,43 @@ fn app(
         );
     }
     Ok(app)
+}
+
+/// `POST /tools/refund`: the agent's signature (Sendbird's, when `SENDBIRD_API_TOKEN` is
+/// set, or the generic `x-signature`) and the user's JWT, the signed body's `user_id` bound
+/// to the token's `sub`. Deliveries are remembered, so a signed refund runs once.
+fn refund_guard(settings: &Settings, users: JwtVerifier) -> Result<GuardLayer, String> {
+    let remembered = || MemoryReplayStore::default();
+    let mut agents: Vec<Authenticator> = vec![
+        tool_signature(settings)?
+            .replay_protection(remembered())
+            .build()
+            .map_err(|e| format!("TOOL_SIGNING_SECRETS: {e}"))?
+            .into(),
+    ];
+    if let Some((_, token)) = settings
+        .providers
+        .iter()
+        .find(|(route, _)| *route == "sendbird")
+    {
+        agents.push(
+            providers::sendbird()
+                .secret("sendbird", lenient_secret("SENDBIRD_API_TOKEN", token)?)
+                .replay_protection(remembered())
+                .build()
+                .map_err(|e| format!("SENDBIRD_API_TOKEN: {e}"))?
+                .into(),
+        );
+    }
+    let agent = Authenticator::any_of(agents).map_err(|e| e.to_string())?;
+    let delegation = Delegation::builder(agent, users)
+        .bind(user_id_in_body())
+        .build()
+        .map_err(|e| e.to_string())?;
+    GuardLayer::new(delegation)
+        .body_limit(settings.body_limit)
+        .named("refunds")
+        .map_err(|e| e.to_string())
 }
 
 fn example_commands(settings: &Settings) -> Vec<String> {

@@ -15,6 +15,7 @@ export TOOL_SIGNING_SECRETS="first-secret-0123456789abcdef,second-secret-0123456
 export TOOL_BEARER_TOKENS="agent-a=tok_agent_a_0123456789abcdef,agent-b=tok_agent_b_0123456789abcdef"
 export TOOL_JWT_SECRET="jwt-secret-for-the-smoke-test-0123456789"
 export TOOL_BASIC_USERS="minter:minter-password-0123456789"
+export SENDBIRD_API_TOKEN="sendbird-master-api-token-for-the-smoke-0123"
 
 # A secret with a trailing newline (as read from a file) is refused at startup, by name.
 if TOOL_JWT_SECRET=$'jwt-secret-with-a-newline-0123456789\n' target/debug/examples/tool_server >/dev/null 2>/tmp/callguard-smoke-refused.log; then
@@ -122,6 +123,68 @@ tag = b64url(hmac.new(os.environ["TOOL_JWT_SECRET"].encode(), f"{head}.{body_par
 assert post("/tools/echo", body, authorization=f"Bearer {head}.{body_part}.{tag}")[0] == 401
 with urllib.request.urlopen(base + "/healthz", timeout=10) as response:
     assert response.status == 200, "the server did not survive the typ check"
+
+# Delegation: POST /tools/refund needs Sendbird's signature (hex HMAC-SHA256 of the raw body,
+# the master API token as the key, as Sendbird's guide computes it) and the user's JWT.
+def sendbird(body):
+    return hmac.new(os.environ["SENDBIRD_API_TOKEN"].encode(), body, hashlib.sha256).hexdigest()
+
+def refund(body, user_token=None, signature="sendbird"):
+    request = urllib.request.Request(base + "/tools/refund", data=body, method="POST")
+    if signature == "sendbird":
+        request.add_header("x-sendbird-signature", sendbird(body))
+    if user_token is not None:
+        request.add_header("authorization", f"Bearer {user_token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read()), None
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(), error.headers.get("www-authenticate")
+
+def user_token(sub, scopes, actor=None):
+    request = {"scopes": scopes, "sub": sub}
+    if actor is not None:
+        request["actor"] = actor
+    status, minted = post("/auth/token", json.dumps(request).encode(), authorization=basic)
+    assert status == 201 and minted["jti"], (status, minted)
+    return minted
+
+alice = user_token("alice", ["refunds:write"])["access_token"]
+order = lambda n, user="alice": json.dumps({"user_id": user, "order_id": f"o-{n}", "amount": 12}).encode()
+status, answer, _ = refund(order(1), alice)
+assert status == 200 and answer["id"] == "alice" and answer["method"] == "jwt", (status, answer)
+assert answer["scopes"] == ["refunds:write"], answer
+assert answer["actor"] == {"method": "signature", "id": "sendbird", "key_id": "sendbird"}, answer
+assert refund(order(2), None)[0] == 401, "no user token"
+assert refund(order(2), alice, signature=None)[0] == 401, "no agent signature"
+assert refund(order(2, user="mallory"), alice)[0] == 403, "the signed user_id is not the token's"
+status, _, challenge = refund(order(2), user_token("alice", ["tools:call"])["access_token"])
+assert status == 403 and 'insufficient_scope' in challenge and "refunds:write" in challenge, (status, challenge)
+assert refund(order(3), "not-a-valid-user-token")[0] == 401
+assert refund(order(3), alice)[0] == 200, "the retry of the same signed delivery with a good token succeeds"
+assert refund(order(3), alice)[0] == 401, "the same signed delivery a second time is a replay"
+assert refund(order(4), user_token("alice", ["refunds:write"], actor="another-agent")["access_token"])[0] == 403
+assert refund(order(5), user_token("alice", ["refunds:write"], actor="sendbird")["access_token"])[0] == 200
+
+# Revocation of a minted token: 401 on every route afterwards, cached or not.
+minted = user_token("alice", ["refunds:write", "tools:call"])
+assert post("/tools/echo", body, authorization="Bearer " + minted["access_token"])[0] == 200
+request = urllib.request.Request(base + "/auth/token/" + minted["jti"], method="DELETE")
+request.add_header("authorization", basic)
+with urllib.request.urlopen(request, timeout=10) as response:
+    assert response.status == 204
+assert post("/tools/echo", body, authorization="Bearer " + minted["access_token"])[0] == 401
+assert refund(order(6), minted["access_token"])[0] == 401
+
+# The platform-asserted user, without a user token: shown, marked as asserted.
+asserted = json.dumps({"user_id": "bob", "message": "hi"}).encode()
+request = urllib.request.Request(base + "/webhooks/sendbird", data=asserted, method="POST")
+request.add_header("x-sendbird-signature", sendbird(asserted))
+with urllib.request.urlopen(request, timeout=10) as response:
+    answer = json.loads(response.read())
+assert answer["on_behalf_of"] == "bob" and answer["id"] == "sendbird" and answer["actor"] is None, answer
+status, answer = post("/tools/echo", asserted, hmac.new(secrets[0].encode(), asserted, hashlib.sha256).hexdigest())
+assert status == 200 and answer["on_behalf_of"] == "bob", answer
 
 # Refusals are in the log, named and with the path, and no credential is.
 time.sleep(0.2)
