@@ -258,5 +258,96 @@ fn bench_jwt(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_bearer, bench_basic, bench_jwt);
+/// A delegated call (an agent's 1 KiB body signature and a user's repeated HS256 JWT, bound
+/// by the body's `user_id`) against each of its two checks alone, in the same run.
+fn bench_delegated(c: &mut Criterion) {
+    use callguard::delegation::{Delegation, PlatformUser};
+    use callguard::jwt::{TokenIssuer, TokenRequest};
+    use callguard::signature::SignatureVerifier;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let agent_secret = "agent-signing-secret-0123456789ab";
+    let signature = || {
+        SignatureVerifier::builder()
+            .secret("k1", Secret::from_utf8(agent_secret).unwrap())
+            .build()
+            .unwrap()
+    };
+    let config = JwtConfig::builder()
+        .key(
+            "k1",
+            JwtKey::hmac(
+                JwtAlgorithm::HS256,
+                &Secret::from_utf8("user-jwt-secret-0123456789abcdef").unwrap(),
+            )
+            .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let token = TokenIssuer::new(config.clone())
+        .issue(TokenRequest::new(
+            "user-1",
+            Scopes::from_iter(["refunds:write"]),
+            Duration::from_secs(3600),
+        ))
+        .unwrap()
+        .access_token;
+    let mut body = br#"{"user_id":"user-1","pad":""#.to_vec();
+    body.resize(1022, b'x');
+    body.extend_from_slice(br#""}"#);
+    let body = Bytes::from(body);
+    let tag = {
+        use hmac::{Hmac, KeyInit, Mac};
+        let mut mac = Hmac::<Sha256>::new_from_slice(agent_secret.as_bytes()).unwrap();
+        mac.update(&body);
+        hex::encode(mac.finalize().into_bytes())
+    };
+    let signed = |authorization: Option<&str>, with_signature: bool| {
+        let mut request = Request::post("/tools/refund");
+        if with_signature {
+            request = request.header("x-signature", tag.as_str());
+        }
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        request.body(Full::new(body.clone())).unwrap()
+    };
+    let bearer = format!("Bearer {token}");
+    let signature_only =
+        GuardLayer::new(signature()).layer(service_fn(answer::<callguard::GuardedBody<Body>>));
+    let jwt_only = GuardLayer::new(JwtVerifier::new(config.clone()))
+        .layer(service_fn(answer::<callguard::GuardedBody<Body>>));
+    let delegation = Delegation::builder(signature(), JwtVerifier::new(config))
+        .bind(PlatformUser::json_pointer("/user_id").unwrap())
+        .build()
+        .unwrap();
+    let delegated =
+        GuardLayer::new(delegation).layer(service_fn(answer::<callguard::GuardedBody<Body>>));
+    served_ok(&runtime, &delegated, signed(Some(&bearer), true));
+    served_ok(&runtime, &jwt_only, signed(Some(&bearer), false));
+    let mut group = c.benchmark_group("delegated_1KiB");
+    group.bench_function("signature_only", |b| {
+        b.iter(|| served_ok(&runtime, &signature_only, signed(None, true)));
+    });
+    group.bench_function("jwt_repeated_only", |b| {
+        b.iter(|| served_ok(&runtime, &jwt_only, signed(Some(&bearer), false)));
+    });
+    group.bench_function("delegated", |b| {
+        b.iter(|| served_ok(&runtime, &delegated, signed(Some(&bearer), true)));
+    });
+    let bare = service_fn(answer::<Body>);
+    group.bench_function("no_layer", |b| {
+        b.iter(|| served_ok(&runtime, &bare, signed(Some(&bearer), true)));
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_bearer,
+    bench_basic,
+    bench_jwt,
+    bench_delegated
+);
 criterion_main!(benches);

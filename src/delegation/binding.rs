@@ -111,17 +111,138 @@ impl PlatformUser {
         }
     }
 
-    /// The claim read from the buffered body (for a body field).
+    /// The claim read from the buffered body (for a body field), in one scan that builds
+    /// nothing but the string found: every other member is skipped. A member named twice
+    /// on the way is ambiguous and counts as unreadable.
     pub(crate) fn read_body(&self, body: &[u8]) -> Result<String, Unreadable> {
         let Source::JsonPointer(pointer) = &self.source else {
             return Err(Unreadable::Missing);
         };
-        let document: serde_json::Value =
-            serde_json::from_slice(body).map_err(|_| Unreadable::NotAString)?;
-        match document.pointer(pointer) {
-            None => Err(Unreadable::Missing),
-            Some(serde_json::Value::String(value)) => Ok(value.clone()),
-            Some(_) => Err(Unreadable::NotAString),
+        let tokens: Vec<String> = pointer
+            .split('/')
+            .skip(1)
+            .map(|token| token.replace("~1", "/").replace("~0", "~"))
+            .collect();
+        let mut deserializer = serde_json::Deserializer::from_slice(body);
+        let found = serde::de::DeserializeSeed::deserialize(Walk(&tokens), &mut deserializer)
+            .map_err(|_| Unreadable::NotAString)?;
+        deserializer.end().map_err(|_| Unreadable::NotAString)?;
+        match found {
+            Found::String(value) => Ok(value),
+            Found::Missing => Err(Unreadable::Missing),
+            Found::Other => Err(Unreadable::NotAString),
+        }
+    }
+}
+
+/// What a pointer found.
+enum Found {
+    String(String),
+    Missing,
+    Other,
+}
+
+/// Follows the rest of a JSON pointer through the value being deserialized.
+struct Walk<'a>(&'a [String]);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Walk<'_> {
+    type Value = Found;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Found, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Walk<'_> {
+    type Value = Found;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Found, E> {
+        Ok(if self.0.is_empty() {
+            Found::String(value.to_owned())
+        } else {
+            Found::Missing
+        })
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Found, A::Error> {
+        let Some((token, rest)) = self.0.split_first() else {
+            while map
+                .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                .is_some()
+            {}
+            return Ok(Found::Other);
+        };
+        let mut found = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if *key == **token {
+                if found.is_some() {
+                    // Named twice: which one the platform meant is not ours to guess.
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    found = Some(Found::Other);
+                    continue;
+                }
+                found = Some(map.next_value_seed(Walk(rest))?);
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(found.unwrap_or(Found::Missing))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Found, A::Error> {
+        let index = self.0.first().and_then(|token| token.parse::<usize>().ok());
+        let mut found = Found::Missing;
+        let mut at = 0;
+        loop {
+            if Some(at) == index {
+                match seq.next_element_seed(Walk(&self.0[1..]))? {
+                    Some(value) => found = value,
+                    None => break,
+                }
+            } else if seq.next_element::<serde::de::IgnoredAny>()?.is_none() {
+                break;
+            }
+            at += 1;
+        }
+        Ok(if self.0.is_empty() {
+            Found::Other
+        } else {
+            found
+        })
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Found, E> {
+        Ok(self.scalar())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Found, E> {
+        Ok(self.scalar())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Found, E> {
+        Ok(self.scalar())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Found, E> {
+        Ok(self.scalar())
+    }
+
+    fn visit_unit<E>(self) -> Result<Found, E> {
+        Ok(self.scalar())
+    }
+}
+
+impl Walk<'_> {
+    /// A number, boolean or null: the value when the pointer ends here, else nothing inside.
+    fn scalar(&self) -> Found {
+        if self.0.is_empty() {
+            Found::Other
+        } else {
+            Found::Missing
         }
     }
 }
@@ -187,5 +308,48 @@ mod tests {
         );
         assert_eq!(source.read_body(b"user=u1"), Err(Unreadable::NotAString));
         assert!(PlatformUser::json_pointer("user_id").is_err());
+    }
+
+    #[test]
+    fn the_scan_agrees_with_serde_json_pointer() {
+        let documents = [
+            r#"{"a":{"b":["x",{"c":"y"}]},"a~b":"t","s/l":"u","n":null}"#,
+            r#"[{"a":"x"},"y"]"#,
+            r#""plain""#,
+            r#"{"a":{"b":[1,2]}}"#,
+        ];
+        let pointers = [
+            "/a/b/0", "/a/b/1/c", "/a~0b", "/s~1l", "/n", "/a", "/a/b/9", "/0/a", "/1", "/missing",
+            "/a/b/x",
+        ];
+        for document in documents {
+            let value: serde_json::Value = serde_json::from_str(document).unwrap();
+            for pointer in pointers {
+                let expected = match value.pointer(pointer) {
+                    None => Err(Unreadable::Missing),
+                    Some(serde_json::Value::String(s)) => Ok(s.clone()),
+                    Some(_) => Err(Unreadable::NotAString),
+                };
+                let source = PlatformUser::json_pointer(pointer).unwrap();
+                assert_eq!(
+                    source.read_body(document.as_bytes()),
+                    expected,
+                    "{document} {pointer}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_member_named_twice_is_unreadable() {
+        let source = PlatformUser::json_pointer("/user_id").unwrap();
+        assert_eq!(
+            source.read_body(br#"{"user_id":"a","user_id":"b"}"#),
+            Err(Unreadable::NotAString)
+        );
+        assert_eq!(
+            source.read_body(br#"{"user_id":"a"} trailing"#),
+            Err(Unreadable::NotAString)
+        );
     }
 }
