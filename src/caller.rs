@@ -295,6 +295,17 @@ impl Caller {
         self.claims.as_deref()
     }
 
+    /// This caller with its scopes widened by `implications` (a broader scope implying
+    /// narrower ones).
+    #[must_use]
+    pub(crate) fn with_implied_scopes(
+        mut self,
+        implications: &crate::scope::ScopeImplications,
+    ) -> Self {
+        self.scopes = implications.expand(&self.scopes);
+        self
+    }
+
     /// The verified token's issuer (`iss`), for callers proved by a token that names one.
     pub fn issuer(&self) -> Option<&str> {
         self.claims()?.get("iss")?.as_str()
@@ -330,8 +341,9 @@ impl Caller {
         self.scopes.contains(scope)
     }
 
-    /// `Ok` when every one of `scopes` is granted; otherwise the 403 naming the first
-    /// missing one (with the `axum` feature, `?` in a handler answers it).
+    /// `Ok` when every one of `scopes` is granted; otherwise the 403 whose challenge names
+    /// all of `scopes`, the operation's whole requirement, in one `scope` (with the `axum`
+    /// feature, `?` in a handler answers it).
     ///
     /// # Errors
     ///
@@ -340,8 +352,9 @@ impl Caller {
         &self,
         scopes: impl IntoIterator<Item = &'a str>,
     ) -> Result<(), crate::AuthError> {
-        match self.scopes.first_missing(scopes) {
-            Some(missing) => Err(crate::AuthError::insufficient_scope(missing)),
+        let required: Vec<&str> = scopes.into_iter().collect();
+        match self.scopes.first_missing(required.iter().copied()) {
+            Some(_) => Err(crate::AuthError::insufficient_scope(required.join(" "))),
             None => Ok(()),
         }
     }

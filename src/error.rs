@@ -220,6 +220,9 @@ pub enum AuthErrorKind {
     ActorMismatch,
     /// The user the platform names is not the user the token is for (or cannot be read).
     UserMismatch,
+    /// A request a layer must read (an MCP `tools/call`) that does not read as one request:
+    /// a member named twice, a tool name that is not a string.
+    AmbiguousRequest,
 }
 
 impl AuthErrorKind {
@@ -234,7 +237,7 @@ impl AuthErrorKind {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::GuardMissing => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::BodyReadFailed => StatusCode::BAD_REQUEST,
+            Self::BodyReadFailed | Self::AmbiguousRequest => StatusCode::BAD_REQUEST,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::MissingCredentials
             | Self::DuplicateHeader
@@ -281,6 +284,7 @@ impl AuthErrorKind {
             Self::IntrospectionUnavailable => "introspection endpoint unavailable",
             Self::ActorMismatch => "user token presented by another agent",
             Self::UserMismatch => "platform user is not the token's user",
+            Self::AmbiguousRequest => "request does not read unambiguously",
         }
     }
 }
@@ -366,7 +370,8 @@ impl AuthError {
         }
     }
 
-    /// A 403 for a caller that lacks `scope`.
+    /// A 403 for a caller that lacks what `scope` (one scope, or several space-separated:
+    /// everything the operation needs) grants.
     pub fn insufficient_scope(scope: impl Into<Arc<str>>) -> Self {
         Self {
             kind: AuthErrorKind::InsufficientScope,
@@ -375,7 +380,8 @@ impl AuthError {
         }
     }
 
-    /// The scope that was required and missing, for [`AuthErrorKind::InsufficientScope`].
+    /// The scopes the refused operation needs (space-separated), for
+    /// [`AuthErrorKind::InsufficientScope`].
     pub fn required_scope(&self) -> Option<&str> {
         self.scope.as_deref()
     }

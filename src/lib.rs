@@ -18,6 +18,7 @@ mod guard;
 pub mod jwt;
 #[cfg(feature = "oauth")]
 pub mod keys;
+pub mod mcp;
 #[cfg(feature = "oauth")]
 pub mod oauth;
 pub mod providers;

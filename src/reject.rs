@@ -63,6 +63,10 @@ where
 #[derive(Debug, Clone)]
 pub struct ProblemDetails {
     realm: Arc<str>,
+    /// RFC 9728 §5.1: where a client finds this protected resource's metadata.
+    resource_metadata: Option<Arc<str>>,
+    /// The scopes a client without a token should ask for (RFC 6750 §3 `scope`).
+    scope: Option<Arc<str>>,
 }
 
 impl ProblemDetails {
@@ -79,17 +83,67 @@ impl ProblemDetails {
         check_token_text(realm, "realm")?;
         Ok(Self {
             realm: realm.into(),
+            ..Self::default()
         })
+    }
+
+    /// Bearer challenges (401 and 403 alike) that carry `resource_metadata="url"` (RFC 9728
+    /// §5.1), as the MCP authorization spec requires of a server.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidUrl`] for a URL that is not absolute `http(s)` printable text.
+    pub fn with_resource_metadata(mut self, url: &str) -> Result<Self, ConfigError> {
+        let absolute = url.starts_with("https://") || url.starts_with("http://");
+        if !absolute || check_token_text(url, "resource_metadata").is_err() {
+            return Err(ConfigError::InvalidUrl {
+                url: url.to_owned(),
+            });
+        }
+        self.resource_metadata = Some(url.into());
+        Ok(self)
+    }
+
+    /// The `scope` a 401 Bearer challenge names: what a client should ask its
+    /// authorization server for.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidValue`] for a scope that is empty or not printable.
+    pub fn with_challenge_scope<S: AsRef<str>>(
+        mut self,
+        scopes: impl IntoIterator<Item = S>,
+    ) -> Result<Self, ConfigError> {
+        let scopes: Vec<String> = scopes.into_iter().map(|s| s.as_ref().to_owned()).collect();
+        for scope in &scopes {
+            check_token_text(scope, "scope")?;
+        }
+        self.scope = (!scopes.is_empty()).then(|| scopes.join(" ").into());
+        Ok(self)
+    }
+
+    /// `, resource_metadata="…"` when configured.
+    fn metadata_parameter(&self) -> String {
+        self.resource_metadata
+            .as_deref()
+            .map_or_else(String::new, |url| format!(", resource_metadata=\"{url}\""))
     }
 
     fn challenge(&self, scheme: ChallengeScheme, error: &AuthError) -> HeaderValue {
         let realm = &self.realm;
         let text = match scheme {
             ChallengeScheme::Signature => format!("Signature realm=\"{realm}\""),
-            ChallengeScheme::Bearer if error.credentials_presented() => {
-                format!("Bearer realm=\"{realm}\", error=\"invalid_token\"")
+            ChallengeScheme::Bearer => {
+                let mut text = format!("Bearer realm=\"{realm}\"");
+                if error.credentials_presented() {
+                    text.push_str(", error=\"invalid_token\"");
+                }
+                text.push_str(&self.metadata_parameter());
+                if let Some(scope) = &self.scope {
+                    text.push_str(&format!(", scope=\"{scope}\""));
+                }
+                text
             }
-            ChallengeScheme::Bearer => format!("Bearer realm=\"{realm}\""),
             ChallengeScheme::Basic => format!("Basic realm=\"{realm}\", charset=\"UTF-8\""),
         };
         HeaderValue::try_from(text)
@@ -101,6 +155,8 @@ impl Default for ProblemDetails {
     fn default() -> Self {
         Self {
             realm: Self::DEFAULT_REALM.into(),
+            resource_metadata: None,
+            scope: None,
         }
     }
 }
@@ -123,8 +179,9 @@ impl Reject for ProblemDetails {
         }
         if let Some(scope) = error.required_scope() {
             let text = format!(
-                "Bearer realm=\"{}\", error=\"insufficient_scope\", scope=\"{scope}\"",
-                self.realm
+                "Bearer realm=\"{}\", error=\"insufficient_scope\", scope=\"{scope}\"{}",
+                self.realm,
+                self.metadata_parameter()
             );
             if let Ok(value) = HeaderValue::try_from(text) {
                 headers.insert(WWW_AUTHENTICATE, value);

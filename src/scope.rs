@@ -30,7 +30,7 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::caller::Caller;
+use crate::caller::{Caller, Scopes};
 use crate::error::{AuthError, AuthErrorKind, Challenges, ConfigError, check_token_text};
 use crate::reject::{ProblemDetails, Reject, respond};
 use crate::rejection_log::RejectionLog;
@@ -40,8 +40,8 @@ use crate::rejection_log::RejectionLog;
 pub(crate) struct AnonymousPass(pub(crate) Challenges);
 
 /// Requires every listed scope of the request's [`Caller`]: 403 with
-/// `WWW-Authenticate: Bearer error="insufficient_scope", scope="…"` naming the first
-/// missing one.
+/// `WWW-Authenticate: Bearer error="insufficient_scope", scope="…"` naming all of them (the
+/// operation's whole requirement, as the MCP authorization spec asks).
 #[must_use]
 #[derive(Debug, Clone)]
 pub struct RequireScopesLayer<R = ProblemDetails> {
@@ -196,5 +196,83 @@ where
 impl<F, ResBody> std::fmt::Debug for RequireScopesFuture<F, ResBody> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("RequireScopesFuture")
+    }
+}
+
+/// Scopes that imply others: a broader scope (`mcp:admin`) grants narrower ones
+/// (`mcp:call`, `refunds:write`). Given to a guard with
+/// [`GuardLayer::scope_implications`](crate::GuardLayer::scope_implications), it widens every
+/// accepted caller's scopes, so [`RequireScopesLayer`] and [`Caller::require_scopes`] honour
+/// it alike. Implications are followed transitively.
+///
+/// ```
+/// use callguard::Scopes;
+/// use callguard::scope::ScopeImplications;
+///
+/// let implications = ScopeImplications::new()
+///     .implies("mcp:admin", ["mcp:call", "refunds:write"])?
+///     .implies("refunds:write", ["refunds:read"])?;
+/// let granted = implications.expand(&Scopes::from_iter(["mcp:admin"]));
+/// assert_eq!(granted.iter().collect::<Vec<_>>(), ["mcp:admin", "mcp:call", "refunds:read", "refunds:write"]);
+/// # Ok::<(), callguard::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ScopeImplications {
+    rules: Vec<(Box<str>, Vec<Box<str>>)>,
+}
+
+impl ScopeImplications {
+    /// No implications.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `broad` grants every one of `narrower` too.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidValue`] for a scope that is empty, holds a space, a quote or
+    /// non-printable characters.
+    pub fn implies<S: AsRef<str>>(
+        mut self,
+        broad: &str,
+        narrower: impl IntoIterator<Item = S>,
+    ) -> Result<Self, ConfigError> {
+        let valid = |scope: &str| {
+            check_token_text(scope, "scope")?;
+            if scope.contains(' ') {
+                return Err(ConfigError::InvalidValue { field: "scope" });
+            }
+            Ok(Box::<str>::from(scope))
+        };
+        let narrower = narrower
+            .into_iter()
+            .map(|s| valid(s.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.rules.push((valid(broad)?, narrower));
+        Ok(self)
+    }
+
+    /// `granted` with everything it implies.
+    pub fn expand(&self, granted: &Scopes) -> Scopes {
+        let mut all: Vec<&str> = granted.iter().collect();
+        let mut at = 0;
+        while let Some(scope) = all.get(at).copied() {
+            for (broad, narrower) in &self.rules {
+                if **broad == *scope {
+                    for implied in narrower {
+                        if !all.contains(&&**implied) {
+                            all.push(implied);
+                        }
+                    }
+                }
+            }
+            at += 1;
+        }
+        Scopes::from_iter(all)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rules.is_empty()
     }
 }

@@ -162,6 +162,53 @@ impl BodyBuffer {
     }
 }
 
+/// Where the frames of a body being collected go: every consumer of the one body path (a
+/// signature check, a JSON-RPC reader) is fed each data frame as it arrives.
+pub(crate) trait Collect {
+    /// How many body bytes have been collected.
+    fn collected(&self) -> usize;
+    /// The next data frame, already counted against the limit.
+    fn data(&mut self, data: Bytes);
+    /// Trailers, kept to be handed on.
+    fn trailers(&mut self, trailers: HeaderMap);
+}
+
+/// Read frames until the body ends, each data frame counted against `limit` before it is
+/// kept: a stream error is [`AuthErrorKind::BodyReadFailed`], crossing the limit
+/// [`AuthErrorKind::BodyTooLarge`] (and reading stops).
+pub(crate) fn poll_collect<B, C>(
+    mut body: Pin<&mut B>,
+    sink: &mut C,
+    limit: usize,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), crate::error::AuthErrorKind>>
+where
+    B: Body<Data = Bytes>,
+    C: Collect + ?Sized,
+{
+    use crate::error::AuthErrorKind;
+    loop {
+        let frame = match std::task::ready!(body.as_mut().poll_frame(cx)) {
+            None => return Poll::Ready(Ok(())),
+            Some(Err(_)) => return Poll::Ready(Err(AuthErrorKind::BodyReadFailed)),
+            Some(Ok(frame)) => frame,
+        };
+        match frame.into_data() {
+            Ok(data) => {
+                if data.len() > limit - sink.collected() {
+                    return Poll::Ready(Err(AuthErrorKind::BodyTooLarge));
+                }
+                sink.data(data);
+            }
+            Err(frame) => {
+                if let Ok(trailers) = frame.into_trailers() {
+                    sink.trailers(trailers);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -279,7 +279,7 @@ where
                         .and_then(|verified| complete_delegation(&mut check, verified, &body));
                     match verified {
                         Ok((caller, mut steps)) => {
-                            parts.extensions.insert(caller);
+                            parts.extensions.insert(shared.accepted(caller));
                             let request =
                                 Request::from_parts(parts, GuardedBody::buffered(body, trailers));
                             steps.reverse();
@@ -379,34 +379,29 @@ fn complete_delegation(
 
 /// Read frames until the body ends, feeding each data frame to the check and the buffer.
 fn poll_collect<B, S, R>(
-    mut body: Pin<&mut B>,
+    body: Pin<&mut B>,
     progress: &mut Collecting<S, R>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<(), AuthErrorKind>>
 where
     B: Body<Data = Bytes>,
 {
-    loop {
-        let frame = match ready!(body.as_mut().poll_frame(cx)) {
-            None => return Poll::Ready(Ok(())),
-            Some(Err(_)) => return Poll::Ready(Err(AuthErrorKind::BodyReadFailed)),
-            Some(Ok(frame)) => frame,
-        };
-        match frame.into_data() {
-            Ok(data) => {
-                let check = &mut progress.check;
-                if data.len() > progress.shared.body_limit - check.buffer.len() {
-                    return Poll::Ready(Err(AuthErrorKind::BodyTooLarge));
-                }
-                check.update(&data);
-                check.buffer.push(data);
-            }
-            Err(frame) => {
-                if let Ok(trailers) = frame.into_trailers() {
-                    let held = progress.check.trailers.get_or_insert_with(HeaderMap::new);
-                    held.extend(trailers);
-                }
-            }
-        }
+    super::body::poll_collect(body, &mut *progress.check, progress.shared.body_limit, cx)
+}
+
+impl super::body::Collect for SignatureCheck {
+    fn collected(&self) -> usize {
+        self.buffer.len()
+    }
+
+    fn data(&mut self, data: Bytes) {
+        self.update(&data);
+        self.buffer.push(data);
+    }
+
+    fn trailers(&mut self, trailers: HeaderMap) {
+        self.trailers
+            .get_or_insert_with(HeaderMap::new)
+            .extend(trailers);
     }
 }

@@ -41,6 +41,17 @@ pub(crate) struct Shared<R> {
     pub(crate) optional: bool,
     pub(crate) responder: R,
     pub(crate) log: RejectionLog,
+    pub(crate) implications: Option<Arc<crate::scope::ScopeImplications>>,
+}
+
+impl<R> Shared<R> {
+    /// The caller as the guard hands it on: with implied scopes, when configured.
+    pub(crate) fn accepted(&self, caller: crate::Caller) -> crate::Caller {
+        match &self.implications {
+            Some(implications) => caller.with_implied_scopes(implications),
+            None => caller,
+        }
+    }
 }
 
 impl<R: Reject> Shared<R> {
@@ -65,6 +76,7 @@ impl GuardLayer {
         Self {
             shared: Shared {
                 log: RejectionLog::new(authenticator.name()),
+                implications: None,
                 authenticator,
                 body_limit: DEFAULT_BODY_LIMIT,
                 body_timeout: cfg!(feature = "timeout").then_some(DEFAULT_BODY_TIMEOUT),
@@ -96,6 +108,13 @@ impl<R> GuardLayer<R> {
         check_token_text(name, "guard name")?;
         self.shared.log = RejectionLog::new(name);
         Ok(self)
+    }
+
+    /// Widen every accepted caller's scopes by `implications` (`mcp:admin` implying
+    /// `mcp:call`, say), so scope checks behind the guard honour the hierarchy.
+    pub fn scope_implications(mut self, implications: crate::scope::ScopeImplications) -> Self {
+        self.shared.implications = (!implications.is_empty()).then(|| Arc::new(implications));
+        self
     }
 
     /// The name this guard's rejections are logged under.
@@ -148,6 +167,7 @@ impl<R> GuardLayer<R> {
             body_timeout,
             optional,
             log,
+            implications,
             ..
         } = self.shared;
         GuardLayer {
@@ -158,6 +178,7 @@ impl<R> GuardLayer<R> {
                 optional,
                 responder,
                 log,
+                implications,
             },
         }
     }

@@ -6,8 +6,8 @@ mod future;
 mod layer;
 mod service;
 
-pub(crate) use body::BodyBuffer;
 pub use body::GuardedBody;
+pub(crate) use body::{BodyBuffer, Collect, poll_collect};
 pub use future::GuardFuture;
 #[cfg(feature = "oauth")]
 pub(crate) use future::PendingInspection;

@@ -124,14 +124,14 @@ where
         ),
         Inspection::Rejected(error) => refuse(&parts, error),
         Inspection::Accepted(caller) => {
-            parts.extensions.insert(caller);
+            parts.extensions.insert(shared.accepted(caller));
             GuardFuture::calling(
                 inner.call(Request::from_parts(parts, GuardedBody::streaming(body))),
             )
         }
         #[cfg(feature = "jwt")]
         Inspection::AcceptedUnlessRevoked(caller, check) => {
-            parts.extensions.insert(caller);
+            parts.extensions.insert(shared.accepted(caller));
             let request = Request::from_parts(parts, GuardedBody::streaming(body));
             GuardFuture::consulting(check, request, inner.into_owned(), Arc::clone(shared))
         }

@@ -26,6 +26,7 @@
 mod access_token;
 mod introspection;
 mod issuer;
+mod resource_metadata;
 
 pub use access_token::AccessTokens;
 pub(crate) use access_token::Checked;
@@ -33,3 +34,6 @@ pub use introspection::{
     DEFAULT_MAX_POSITIVE_TTL, DEFAULT_NEGATIVE_TTL, Introspection, IntrospectionBuilder,
 };
 pub use issuer::{Issuer, IssuerBuilder};
+pub use resource_metadata::{
+    MetadataService, ProtectedResourceMetadata, ProtectedResourceMetadataBuilder, WELL_KNOWN_PATH,
+};

@@ -1,0 +1,21 @@
+//! MCP servers behind callguard: scopes per tool, read from the JSON-RPC request an MCP
+//! client sends, checked before the MCP server runs.
+//!
+//! The MCP authorization spec makes every HTTP MCP server an OAuth resource server: put an
+//! [`AccessTokens`](crate::oauth::AccessTokens) guard in front (feature `oauth`), serve its
+//! [`ProtectedResourceMetadata`](crate::oauth::ProtectedResourceMetadata), require the
+//! scopes every call needs with [`RequireScopesLayer`](crate::scope::RequireScopesLayer),
+//! and those of particular tools with [`ToolScopesLayer`].
+//!
+//! ```
+//! use callguard::mcp::ToolScopesLayer;
+//!
+//! let per_tool = ToolScopesLayer::new()
+//!     .tool("refund", ["mcp:call", "refunds:write"])?
+//!     .body_limit(256 * 1024);
+//! # Ok::<(), callguard::ConfigError>(())
+//! ```
+
+mod tool_scopes;
+
+pub use tool_scopes::{ToolScopes, ToolScopesFuture, ToolScopesLayer};

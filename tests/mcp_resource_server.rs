@@ -1,0 +1,272 @@
+//! The MCP resource server's parts in-process: RFC 9728 metadata, challenges that carry
+//! `resource_metadata` and the scopes needed, scope hierarchies, and per-tool scopes read
+//! from the JSON-RPC body.
+
+#![cfg(feature = "oauth")]
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+
+mod common;
+
+use bytes::Bytes;
+use callguard::bearer::BearerTokens;
+use callguard::jwt::JwtKeySet;
+use callguard::mcp::ToolScopesLayer;
+use callguard::oauth::{AccessTokens, Issuer, ProtectedResourceMetadata};
+use callguard::scope::{RequireScopesLayer, ScopeImplications};
+use callguard::{AuthErrorKind, ConfigError, GuardLayer, Scopes, Secret};
+use common::{Seen, echo};
+use http::header::WWW_AUTHENTICATE;
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use tower::{Layer, ServiceBuilder, ServiceExt, service_fn};
+
+const RESOURCE: &str = "https://tools.example.com/mcp";
+const ISSUER: &str = "https://auth.example.com";
+
+fn tokens() -> AccessTokens {
+    let keys = JwtKeySet::from_json(br#"{"keys":[]}"#, 8).unwrap();
+    let issuer = Issuer::builder(ISSUER)
+        .keys(keys)
+        .audience(RESOURCE)
+        .build()
+        .unwrap();
+    AccessTokens::new([issuer]).unwrap()
+}
+
+fn metadata() -> ProtectedResourceMetadata {
+    ProtectedResourceMetadata::for_access_tokens(&tokens(), RESOURCE)
+        .unwrap()
+        .scopes_supported(["mcp:call", "mcp:admin", "refunds:write"])
+        .unwrap()
+        .resource_name("Example tools")
+        .build()
+}
+
+#[tokio::test]
+async fn the_metadata_document_follows_rfc_9728() {
+    let metadata = metadata();
+    assert_eq!(
+        metadata.url(),
+        "https://tools.example.com/.well-known/oauth-protected-resource/mcp"
+    );
+    assert_eq!(
+        metadata.paths().collect::<Vec<_>>(),
+        [
+            "/.well-known/oauth-protected-resource/mcp",
+            "/.well-known/oauth-protected-resource"
+        ]
+    );
+    for path in metadata.paths() {
+        let request = Request::get(path).body(Full::new(Bytes::new())).unwrap();
+        let response = metadata.service().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "application/json");
+        assert!(
+            response.headers()["cache-control"]
+                .to_str()
+                .unwrap()
+                .contains("max-age")
+        );
+        let document: serde_json::Value =
+            serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes())
+                .unwrap();
+        assert_eq!(document["resource"], RESOURCE);
+        assert_eq!(
+            document["authorization_servers"],
+            serde_json::json!([ISSUER])
+        );
+        assert_eq!(
+            document["bearer_methods_supported"],
+            serde_json::json!(["header"])
+        );
+        assert_eq!(document["resource_name"], "Example tools");
+        let scopes: Vec<&str> = document["scopes_supported"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        assert!(!scopes.contains(&"offline_access"));
+    }
+    let post = Request::post(metadata.url())
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    assert_eq!(
+        metadata.service().oneshot(post).await.unwrap().status(),
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+}
+
+#[test]
+fn metadata_that_would_disagree_with_the_verifier_is_refused() {
+    assert!(matches!(
+        ProtectedResourceMetadata::for_access_tokens(
+            &tokens(),
+            "https://elsewhere.example.com/mcp"
+        ),
+        Err(ConfigError::InvalidComposition { .. })
+    ));
+    assert!(
+        ProtectedResourceMetadata::for_access_tokens(&tokens(), RESOURCE)
+            .unwrap()
+            .scopes_supported(["offline_access"])
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn challenges_carry_resource_metadata_and_the_scopes_needed() {
+    let metadata = metadata();
+    let guard = GuardLayer::new(tokens()).on_reject(
+        metadata
+            .responder()
+            .with_challenge_scope(["mcp:call"])
+            .unwrap(),
+    );
+    let request = Request::post("/mcp").body(Full::new(Bytes::new())).unwrap();
+    let response = guard
+        .layer(service_fn(echo))
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenge = response.headers()[WWW_AUTHENTICATE].to_str().unwrap();
+    assert!(challenge.starts_with("Bearer "), "{challenge}");
+    assert!(
+        challenge.contains(&format!("resource_metadata=\"{}\"", metadata.url())),
+        "{challenge}"
+    );
+    assert!(challenge.contains("scope=\"mcp:call\""), "{challenge}");
+}
+
+const AGENT: &str = "tok_agent_0123456789abcdef";
+const ADMIN: &str = "tok_admin_0123456789abcdef";
+
+/// Static tokens stand in for access tokens here: the scope machinery is the same.
+fn stack(
+    tool_scopes: ToolScopesLayer<callguard::reject::ProblemDetails>,
+) -> impl tower::Service<
+    Request<Full<Bytes>>,
+    Response = http::Response<Full<Bytes>>,
+    Error = std::convert::Infallible,
+> + Clone {
+    let tokens = BearerTokens::builder()
+        .token(
+            "agent",
+            Secret::from_utf8(AGENT).unwrap(),
+            Scopes::from_iter(["mcp:call"]),
+        )
+        .token(
+            "admin",
+            Secret::from_utf8(ADMIN).unwrap(),
+            Scopes::from_iter(["mcp:admin"]),
+        )
+        .build()
+        .unwrap();
+    let implications = ScopeImplications::new()
+        .implies("mcp:admin", ["mcp:call", "refunds:write"])
+        .unwrap();
+    let responder = metadata().responder();
+    ServiceBuilder::new()
+        .layer(GuardLayer::new(tokens).scope_implications(implications))
+        .layer(
+            RequireScopesLayer::new(["mcp:call"])
+                .unwrap()
+                .on_reject(responder.clone()),
+        )
+        .layer(tool_scopes.on_reject(responder))
+        .service(service_fn(echo))
+}
+
+fn tool_layer() -> ToolScopesLayer {
+    ToolScopesLayer::new()
+        .tool("refund", ["mcp:call", "refunds:write"])
+        .unwrap()
+        .body_limit(4096)
+}
+
+async fn call(token: &str, body: &'static [u8]) -> (StatusCode, Option<String>, Option<Bytes>) {
+    let request = Request::post("/mcp")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::new(Bytes::from_static(body)))
+        .unwrap();
+    let response = stack(tool_layer()).oneshot(request).await.unwrap();
+    let challenge = response
+        .headers()
+        .get(WWW_AUTHENTICATE)
+        .map(|v| v.to_str().unwrap().to_owned());
+    let seen = response.extensions().get::<Seen>().map(|s| s.body.clone());
+    (response.status(), challenge, seen)
+}
+
+const REFUND: &[u8] = br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"refund","arguments":{"order_id":"o-1","amount":5}}}"#;
+
+#[tokio::test]
+async fn a_tool_call_without_the_tools_scopes_is_403_naming_them_all() {
+    let (status, challenge, _) = call(AGENT, REFUND).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let challenge = challenge.unwrap();
+    assert!(
+        challenge.contains("error=\"insufficient_scope\""),
+        "{challenge}"
+    );
+    assert!(
+        challenge.contains("scope=\"mcp:call refunds:write\""),
+        "{challenge}"
+    );
+    assert!(challenge.contains("resource_metadata=\""), "{challenge}");
+}
+
+#[tokio::test]
+async fn a_broader_scope_implies_the_narrower_ones_everywhere() {
+    let (status, _, seen) = call(ADMIN, REFUND).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        seen.unwrap(),
+        Bytes::from_static(REFUND),
+        "the body is handed on byte for byte"
+    );
+}
+
+#[tokio::test]
+async fn other_requests_pass_the_tool_layer() {
+    for body in [
+        &br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#[..],
+        br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"whoami"}}"#,
+        br#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"refund"}}]"#,
+        b"this is not json",
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"refund""#,
+    ] {
+        let (status, _, seen) = call(AGENT, body).await;
+        assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(body));
+        assert_eq!(seen.unwrap(), Bytes::from_static(body));
+    }
+}
+
+#[tokio::test]
+async fn ambiguous_tool_calls_and_long_bodies_are_refused() {
+    let twice: &[u8] = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","name":"refund"}}"#;
+    assert_eq!(call(AGENT, twice).await.0, StatusCode::BAD_REQUEST);
+    let numeric: &[u8] = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":7}}"#;
+    assert_eq!(call(AGENT, numeric).await.0, StatusCode::BAD_REQUEST);
+    let long: &'static [u8] = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"refund","arguments":{{"pad":"{}"}}}}}}"#,
+        "x".repeat(8192)
+    )
+    .leak()
+    .as_bytes();
+    let request = Request::post("/mcp")
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .body(Full::new(Bytes::from_static(long)))
+        .unwrap();
+    let response = stack(tool_layer()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        response
+            .extensions()
+            .get::<callguard::AuthError>()
+            .map(callguard::AuthError::kind),
+        Some(AuthErrorKind::BodyTooLarge)
+    );
+}
