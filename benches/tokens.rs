@@ -343,11 +343,64 @@ fn bench_delegated(c: &mut Criterion) {
     group.finish();
 }
 
+/// The per-tool scope layer on an MCP `tools/call` of about 1 KiB: the same request behind a
+/// static-token guard with and without it, and one `serde_json::Value` parse of the body
+/// (a full JSON scan) for scale.
+fn bench_tool_scopes(c: &mut Criterion) {
+    use callguard::mcp::ToolScopesLayer;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let token = "tok_mcp_agent_0123456789abcdef";
+    let tokens = || {
+        BearerTokens::builder()
+            .token(
+                "agent",
+                Secret::from_utf8(token).unwrap(),
+                Scopes::from_iter(["mcp:call", "refunds:write"]),
+            )
+            .build()
+            .unwrap()
+    };
+    let body = Bytes::from(format!(
+        r#"{{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{{"name":"refund","arguments":{{"order_id":"o-1","amount":5,"note":"{}"}}}}}}"#,
+        "x".repeat(900)
+    ));
+    let request = || {
+        Request::post("/mcp")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::new(body.clone()))
+            .unwrap()
+    };
+    let without =
+        GuardLayer::new(tokens()).layer(service_fn(answer::<callguard::GuardedBody<Body>>));
+    let with = GuardLayer::new(tokens()).layer(
+        ToolScopesLayer::new()
+            .tool("refund", ["mcp:call", "refunds:write"])
+            .unwrap()
+            .layer(service_fn(
+                answer::<callguard::GuardedBody<callguard::GuardedBody<Body>>>,
+            )),
+    );
+    let mut group = c.benchmark_group("mcp_tool_scopes_1KiB");
+    group.bench_function("guard_only", |b| {
+        b.iter(|| served_ok(&runtime, &without, request()));
+    });
+    group.bench_function("guard_and_tool_scopes", |b| {
+        b.iter(|| served_ok(&runtime, &with, request()));
+    });
+    group.bench_function("serde_json_value_parse", |b| {
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(&body).unwrap())
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     bench_bearer,
     bench_basic,
     bench_jwt,
-    bench_delegated
+    bench_delegated,
+    bench_tool_scopes
 );
 criterion_main!(benches);
