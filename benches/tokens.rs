@@ -390,7 +390,7 @@ fn bench_tool_scopes(c: &mut Criterion) {
         b.iter(|| served_ok(&runtime, &with, request()));
     });
     group.bench_function("serde_json_value_parse", |b| {
-        b.iter(|| serde_json::from_slice::<serde_json::Value>(&body).unwrap())
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(&body).unwrap());
     });
     group.finish();
 }
