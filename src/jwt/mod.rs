@@ -59,6 +59,7 @@ pub use key::{JwtAlgorithm, JwtKey, KeyError};
 pub(crate) use verify::RevocationCheck;
 #[cfg(feature = "oauth")]
 pub(crate) use verify::{
-    ClaimRules, ClaimsChecked, ParsedToken, Revocations, TokenCache, TypRule, Verified, subject_of,
+    ClaimRules, ClaimsChecked, ParsedToken, Revocations, TokenCache, TypRule, Verified,
+    names_audience, subject_of,
 };
 pub use verify::{DEFAULT_CACHE_CAPACITY, JwtVerifier};

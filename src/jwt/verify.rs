@@ -424,18 +424,8 @@ impl<'a> ParsedToken<'a> {
         {
             return Err(AuthErrorKind::InvalidClaims);
         }
-        if !rules.audiences.is_empty() {
-            let ours = |aud: &Value| rules.audiences.iter().any(|a| string_is(aud, a));
-            let names_us = match claims.get("aud") {
-                Some(Value::Array(list)) => {
-                    list.iter().all(Value::is_string) && list.iter().any(ours)
-                }
-                Some(aud) => ours(aud),
-                None => false,
-            };
-            if !names_us {
-                return Err(AuthErrorKind::InvalidClaims);
-            }
+        if !rules.audiences.is_empty() && !names_audience(claims.get("aud"), rules.audiences) {
+            return Err(AuthErrorKind::InvalidClaims);
         }
         let now = rules.now;
         if now.saturating_sub(rules.leeway) >= exp {
@@ -452,6 +442,17 @@ impl<'a> ParsedToken<'a> {
             return Err(AuthErrorKind::InvalidClaims);
         }
         Ok(ClaimsChecked { claims, exp })
+    }
+}
+
+/// Whether an `aud` claim names one of `audiences`: a string that is one, or an array of
+/// strings holding one (RFC 7519 §4.1.3).
+pub(crate) fn names_audience(aud: Option<&Value>, audiences: &[Arc<str>]) -> bool {
+    let ours = |aud: &Value| audiences.iter().any(|a| aud.as_str() == Some(&**a));
+    match aud {
+        Some(Value::Array(list)) => list.iter().all(Value::is_string) && list.iter().any(ours),
+        Some(aud) => ours(aud),
+        None => false,
     }
 }
 

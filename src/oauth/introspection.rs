@@ -324,13 +324,7 @@ impl Introspection {
         {
             return Err(AuthErrorKind::InvalidClaims);
         }
-        let ours = |aud: &Value| inner.audiences.iter().any(|a| string_is(aud, a));
-        let names_us = match answer.get("aud") {
-            Some(Value::Array(list)) => list.iter().any(ours),
-            Some(aud) => ours(aud),
-            None => false,
-        };
-        if !names_us {
+        if !crate::jwt::names_audience(answer.get("aud"), &inner.audiences) {
             return Err(AuthErrorKind::InvalidClaims);
         }
         if let Some(exp) = answer.get("exp") {
