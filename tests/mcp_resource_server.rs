@@ -234,7 +234,7 @@ async fn other_requests_pass_the_tool_layer() {
         &br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#[..],
         br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
         br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"whoami"}}"#,
-        br#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"refund"}}]"#,
+        br#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami"}},{"jsonrpc":"2.0","method":"notifications/initialized"}]"#,
         b"this is not json",
         br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"refund""#,
     ] {
@@ -242,6 +242,67 @@ async fn other_requests_pass_the_tool_layer() {
         assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(body));
         assert_eq!(seen.unwrap(), Bytes::from_static(body));
     }
+}
+
+#[tokio::test]
+async fn every_call_of_a_batch_is_checked() {
+    let batch: &[u8] = br#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami"}},{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"refund"}}]"#;
+    let (status, challenge, _) = call(AGENT, batch).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        challenge
+            .unwrap()
+            .contains("scope=\"mcp:call refunds:write\"")
+    );
+    assert_eq!(call(ADMIN, batch).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_encoded_body_is_refused_rather_than_read_as_something_else() {
+    let request = Request::post("/mcp")
+        .header("authorization", format!("Bearer {AGENT}"))
+        .header("content-encoding", "gzip")
+        .body(Full::new(Bytes::from_static(b"\x1f\x8b\x08\x00")))
+        .unwrap();
+    let response = stack(tool_layer()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+/// A body that never ends.
+struct Stalled;
+
+impl http_body::Body for Stalled {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_that_stalls_is_408_after_the_timeout() {
+    let tokens = BearerTokens::builder()
+        .token(
+            "agent",
+            Secret::from_utf8(AGENT).unwrap(),
+            Scopes::from_iter(["mcp:call"]),
+        )
+        .build()
+        .unwrap();
+    let service = ServiceBuilder::new()
+        .layer(GuardLayer::new(tokens))
+        .layer(tool_layer().body_timeout(std::time::Duration::from_secs(5)))
+        .service(service_fn(echo));
+    let request = Request::post("/mcp")
+        .header("authorization", format!("Bearer {AGENT}"))
+        .body(Stalled)
+        .unwrap();
+    let response = service.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! The tower plumbing shared by every method: one layer, one service, one future, one body.
 
 mod body;
-mod deadline;
+pub(crate) mod deadline;
 mod future;
 mod layer;
 mod service;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::request::Parts;
@@ -18,6 +18,7 @@ use tower_service::Service;
 
 use crate::caller::Caller;
 use crate::error::{AuthError, AuthErrorKind, Challenges, ConfigError, check_token_text};
+use crate::guard::deadline::BodyDeadline;
 use crate::guard::{BodyBuffer, Collect, GuardedBody, poll_collect};
 use crate::reject::{ProblemDetails, Reject, respond};
 use crate::rejection_log::RejectionLog;
@@ -31,16 +32,20 @@ type ToolTable = HashMap<Box<str>, Arc<[Box<str>]>>;
 /// The layer reads the body of `POST` requests (up to [`body_limit`](Self::body_limit),
 /// 413 beyond) in one scan that keeps only `method` and `params.name`, and hands the body on
 /// byte for byte. A `tools/call` of a configured tool by a caller lacking one of its scopes
-/// is answered 403 `insufficient_scope` naming all of them. Everything else passes: other
-/// methods, tools without configured scopes, notifications, batches (a JSON array), and
-/// bodies that are not JSON at all, which the MCP server answers itself. A JSON object that
-/// does not read as one request (a member named twice, `name` not a string) is refused
-/// with 400 rather than left for the server to read differently.
+/// is answered 403 `insufficient_scope` naming all of them; in a batch (a JSON array),
+/// every element is checked and the challenge names everything the batch's tools need.
+/// Everything else passes: other methods, tools without configured scopes, notifications,
+/// and bodies that are not JSON at all, which the MCP server answers itself. JSON that does
+/// not read as requests (a member named twice, `name` not a string) and a body with a
+/// `Content-Encoding` (which would read differently once decoded) are refused with 400
+/// rather than left for the server to read differently. A body that stalls is 408 after
+/// the timeout, as in the guard.
 #[must_use]
 #[derive(Debug, Clone)]
 pub struct ToolScopesLayer<R = ProblemDetails> {
     tools: Arc<ToolTable>,
     body_limit: usize,
+    body_timeout: Option<std::time::Duration>,
     responder: R,
     log: RejectionLog,
 }
@@ -51,6 +56,7 @@ impl ToolScopesLayer {
         Self {
             tools: Arc::default(),
             body_limit: crate::DEFAULT_BODY_LIMIT,
+            body_timeout: cfg!(feature = "timeout").then_some(crate::DEFAULT_BODY_TIMEOUT),
             responder: ProblemDetails::default(),
             log: RejectionLog::new("mcp-tools"),
         }
@@ -100,11 +106,20 @@ impl<R> ToolScopesLayer<R> {
         self
     }
 
+    /// Give up on a body still arriving `timeout` after it first stalled (408; default
+    /// 30 s, with feature `timeout`), as the guard does.
+    #[cfg(feature = "timeout")]
+    pub fn body_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.body_timeout = Some(timeout);
+        self
+    }
+
     /// Build refusals with `responder` (for example one with `resource_metadata`).
     pub fn on_reject<R2: Reject>(self, responder: R2) -> ToolScopesLayer<R2> {
         ToolScopesLayer {
             tools: self.tools,
             body_limit: self.body_limit,
+            body_timeout: self.body_timeout,
             responder,
             log: self.log,
         }
@@ -159,6 +174,7 @@ where
         ToolScopesFuture {
             state: State::Reading {
                 body,
+                deadline: BodyDeadline::new(),
                 reading: Some(Box::new(Reading {
                     parts,
                     inner,
@@ -217,7 +233,7 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<B, F, G, Rsp> {
-        Reading { #[pin] body: B, reading: Option<G> },
+        Reading { #[pin] body: B, reading: Option<G>, #[pin] deadline: BodyDeadline },
         Calling { #[pin] future: F },
         Refused { response: Option<Rsp> },
     }
@@ -236,12 +252,22 @@ where
         let mut state = self.project().state;
         loop {
             match state.as_mut().project() {
-                StateProj::Reading { body, reading } => {
+                StateProj::Reading {
+                    body,
+                    reading,
+                    deadline,
+                } => {
                     let progress = reading
                         .as_mut()
                         .expect("the reading state holds its data until it ends");
                     let limit = progress.layer.body_limit;
-                    let outcome = ready!(poll_collect(body, &mut progress.collected, limit, cx));
+                    let outcome = match poll_collect(body, &mut progress.collected, limit, cx) {
+                        Poll::Ready(outcome) => outcome,
+                        Poll::Pending if deadline.expired(cx, progress.layer.body_timeout) => {
+                            Err(AuthErrorKind::BodyTimeout)
+                        }
+                        Poll::Pending => return Poll::Pending,
+                    };
                     let Reading {
                         parts,
                         mut inner,
@@ -308,51 +334,84 @@ struct CallParams<'a> {
 
 /// What one scan of the body says.
 enum Read<'a> {
-    /// A `tools/call` of this tool.
-    ToolCall(Cow<'a, str>),
-    /// Anything the layer lets through: another method, a batch, not JSON.
+    /// `tools/call`s of these tools (one, or several in a batch).
+    ToolCalls(Vec<Cow<'a, str>>),
+    /// Anything the layer lets through: other methods, not JSON.
     PassThrough,
-    /// JSON that does not read as one request.
+    /// JSON that does not read as requests.
     Ambiguous,
 }
 
 fn read(body: &[u8]) -> Read<'_> {
-    let first = body.iter().find(|b| !b.is_ascii_whitespace());
-    if first != Some(&b'{') {
-        return Read::PassThrough;
-    }
-    match serde_json::from_slice::<JsonRpcCall<'_>>(body) {
-        Ok(JsonRpcCall {
-            method: Some(method),
-            params: Some(CallParams { name: Some(name) }),
-        }) if method == "tools/call" => Read::ToolCall(name),
-        Ok(JsonRpcCall { method, .. }) if method.as_deref() == Some("tools/call") => {
-            Read::Ambiguous
-        }
-        Ok(_) => Read::PassThrough,
+    // The first byte says which shape to read, so the body is scanned once, into nothing
+    // but the fields the layer needs.
+    let parsed = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => serde_json::from_slice::<JsonRpcCall<'_>>(body).map(|call| vec![call]),
+        Some(b'[') => serde_json::from_slice::<Vec<JsonRpcCall<'_>>>(body),
+        _ => return Read::PassThrough,
+    };
+    let calls = match parsed {
+        Ok(calls) => calls,
         // Not JSON at all: the MCP server answers it. JSON that failed to read (a member
         // named twice, a name that is not a string) is refused.
-        Err(error) if error.is_syntax() || error.is_eof() => Read::PassThrough,
-        Err(_) => Read::Ambiguous,
+        Err(_) if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err() => {
+            return Read::PassThrough;
+        }
+        Err(_) => return Read::Ambiguous,
+    };
+    let mut tools = Vec::new();
+    for call in calls {
+        match call {
+            JsonRpcCall {
+                method: Some(method),
+                params: Some(CallParams { name: Some(name) }),
+            } if method == "tools/call" => tools.push(name),
+            JsonRpcCall { method, .. } if method.as_deref() == Some("tools/call") => {
+                return Read::Ambiguous;
+            }
+            _ => {}
+        }
+    }
+    if tools.is_empty() {
+        Read::PassThrough
+    } else {
+        Read::ToolCalls(tools)
     }
 }
 
 impl<R> ToolScopesLayer<R> {
     /// The refusal a request's caller and body earn, if any.
     fn refusal(&self, parts: &Parts, body: &[u8]) -> Option<AuthError> {
-        let name = match read(body) {
+        let ambiguous = || AuthError::new(AuthErrorKind::AmbiguousRequest, Challenges::default());
+        // An encoded body reads as something else once decoded further in.
+        let encoded = parts
+            .headers
+            .get_all(http::header::CONTENT_ENCODING)
+            .iter()
+            .any(|value| !value.as_bytes().eq_ignore_ascii_case(b"identity"));
+        if encoded {
+            return Some(ambiguous());
+        }
+        let names = match read(body) {
             Read::PassThrough => return None,
-            Read::Ambiguous => {
-                return Some(AuthError::new(
-                    AuthErrorKind::AmbiguousRequest,
-                    Challenges::default(),
-                ));
-            }
-            Read::ToolCall(name) => name,
+            Read::Ambiguous => return Some(ambiguous()),
+            Read::ToolCalls(names) => names,
         };
-        let required = self.tools.get(&*name)?;
+        // Everything the batch's configured tools need, in one challenge.
+        let mut needed: Vec<&str> = Vec::new();
+        for name in &names {
+            for scope in self.tools.get(&**name).into_iter().flat_map(|s| s.iter()) {
+                if !needed.contains(&&**scope) {
+                    needed.push(scope);
+                }
+            }
+        }
+        if needed.is_empty() {
+            return None;
+        }
+        let required = needed;
         match parts.extensions.get::<Caller>() {
-            Some(caller) => caller.require_scopes(required.iter().map(|s| &**s)).err(),
+            Some(caller) => caller.require_scopes(required.iter().copied()).err(),
             None => Some(match parts.extensions.get::<AnonymousPass>() {
                 Some(AnonymousPass(challenges)) => {
                     AuthError::new(AuthErrorKind::MissingCredentials, *challenges)
