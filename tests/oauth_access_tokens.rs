@@ -767,3 +767,25 @@ async fn self_issued_and_external_jwts_each_meet_one_verifier() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_introspections_still_end_and_leave_room() {
+    let fake = Arc::new(FakeIntrospection {
+        active: vec![("opaque-good", active("mcp:call", RESOURCE))],
+        calls: AtomicUsize::new(0),
+        down: false,
+    });
+    let guard = introspecting(&fake);
+    // More distinct made-up tokens than may be in flight, each request dropped before the
+    // endpoint answers (a client that disconnects).
+    for index in 0..(callguard::oauth::MAX_CALLS_IN_FLIGHT + 44) {
+        let token = format!("made-up-{index}");
+        let _ = tokio::time::timeout(Duration::from_millis(1), present(&guard, &token)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        present(&guard, "opaque-good").await.0,
+        StatusCode::OK,
+        "the abandoned calls ended and left the table"
+    );
+}

@@ -22,6 +22,10 @@ use crate::jwt::TokenCache;
 use crate::keys::{FetchError, HttpClient, check_url};
 use crate::secret::Secret;
 
+/// The most introspection calls in flight at once (distinct tokens); beyond it a new token
+/// is answered 503 until one completes, so a flood of made-up tokens cannot pile up calls.
+pub const MAX_CALLS_IN_FLIGHT: usize = 256;
+
 /// How long an `active: false` answer is remembered by default: 10 s.
 pub const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(10);
 
@@ -36,7 +40,9 @@ pub const DEFAULT_MAX_POSITIVE_TTL: Duration = Duration::from_secs(300);
 /// reached, times out or answers anything but 200 with JSON is 503: a token is never
 /// accepted because the endpoint was down. Answers are cached by the token's SHA-256:
 /// positive ones until their `exp` (at most [`DEFAULT_MAX_POSITIVE_TTL`]), negative ones for
-/// [`DEFAULT_NEGATIVE_TTL`]; concurrent requests with one token share one call.
+/// [`DEFAULT_NEGATIVE_TTL`]; concurrent requests with one token share one call, which runs
+/// on the tokio runtime to its end even if every request waiting for it goes away; at most
+/// [`MAX_CALLS_IN_FLIGHT`] calls run at once (503 beyond).
 #[derive(Clone)]
 pub struct Introspection {
     inner: Arc<IntrospectionInner>,
@@ -232,6 +238,9 @@ impl Introspection {
         if let Some(answer) = flights.get(&key) {
             return Introspected::Wait(answer.clone());
         }
+        if flights.len() >= MAX_CALLS_IN_FLIGHT {
+            return Introspected::Cached(Err(AuthErrorKind::IntrospectionUnavailable));
+        }
         let (this, token) = (self.clone(), token.to_vec());
         let answer = async move {
             let result = this.call(&token).await;
@@ -246,6 +255,11 @@ impl Introspection {
         .boxed()
         .shared();
         flights.insert(key, answer.clone());
+        // Driven to completion on the runtime whatever happens to the requests waiting for
+        // it, so an abandoned call still ends (bounded by the timeout) and leaves the map.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(answer.clone());
+        }
         Introspected::Wait(answer)
     }
 
@@ -327,10 +341,17 @@ impl Introspection {
         if !crate::jwt::names_audience(answer.get("aud"), &inner.audiences) {
             return Err(AuthErrorKind::InvalidClaims);
         }
+        let now = inner.clock.unix_seconds();
         if let Some(exp) = answer.get("exp") {
             let exp = exp.as_i64().ok_or(AuthErrorKind::InvalidClaims)?;
-            if inner.clock.unix_seconds() >= exp {
+            if now >= exp {
                 return Err(AuthErrorKind::TokenExpired);
+            }
+        }
+        if let Some(nbf) = answer.get("nbf") {
+            let nbf = nbf.as_i64().ok_or(AuthErrorKind::InvalidClaims)?;
+            if now < nbf {
+                return Err(AuthErrorKind::TokenNotYetValid);
             }
         }
         let subject: Arc<str> = match answer.get("sub") {
