@@ -348,7 +348,21 @@ fn inspect_delegated(delegation: &Delegation, parts: &Parts) -> Inspection {
             let mut values = parts.headers.get_all(name).iter();
             match (values.next(), values.next()) {
                 (None, _) => None,
-                (Some(value), None) => Some(Ok(value.as_bytes())),
+                (Some(value), None) if value.len() > authorization::MAX_CREDENTIAL_LEN => {
+                    Some(Err(AuthErrorKind::MalformedCredentials))
+                }
+                (Some(value), None) => {
+                    // One token in both places would make one proof count twice.
+                    let same = matches!(
+                        authorization::parse(&parts.headers),
+                        Authorization::Bearer(agent) if agent == value.as_bytes()
+                    );
+                    Some(if same {
+                        Err(AuthErrorKind::ConflictingCredentials)
+                    } else {
+                        Ok(value.as_bytes())
+                    })
+                }
                 (Some(_), Some(_)) => Some(Err(AuthErrorKind::DuplicateHeader)),
             }
         }

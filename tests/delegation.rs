@@ -437,3 +437,101 @@ proptest! {
         prop_assert_eq!(status == StatusCode::OK, valid, "status {}", status);
     }
 }
+
+#[tokio::test]
+async fn one_token_cannot_fill_both_slots() {
+    // An agent that accepts the server's own JWTs, and a user token from the same issuer.
+    let guard = Delegation::builder(users(), users())
+        .user_token_header("x-user-token")
+        .build()
+        .unwrap()
+        .layer();
+    let token = mint("user-1", &["refunds:write"], None);
+    let call = Call {
+        body: b"{}",
+        signature: None,
+        authorization: Some(format!("Bearer {token}")),
+        headers: vec![("x-user-token", token.clone())],
+        uri: "/tools/refund",
+    };
+    let (status, kind, _) = send(&guard, call).await;
+    assert_eq!(
+        (status, kind),
+        (
+            StatusCode::UNAUTHORIZED,
+            Some(AuthErrorKind::ConflictingCredentials)
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_token_without_a_subject_binds_to_no_one() {
+    let guard = token_agent(users(), PlatformUser::query("user_id"));
+    let token = mint("", &["refunds:read"], None);
+    let call = Call {
+        body: b"{}",
+        signature: None,
+        authorization: Some(format!("Bearer {AGENT_TOKEN}")),
+        headers: vec![("x-user-token", token)],
+        uri: "/tools/refund?user_id=",
+    };
+    let (status, kind, _) = send(&guard, call).await;
+    assert_eq!(
+        (status, kind),
+        (StatusCode::FORBIDDEN, Some(AuthErrorKind::UserMismatch))
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_user_token_header_is_malformed() {
+    let guard = token_agent(users(), PlatformUser::header("x-user-id").unwrap());
+    let call = Call {
+        body: b"{}",
+        signature: None,
+        authorization: Some(format!("Bearer {AGENT_TOKEN}")),
+        headers: vec![
+            ("x-user-token", "a".repeat(9000)),
+            ("x-user-id", "user-1".into()),
+        ],
+        uri: "/tools/refund",
+    };
+    let (status, kind, _) = send(&guard, call).await;
+    assert_eq!(
+        (status, kind),
+        (
+            StatusCode::UNAUTHORIZED,
+            Some(AuthErrorKind::MalformedCredentials)
+        )
+    );
+}
+
+#[tokio::test]
+async fn an_act_naming_an_issuer_binds_only_a_token_agent_of_that_issuer() {
+    use base64::Engine as _;
+    let encode = |value: serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
+    };
+    let input = format!(
+        "{}.{}",
+        encode(serde_json::json!({"alg": "HS256", "kid": "k1"})),
+        encode(serde_json::json!({
+            "sub": "user-1", "iss": "tools", "aud": "tools", "exp": NOW + 300, "scope": "refunds:write",
+            "act": {"sub": "sendbird", "iss": "https://as.example.com"},
+        }))
+    );
+    let tag = common::hmac_sha256(b"user-jwt-secret-0123456789abcdef", &[input.as_bytes()]);
+    let token = format!(
+        "{input}.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag)
+    );
+    // The signature agent named `sendbird` has no issuer: the act does not name it.
+    let (status, kind, _) = send(
+        &signed_delegation(users()),
+        Call::signed(BODY, Some(&token)),
+    )
+    .await;
+    assert_eq!(
+        (status, kind),
+        (StatusCode::FORBIDDEN, Some(AuthErrorKind::ActorMismatch))
+    );
+}

@@ -194,7 +194,15 @@ impl<'de> serde::de::Visitor<'de> for Walk<'_> {
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Found, A::Error> {
-        let index = self.0.first().and_then(|token| token.parse::<usize>().ok());
+        // RFC 6901 §4: an index is `0` or digits without a leading zero.
+        let index = self
+            .0
+            .first()
+            .filter(|token| {
+                token.bytes().all(|b| b.is_ascii_digit())
+                    && (token.len() == 1 || !token.starts_with('0'))
+            })
+            .and_then(|token| token.parse::<usize>().ok());
         let mut found = Found::Missing;
         let mut at = 0;
         loop {
@@ -319,8 +327,8 @@ mod tests {
             r#"{"a":{"b":[1,2]}}"#,
         ];
         let pointers = [
-            "/a/b/0", "/a/b/1/c", "/a~0b", "/s~1l", "/n", "/a", "/a/b/9", "/0/a", "/1", "/missing",
-            "/a/b/x",
+            "/a/b/0", "/a/b/01", "/a/b/+1", "/a/b/1/c", "/a~0b", "/s~1l", "/n", "/a", "/a/b/9",
+            "/0/a", "/1", "/missing", "/a/b/x",
         ];
         for document in documents {
             let value: serde_json::Value = serde_json::from_str(document).unwrap();

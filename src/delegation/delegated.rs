@@ -209,7 +209,12 @@ impl PendingDelegation {
         let forbidden = |kind| AuthError::new(kind, Challenges::one(ChallengeScheme::Bearer));
         if let Some(act) = self.user.claims().and_then(|claims| claims.get("act")) {
             let named = act.get("sub").and_then(serde_json::Value::as_str);
-            if named != Some(agent.id()) {
+            // An `act` naming an issuer binds a token agent of that issuer only.
+            let issuer_ok = match act.get("iss") {
+                None => true,
+                Some(iss) => iss.as_str().is_some() && iss.as_str() == agent.issuer(),
+            };
+            if named != Some(agent.id()) || !issuer_ok {
                 return Err(forbidden(AuthErrorKind::ActorMismatch));
             }
         }
@@ -227,7 +232,9 @@ impl PendingDelegation {
                     .and_then(|claims| claims.get(claim))
                     .and_then(serde_json::Value::as_str),
             };
-            if claimed.as_deref().ok() != bound {
+            // An empty user matches nothing: a token without `sub` binds to no one.
+            let bound = bound.filter(|bound| !bound.is_empty());
+            if bound.is_none() || claimed.as_deref().ok() != bound {
                 return Err(forbidden(AuthErrorKind::UserMismatch));
             }
         }
