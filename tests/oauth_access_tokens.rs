@@ -186,6 +186,15 @@ async fn remote(
         .unwrap()
 }
 
+/// A key set configured by hand, holding `key`'s public JWK.
+fn fixed_set(key: &SigningKey) -> callguard::jwt::JwtKeySet {
+    let text = serde_json::to_string(&JwkSet {
+        keys: vec![key.jwk()],
+    })
+    .unwrap();
+    callguard::jwt::JwtKeySet::from_json(text.as_bytes(), 8).unwrap()
+}
+
 fn guard(keys: RemoteKeys<callguard::jwt::JwtKeySet>) -> GuardLayer {
     let issuer = Issuer::builder(ISSUER)
         .remote_keys(keys)
@@ -485,13 +494,7 @@ async fn plain_http_is_refused_unless_loopback_is_allowed() {
 async fn a_token_goes_only_to_the_issuer_it_names() {
     let ours = SigningKey::new("rsa-a", Algorithm::RS256, "rsa-a.pem");
     let theirs = SigningKey::new("rsa-b", Algorithm::RS256, "rsa-b.pem");
-    let set = |key: &SigningKey| {
-        let text = serde_json::to_string(&JwkSet {
-            keys: vec![key.jwk()],
-        })
-        .unwrap();
-        callguard::jwt::JwtKeySet::from_json(text.as_bytes(), 8).unwrap()
-    };
+    let set = fixed_set;
     let first = Issuer::builder(ISSUER)
         .keys(set(&ours))
         .audience(RESOURCE)
@@ -579,12 +582,8 @@ impl HttpClient for FakeIntrospection {
 fn introspecting(fake: &Arc<FakeIntrospection>) -> GuardLayer {
     use callguard::oauth::Introspection;
     let key = SigningKey::new("rsa-a", Algorithm::RS256, "rsa-a.pem");
-    let text = serde_json::to_string(&JwkSet {
-        keys: vec![key.jwk()],
-    })
-    .unwrap();
     let issuer = Issuer::builder(ISSUER)
-        .keys(callguard::jwt::JwtKeySet::from_json(text.as_bytes(), 8).unwrap())
+        .keys(fixed_set(&key))
         .audience(RESOURCE)
         .build()
         .unwrap();
@@ -712,12 +711,8 @@ async fn an_endpoint_that_is_down_is_503_not_acceptance() {
 async fn self_issued_and_external_jwts_each_meet_one_verifier() {
     use callguard::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtVerifier, TokenIssuer, TokenRequest};
     let key = SigningKey::new("rsa-a", Algorithm::RS256, "rsa-a.pem");
-    let text = serde_json::to_string(&JwkSet {
-        keys: vec![key.jwk()],
-    })
-    .unwrap();
     let issuer = Issuer::builder(ISSUER)
-        .keys(callguard::jwt::JwtKeySet::from_json(text.as_bytes(), 8).unwrap())
+        .keys(fixed_set(&key))
         .audience(RESOURCE)
         .build()
         .unwrap();

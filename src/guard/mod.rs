@@ -13,3 +13,4 @@ pub use future::GuardFuture;
 pub(crate) use future::PendingInspection;
 pub use layer::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, GuardLayer};
 pub use service::Guard;
+pub(crate) use service::ReadyInner;

@@ -77,7 +77,7 @@ impl<S: Clone> ReadyInner<'_, S> {
 
     /// The ready service itself, for a future that calls it later; a borrowed one leaves a
     /// clone in its place.
-    fn into_owned(self) -> S {
+    pub(crate) fn into_owned(self) -> S {
         match self {
             Self::Borrowed(inner) => {
                 let clone = inner.clone();

@@ -18,6 +18,7 @@ use tower_service::Service;
 
 use crate::caller::Caller;
 use crate::error::{AuthError, AuthErrorKind, Challenges, ConfigError, check_token_text};
+use crate::guard::ReadyInner;
 use crate::guard::deadline::BodyDeadline;
 use crate::guard::{BodyBuffer, Collect, GuardedBody, poll_collect};
 use crate::reject::{ProblemDetails, Reject, respond};
@@ -169,8 +170,7 @@ where
                 },
             };
         }
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
+        let inner = ReadyInner::Borrowed(&mut self.inner).into_owned();
         ToolScopesFuture {
             state: State::Reading {
                 body,
