@@ -281,6 +281,20 @@ mod tests {
     }
 
     #[test]
+    fn a_set_over_the_key_count_cap_is_refused_and_unusable_keys_are_left_out() {
+        let key = ED25519.replace("{", r#"{"kid":"k","#);
+        let oct = r#"{"kty":"oct","kid":"s","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQ"}"#;
+        let three = format!(r#"{{"keys":[{key},{oct},{key}]}}"#);
+        assert!(JwtKeySet::from_json(three.as_bytes(), 2).is_err());
+        let set = JwtKeySet::from_json(three.as_bytes(), 3).unwrap();
+        assert_eq!(
+            set.kids().collect::<Vec<_>>(),
+            ["k"],
+            "oct left out, the repeated kid kept once"
+        );
+    }
+
+    #[test]
     fn a_short_rsa_modulus_is_refused() {
         let short = r#"{"kty":"RSA","alg":"RS256","n":"AQAB","e":"AQAB"}"#;
         assert_eq!(

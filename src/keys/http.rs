@@ -65,6 +65,34 @@ pub trait HttpClient: Send + Sync + 'static {
     fn send(&self, request: Request<Bytes>, max_body: usize, timeout: Duration) -> HttpFuture;
 }
 
+/// GET `uri` for a JSON document through `client`, under the limits every fetch shares: the
+/// whole call bounded by `timeout`, and a redirect, a status other than 200 or a body over
+/// `max_bytes` an error. The one place key sets and metadata documents are fetched.
+pub(crate) async fn get_document(
+    client: &dyn HttpClient,
+    uri: http::Uri,
+    max_bytes: usize,
+    timeout: Duration,
+) -> Result<Response<Bytes>, FetchError> {
+    let request = Request::get(uri)
+        .header(http::header::ACCEPT, "application/json")
+        .body(Bytes::new())
+        .map_err(|e| FetchError::Invalid(e.to_string()))?;
+    let response = tokio::time::timeout(timeout, client.send(request, max_bytes, timeout))
+        .await
+        .map_err(|_| FetchError::Timeout)??;
+    if response.status().is_redirection() {
+        return Err(FetchError::Redirect);
+    }
+    if response.status() != http::StatusCode::OK {
+        return Err(FetchError::Status(response.status().as_u16()));
+    }
+    if response.body().len() > max_bytes {
+        return Err(FetchError::TooLarge { limit: max_bytes });
+    }
+    Ok(response)
+}
+
 /// Whether `url` may be fetched: `https`, or `http` to a loopback host when
 /// `allow_loopback_http`.
 pub(crate) fn check_url(url: &str, allow_loopback_http: bool) -> Result<http::Uri, FetchError> {

@@ -17,7 +17,7 @@ mod remote;
 
 #[cfg(feature = "reqwest")]
 pub use self::http::ReqwestClient;
-pub(crate) use self::http::check_url;
 pub use self::http::{FetchError, HttpClient, HttpFuture};
+pub(crate) use self::http::{check_url, get_document};
 pub(crate) use remote::KeyState;
 pub use remote::{KeyDocument, RemoteKeySettings, RemoteKeys};

@@ -8,13 +8,11 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
-use bytes::Bytes;
 use futures_util::FutureExt as _;
 use futures_util::future::{BoxFuture, Shared};
-use http::header::{ACCEPT, CACHE_CONTROL};
-use http::{Request, StatusCode};
+use http::header::CACHE_CONTROL;
 
-use super::http::{FetchError, HttpClient, check_url};
+use super::http::{FetchError, HttpClient, check_url, get_document};
 
 /// A document of keys a [`RemoteKeys`] fetches: a JWKS today, a key directory tomorrow.
 pub trait KeyDocument: Sized + Send + Sync + 'static {
@@ -327,26 +325,14 @@ impl<K: KeyDocument> RemoteShared<K> {
     }
 
     async fn fetch_once(&self) -> Result<Arc<Loaded<K>>, FetchError> {
-        let request = Request::get(self.uri.clone())
-            .header(ACCEPT, "application/json")
-            .body(Bytes::new())
-            .map_err(|e| FetchError::Invalid(e.to_string()))?;
         let settings = &self.settings;
-        let response = self
-            .client
-            .send(request, settings.max_bytes, settings.timeout)
-            .await?;
-        if response.status().is_redirection() {
-            return Err(FetchError::Redirect);
-        }
-        if response.status() != StatusCode::OK {
-            return Err(FetchError::Status(response.status().as_u16()));
-        }
-        if response.body().len() > settings.max_bytes {
-            return Err(FetchError::TooLarge {
-                limit: settings.max_bytes,
-            });
-        }
+        let response = get_document(
+            self.client.as_ref(),
+            self.uri.clone(),
+            settings.max_bytes,
+            settings.timeout,
+        )
+        .await?;
         let max_age = response
             .headers()
             .get(CACHE_CONTROL)

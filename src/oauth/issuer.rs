@@ -5,14 +5,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::ACCEPT;
-use http::{Request, StatusCode};
-
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ConfigError, check_token_text};
 use crate::jwt::{DEFAULT_LEEWAY, JwtKeySet};
-use crate::keys::{FetchError, HttpClient, RemoteKeySettings, RemoteKeys, check_url};
+use crate::keys::{FetchError, HttpClient, RemoteKeySettings, RemoteKeys, check_url, get_document};
 
 /// Where an issuer's verification keys come from.
 #[derive(Clone)]
@@ -250,27 +246,7 @@ async fn fetch_json<T: serde::de::DeserializeOwned>(
     settings: &RemoteKeySettings,
 ) -> Result<T, FetchError> {
     let uri = check_url(url, settings.allow_loopback_http)?;
-    let request = Request::get(uri)
-        .header(ACCEPT, "application/json")
-        .body(Bytes::new())
-        .map_err(|e| FetchError::Invalid(e.to_string()))?;
-    let response = tokio::time::timeout(
-        settings.timeout,
-        client.send(request, settings.max_bytes, settings.timeout),
-    )
-    .await
-    .map_err(|_| FetchError::Timeout)??;
-    if response.status().is_redirection() {
-        return Err(FetchError::Redirect);
-    }
-    if response.status() != StatusCode::OK {
-        return Err(FetchError::Status(response.status().as_u16()));
-    }
-    if response.body().len() > settings.max_bytes {
-        return Err(FetchError::TooLarge {
-            limit: settings.max_bytes,
-        });
-    }
+    let response = get_document(client, uri, settings.max_bytes, settings.timeout).await?;
     serde_json::from_slice(response.body())
         .map_err(|_| FetchError::Invalid(format!("{url} is not the JSON document expected")))
 }
