@@ -235,12 +235,87 @@ async fn other_requests_pass_the_tool_layer() {
         br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
         br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"whoami"}}"#,
         br#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami"}},{"jsonrpc":"2.0","method":"notifications/initialized"}]"#,
-        b"this is not json",
-        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"refund""#,
     ] {
         let (status, _, seen) = call(AGENT, body).await;
         assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(body));
         assert_eq!(seen.unwrap(), Bytes::from_static(body));
+    }
+}
+
+/// Bodies serde_json cannot read, each of which the official Python MCP SDK (or another
+/// lenient JSON reader) reads as `tools/call` of `refund`: refused, never handed on.
+#[tokio::test]
+async fn a_post_the_layer_cannot_read_is_a_json_rpc_parse_error() {
+    let refund = std::str::from_utf8(REFUND).unwrap();
+    let utf16: Vec<u8> = refund.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let utf32: Vec<u8> = refund
+        .chars()
+        .flat_map(|c| (c as u32).to_be_bytes())
+        .collect();
+    let unreadable: Vec<Vec<u8>> = vec![
+        [b"\xef\xbb\xbf".as_slice(), REFUND].concat(),
+        [b"\xff\xfe".as_slice(), &utf16].concat(),
+        utf16,
+        utf32,
+        br#"{"jsonrpc":"2.0","id":NaN,"method":"tools/call","params":{"name":"refund"}}"#.to_vec(),
+        br#"{"jsonrpc":"2.0","id":Infinity,"method":"tools/call","params":{"name":"refund"}}"#
+            .to_vec(),
+        [b"\x0c".as_slice(), REFUND].concat(),
+        b"this is not json".to_vec(),
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"refund""#.to_vec(),
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"refund"}} x"#.to_vec(),
+        Vec::new(),
+    ];
+    for body in unreadable {
+        let body: &'static [u8] = body.leak();
+        let (status, _, seen) = call(AGENT, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body:?}");
+        assert!(seen.is_none(), "handed on: {body:?}");
+    }
+    let request = Request::post("/mcp")
+        .header("authorization", format!("Bearer {AGENT}"))
+        .body(Full::new(Bytes::from_static(b"{}")))
+        .unwrap();
+    let response = stack(tool_layer()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "a readable body passes");
+    let request = Request::post("/mcp")
+        .header("authorization", format!("Bearer {AGENT}"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(b"\xef\xbb\xbf{}")))
+        .unwrap();
+    let response = stack(tool_layer()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let answer: serde_json::Value =
+        serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(answer["jsonrpc"], "2.0");
+    assert_eq!(answer["id"], serde_json::Value::Null);
+    assert_eq!(answer["error"]["code"], -32700);
+}
+
+#[tokio::test]
+async fn a_charset_other_than_utf_8_is_refused() {
+    for (content_type, expected) in [
+        ("application/json; charset=utf-16", StatusCode::BAD_REQUEST),
+        (
+            "application/json;charset=\"UTF-32\"",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "application/json; charset=iso-8859-1",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("application/json; charset=UTF-8", StatusCode::FORBIDDEN),
+        ("application/json; charset=\"utf-8\"", StatusCode::FORBIDDEN),
+        ("application/json", StatusCode::FORBIDDEN),
+    ] {
+        let request = Request::post("/mcp")
+            .header("authorization", format!("Bearer {AGENT}"))
+            .header("content-type", content_type)
+            .body(Full::new(Bytes::from_static(REFUND)))
+            .unwrap();
+        let response = stack(tool_layer()).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), expected, "{content_type}");
     }
 }
 

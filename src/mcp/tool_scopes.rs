@@ -35,12 +35,18 @@ type ToolTable = HashMap<Box<str>, Arc<[Box<str>]>>;
 /// byte for byte. A `tools/call` of a configured tool by a caller lacking one of its scopes
 /// is answered 403 `insufficient_scope` naming all of them; in a batch (a JSON array),
 /// every element is checked and the challenge names everything the batch's tools need.
-/// Everything else passes: other methods, tools without configured scopes, notifications,
-/// and bodies that are not JSON at all, which the MCP server answers itself. JSON that does
-/// not read as requests (a member named twice, `name` not a string) and a body with a
-/// `Content-Encoding` (which would read differently once decoded) are refused with 400
-/// rather than left for the server to read differently. A body that stalls is 408 after
-/// the timeout, as in the guard.
+/// Other methods, tools without configured scopes and notifications pass.
+///
+/// # Security
+///
+/// The layer never reads a body more leniently than the server behind it, and never hands
+/// on what it could not read: once it has any tool rule, a `POST` that is not one JSON text
+/// serde_json reads whole as requests (a byte-order mark, UTF-16 or UTF-32, `NaN`, trailing
+/// bytes, a member named twice, not JSON at all) or that names a `charset` other than UTF-8
+/// is refused with 400 and a JSON-RPC parse error (-32700); lenient servers (the Python MCP
+/// SDK among them) read some such bodies as a `tools/call`. A `tools/call` whose `name` is
+/// not a string, and a body with a `Content-Encoding` (which would read differently once
+/// decoded), are 400 as well. A body that stalls is 408 after the timeout, as in the guard.
 #[must_use]
 #[derive(Debug, Clone)]
 pub struct ToolScopesLayer<R = ProblemDetails> {
@@ -282,6 +288,12 @@ where
                         Ok(()) => layer.refusal(&parts, &bytes),
                     };
                     match refusal {
+                        Some(error) if error.kind() == AuthErrorKind::UnreadableJsonRpc => {
+                            let response = parse_error(&layer.log, parts.uri.path(), error);
+                            state.set(State::Refused {
+                                response: Some(response),
+                            });
+                        }
                         Some(error) => {
                             let response =
                                 respond(&layer.responder, &layer.log, parts.uri.path(), error);
@@ -336,28 +348,29 @@ struct CallParams<'a> {
 enum Read<'a> {
     /// `tools/call`s of these tools (one, or several in a batch).
     ToolCalls(Vec<Cow<'a, str>>),
-    /// Anything the layer lets through: other methods, not JSON.
-    PassThrough,
-    /// JSON that does not read as requests.
+    /// Requests that call no tool: other methods, notifications, responses.
+    NoToolCall,
+    /// A `tools/call` whose tool name cannot be read (missing, or not a string).
     Ambiguous,
+    /// Not one JSON text serde_json reads as requests: refused, because a more lenient
+    /// reader further in (a BOM, UTF-16, `NaN`) may read a `tools/call` in it.
+    Unreadable,
 }
 
 fn read(body: &[u8]) -> Read<'_> {
-    // The first byte says which shape to read, so the body is scanned once, into nothing
-    // but the fields the layer needs.
-    let parsed = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+    // The first byte after JSON's own whitespace says which shape to read, so the body is
+    // scanned once, into nothing but the fields the layer needs. Anything serde_json does
+    // not read whole (a member named twice included) is unreadable.
+    let parsed = match body
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    {
         Some(b'{') => serde_json::from_slice::<JsonRpcCall<'_>>(body).map(|call| vec![call]),
         Some(b'[') => serde_json::from_slice::<Vec<JsonRpcCall<'_>>>(body),
-        _ => return Read::PassThrough,
+        _ => return Read::Unreadable,
     };
-    let calls = match parsed {
-        Ok(calls) => calls,
-        // Not JSON at all: the MCP server answers it. JSON that failed to read (a member
-        // named twice, a name that is not a string) is refused.
-        Err(_) if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err() => {
-            return Read::PassThrough;
-        }
-        Err(_) => return Read::Ambiguous,
+    let Ok(calls) = parsed else {
+        return Read::Unreadable;
     };
     let mut tools = Vec::new();
     for call in calls {
@@ -373,10 +386,56 @@ fn read(body: &[u8]) -> Read<'_> {
         }
     }
     if tools.is_empty() {
-        Read::PassThrough
+        Read::NoToolCall
     } else {
         Read::ToolCalls(tools)
     }
+}
+
+/// Whether the request's `Content-Type` names a charset other than UTF-8 (JSON is UTF-8,
+/// RFC 8259 §8.1; a server that honours another charset reads other text than the layer).
+fn names_another_charset(headers: &HeaderMap) -> bool {
+    let mut values = headers.get_all(http::header::CONTENT_TYPE).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        // None: nothing names a charset. Several: which one a server honours is unknown.
+        return headers.contains_key(http::header::CONTENT_TYPE);
+    };
+    let Ok(value) = value.to_str() else {
+        return true;
+    };
+    value.split(';').skip(1).any(|parameter| {
+        let Some((name, charset)) = parameter.split_once('=') else {
+            return false;
+        };
+        let charset = charset.trim();
+        let charset = charset
+            .strip_prefix('"')
+            .and_then(|c| c.strip_suffix('"'))
+            .unwrap_or(charset);
+        name.trim().eq_ignore_ascii_case("charset") && !charset.eq_ignore_ascii_case("utf-8")
+    })
+}
+
+/// The JSON-RPC 2.0 answer to a body that cannot be read (`id` is null: none could be read).
+const PARSE_ERROR: &[u8] =
+    br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}"#;
+
+/// A refusal of an unreadable body as a JSON-RPC parse error, logged like every refusal and
+/// carrying the [`AuthError`] in its extensions.
+fn parse_error<ResBody: From<Bytes>>(
+    log: &RejectionLog,
+    path: &str,
+    error: AuthError,
+) -> Response<ResBody> {
+    log.record(&error, path);
+    let mut response = Response::new(ResBody::from(Bytes::from_static(PARSE_ERROR)));
+    *response.status_mut() = error.kind().status();
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response.extensions_mut().insert(error);
+    response
 }
 
 impl<R> ToolScopesLayer<R> {
@@ -392,9 +451,14 @@ impl<R> ToolScopesLayer<R> {
         if encoded {
             return Some(ambiguous());
         }
+        let unreadable = || AuthError::new(AuthErrorKind::UnreadableJsonRpc, Challenges::default());
+        if names_another_charset(&parts.headers) {
+            return Some(unreadable());
+        }
         let names = match read(body) {
-            Read::PassThrough => return None,
+            Read::NoToolCall => return None,
             Read::Ambiguous => return Some(ambiguous()),
+            Read::Unreadable => return Some(unreadable()),
             Read::ToolCalls(names) => names,
         };
         // Everything the batch's configured tools need, in one challenge.
