@@ -30,7 +30,7 @@ use crate::clock::{Clock, SystemClock};
 
 /// A key derived from signed material: the SHA-256 of the verifier's identity, the kind of
 /// material and its bytes.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ReplayKey(pub(crate) [u8; 32]);
 
 impl ReplayKey {
@@ -110,17 +110,82 @@ impl fmt::Debug for StoreFuture {
     }
 }
 
-/// Remembers keys for a window. Implementations must make [`first_seen`](Self::first_seen)
-/// atomic: of two concurrent calls with one key, exactly one may answer `true`.
+/// One record's own value: a store keeps it beside the key, so a record can be undone only
+/// by whoever made it (a release after a handler's failure, or a store undoing a write the
+/// guard gave up waiting for), never a later record of the same key.
+///
+/// Unique across processes with overwhelming probability: a random 64-bit value drawn once
+/// per process, and a counter.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RecordId(u128);
+
+impl RecordId {
+    /// A value no other record of this or another process holds.
+    pub fn new() -> Self {
+        use std::sync::OnceLock;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static PROCESS: OnceLock<u64> = OnceLock::new();
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let process = *PROCESS.get_or_init(|| {
+            let mut bytes = [0; 8];
+            // Without the OS's randomness, the time and address still tell processes apart.
+            if getrandom::fill(&mut bytes).is_err() {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos());
+                bytes = (nanos as u64 ^ (&COUNTER as *const AtomicU64 as u64)).to_le_bytes();
+            }
+            u64::from_le_bytes(bytes)
+        });
+        let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+        Self((u128::from(process) << 64) | u128::from(count))
+    }
+
+    /// The value, for stores that keep it (for example as a Redis value).
+    pub fn as_u128(self) -> u128 {
+        self.0
+    }
+}
+
+impl Default for RecordId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RecordId({:032x})", self.0)
+    }
+}
+
+/// Remembers keys for a window: the one store behind replay protection and revocation.
+///
+/// # Contract
+///
+/// - [`first_seen`](Self::first_seen) is atomic: of two concurrent calls with one key,
+///   exactly one may answer `Ok(true)`.
+/// - A key recorded for a window is remembered for all of it. A store that cannot hold a
+///   new key without forgetting a live one answers `Err` (the guard answers 503): it never
+///   forgets a key inside its window, which would let a replay or a revoked token through.
+/// - A call that answers `Err` leaves no record behind, including one that reaches the
+///   store after the caller gave up waiting (undo it by its [`RecordId`]).
+/// - [`release`](Self::release) forgets a record only while it still holds the same
+///   [`RecordId`].
 ///
 /// The same store serves as a JWT denylist: revoking a token records its `jti` key with
 /// `first_seen`, and every use asks [`contains`](Self::contains).
 pub trait ReplayStore: Send + Sync + 'static {
-    /// Record `key` for `window`; `Ok(true)` when it was not already recorded.
-    fn first_seen(&self, key: ReplayKey, window: Duration) -> StoreFuture;
+    /// Record `key` for `window` under `record`; `Ok(true)` when it was not already
+    /// recorded.
+    fn first_seen(&self, key: ReplayKey, record: RecordId, window: Duration) -> StoreFuture;
 
     /// Whether `key` is recorded and its window has not passed, without recording it.
     fn contains(&self, key: ReplayKey) -> StoreFuture;
+
+    /// Forget `key` if it is still recorded under `record` (`Ok(true)` when it was): a
+    /// delivery the handler failed, so that the platform's retry is accepted.
+    fn release(&self, key: ReplayKey, record: RecordId) -> StoreFuture;
 }
 
 /// What to do when the store cannot answer.
@@ -137,31 +202,129 @@ pub enum ReplayPolicy {
 /// The default in-memory store: bounded, safe under concurrency, sharded so that there is no
 /// global lock on the hot path.
 ///
-/// Bounded means that, once full, the least-used keys are evicted before their window ends;
-/// only verified requests are recorded, so filling it takes that many genuinely signed
-/// deliveries. For several instances, use a shared store.
+/// # What fills it, and what happens then
+///
+/// Each recorded key (a verified delivery, a revoked `jti`) takes at most
+/// [`BYTES_PER_KEY`](Self::BYTES_PER_KEY) bytes, the map's growth and the expiry queue
+/// included, until its window passes; expired keys are reclaimed first whenever a shard
+/// needs room. Only verified requests are recorded, so filling it takes that many
+/// genuinely signed deliveries (or revocations) within their windows: with the default
+/// capacity and a 300 s window, more than 333 a second. When every key of a shard is still
+/// inside its window, a new record is refused ([`StoreError`], so 503 under the default
+/// [`ReplayPolicy`], and `revoke` reports the error) rather than a live key forgotten. For
+/// several instances, use a shared store.
 #[derive(Clone)]
 pub struct MemoryReplayStore {
-    seen: Arc<quick_cache::sync::Cache<ReplayKey, i64>>,
+    shards: Arc<[std::sync::Mutex<Shard>]>,
+    keys_per_shard: usize,
     clock: Arc<dyn Clock>,
 }
 
+/// One shard: its keys, and the order in which they expire.
+#[derive(Default)]
+struct Shard {
+    keys: std::collections::HashMap<ReplayKey, Entry>,
+    /// `(expires, key)`, earliest first; an entry whose key was since released or
+    /// recorded again is skipped when it comes up.
+    expiries: std::collections::BinaryHeap<std::cmp::Reverse<(i64, ReplayKey)>>,
+}
+
+#[derive(Clone, Copy)]
+struct Entry {
+    /// Live while `expires > now`.
+    expires: i64,
+    record: RecordId,
+}
+
+impl Shard {
+    /// Forget every key whose window has passed.
+    fn reclaim(&mut self, now: i64) {
+        while let Some(std::cmp::Reverse((expires, key))) = self.expiries.peek().copied() {
+            if expires > now {
+                break;
+            }
+            self.expiries.pop();
+            if self
+                .keys
+                .get(&key)
+                .is_some_and(|entry| entry.expires == expires)
+            {
+                self.keys.remove(&key);
+            }
+        }
+    }
+
+    /// Rebuild the expiry queue from the keys when stale entries make up most of it.
+    fn compact(&mut self) {
+        if self.expiries.len() > 2 * self.keys.len() + 64 {
+            self.expiries = self
+                .keys
+                .iter()
+                .map(|(key, entry)| std::cmp::Reverse((entry.expires, *key)))
+                .collect();
+        }
+    }
+}
+
+/// The number of shards: enough that concurrent requests rarely meet on one lock.
+const SHARDS: usize = 32;
+
 impl MemoryReplayStore {
-    /// The default capacity: 100 000 keys (about 5 MB).
+    /// The default capacity: 100 000 keys (at most 20 MB once full; nothing until used).
     pub const DEFAULT_CAPACITY: usize = 100_000;
 
-    /// A store remembering up to `capacity` keys, timed by the system clock.
+    /// The most memory one recorded key takes: the map's slot and its growth, and the
+    /// expiry queue's entry and its growth.
+    pub const BYTES_PER_KEY: usize = 200;
+
+    /// A store remembering up to `capacity` keys (rounded up to a multiple of the shard
+    /// count), timed by the system clock.
     pub fn new(capacity: usize) -> Self {
         Self::with_clock(capacity, SystemClock)
+    }
+
+    /// A store using at most `bytes` of memory for its keys
+    /// (`bytes / BYTES_PER_KEY` keys).
+    pub fn with_max_bytes(bytes: usize) -> Self {
+        Self::new(bytes / Self::BYTES_PER_KEY)
     }
 
     /// A store timed by `clock` (for tests).
     pub fn with_clock(capacity: usize, clock: impl Clock) -> Self {
         Self {
-            seen: Arc::new(quick_cache::sync::Cache::new(capacity.max(1))),
+            shards: (0..SHARDS).map(|_| std::sync::Mutex::default()).collect(),
+            keys_per_shard: capacity.div_ceil(SHARDS).max(1),
             clock: Arc::new(clock),
         }
     }
+
+    /// The most keys this store holds at once.
+    pub fn capacity(&self) -> usize {
+        self.keys_per_shard * SHARDS
+    }
+
+    /// The keys held now, expired ones not yet reclaimed included.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|shard| lock(shard).keys.len()).sum()
+    }
+
+    /// Whether no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn shard(&self, key: &ReplayKey) -> std::sync::MutexGuard<'_, Shard> {
+        // Keys are SHA-256 outputs: any of their bytes spreads them evenly.
+        lock(&self.shards[usize::from(key.0[0]) % SHARDS])
+    }
+}
+
+/// A shard's lock; a panic elsewhere while holding it leaves the map consistent (every
+/// change is a single insert or remove), so a poisoned lock is used as it is.
+fn lock(shard: &std::sync::Mutex<Shard>) -> std::sync::MutexGuard<'_, Shard> {
+    shard
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Default for MemoryReplayStore {
@@ -173,34 +336,62 @@ impl Default for MemoryReplayStore {
 impl fmt::Debug for MemoryReplayStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryReplayStore")
-            .field("keys", &self.seen.len())
+            .field("keys", &self.len())
+            .field("capacity", &self.capacity())
             .finish()
     }
 }
 
 impl ReplayStore for MemoryReplayStore {
-    fn first_seen(&self, key: ReplayKey, window: Duration) -> StoreFuture {
+    fn first_seen(&self, key: ReplayKey, record: RecordId, window: Duration) -> StoreFuture {
         let now = self.clock.unix_seconds();
-        let until = now.saturating_add(i64::try_from(window.as_secs()).unwrap_or(i64::MAX));
-        let fresh = match self.seen.get_value_or_guard(&key, None) {
-            // Another request holds the key: seen, unless its window has passed.
-            quick_cache::sync::GuardResult::Value(expires) if expires > now => false,
-            quick_cache::sync::GuardResult::Value(_) => {
-                self.seen.insert(key, until);
-                true
-            }
-            quick_cache::sync::GuardResult::Guard(guard) => {
-                let _ = guard.insert(until);
-                true
-            }
-            quick_cache::sync::GuardResult::Timeout => false,
-        };
-        StoreFuture::ready(Ok(fresh))
+        let expires = now.saturating_add(i64::try_from(window.as_secs()).unwrap_or(i64::MAX));
+        let mut shard = self.shard(&key);
+        if shard
+            .keys
+            .get(&key)
+            .is_some_and(|entry| entry.expires > now)
+        {
+            return StoreFuture::ready(Ok(false));
+        }
+        // Room is made only when needed: expired keys first, then the queue's stale
+        // entries (left by released keys), so neither grows past a bound.
+        if shard.keys.len() >= self.keys_per_shard
+            || shard.expiries.len() >= 2 * self.keys_per_shard + 64
+        {
+            shard.reclaim(now);
+            shard.compact();
+        }
+        if shard.keys.len() >= self.keys_per_shard && !shard.keys.contains_key(&key) {
+            return StoreFuture::ready(Err(StoreError(format!(
+                "in-memory store full: {} keys still inside their windows",
+                self.capacity()
+            ))));
+        }
+        shard.keys.insert(key, Entry { expires, record });
+        shard.expiries.push(std::cmp::Reverse((expires, key)));
+        StoreFuture::ready(Ok(true))
     }
 
     fn contains(&self, key: ReplayKey) -> StoreFuture {
         let now = self.clock.unix_seconds();
-        StoreFuture::ready(Ok(self.seen.get(&key).is_some_and(|expires| expires > now)))
+        let shard = self.shard(&key);
+        StoreFuture::ready(Ok(shard
+            .keys
+            .get(&key)
+            .is_some_and(|entry| entry.expires > now)))
+    }
+
+    fn release(&self, key: ReplayKey, record: RecordId) -> StoreFuture {
+        let mut shard = self.shard(&key);
+        let held = shard
+            .keys
+            .get(&key)
+            .is_some_and(|entry| entry.record == record);
+        if held {
+            shard.keys.remove(&key);
+        }
+        StoreFuture::ready(Ok(held))
     }
 }
 
@@ -229,20 +420,20 @@ mod tests {
         let clock = FixedClock::at_unix(1_000);
         let store = MemoryReplayStore::with_clock(16, clock.clone());
         assert_eq!(
-            answer(store.first_seen(key(1), Duration::from_secs(300))),
+            answer(store.first_seen(key(1), RecordId::new(), Duration::from_secs(300))),
             Ok(true)
         );
         assert_eq!(
-            answer(store.first_seen(key(1), Duration::from_secs(300))),
+            answer(store.first_seen(key(1), RecordId::new(), Duration::from_secs(300))),
             Ok(false)
         );
         assert_eq!(
-            answer(store.first_seen(key(2), Duration::from_secs(300))),
+            answer(store.first_seen(key(2), RecordId::new(), Duration::from_secs(300))),
             Ok(true)
         );
         clock.advance(Duration::from_secs(301));
         assert_eq!(
-            answer(store.first_seen(key(1), Duration::from_secs(300))),
+            answer(store.first_seen(key(1), RecordId::new(), Duration::from_secs(300))),
             Ok(true)
         );
     }
@@ -253,7 +444,7 @@ mod tests {
         let store = MemoryReplayStore::with_clock(16, clock.clone());
         assert_eq!(answer(store.contains(key(3))), Ok(false));
         assert_eq!(
-            answer(store.first_seen(key(3), Duration::from_secs(60))),
+            answer(store.first_seen(key(3), RecordId::new(), Duration::from_secs(60))),
             Ok(true)
         );
         assert_eq!(answer(store.contains(key(3))), Ok(true));
@@ -273,7 +464,8 @@ mod tests {
             let handles: Vec<_> = (0..8)
                 .map(|_| {
                     scope.spawn(|| {
-                        answer(store.first_seen(key(9), Duration::from_secs(60))) == Ok(true)
+                        answer(store.first_seen(key(9), RecordId::new(), Duration::from_secs(60)))
+                            == Ok(true)
                     })
                 })
                 .collect();
@@ -284,6 +476,70 @@ mod tests {
                 .count()
         });
         assert_eq!(admitted, 1);
+    }
+
+    fn record(store: &MemoryReplayStore, byte: u8, seconds: u64) -> Result<bool, StoreError> {
+        answer(store.first_seen(key(byte), RecordId::new(), Duration::from_secs(seconds)))
+    }
+
+    #[test]
+    fn a_full_store_refuses_a_new_key_rather_than_forget_a_live_one() {
+        let clock = FixedClock::at_unix(1_000);
+        // One key per shard: keys 0 and 32 meet in shard 0.
+        let store = MemoryReplayStore::with_clock(SHARDS, clock.clone());
+        assert_eq!(record(&store, 0, 300), Ok(true));
+        assert!(record(&store, 32, 300).is_err(), "full of live keys");
+        assert_eq!(record(&store, 0, 300), Ok(false), "the live key is kept");
+        clock.advance(Duration::from_secs(300));
+        assert_eq!(
+            record(&store, 32, 300),
+            Ok(true),
+            "an expired key makes room"
+        );
+        assert_eq!(
+            record(&store, 0, 300),
+            Err(StoreError(
+                "in-memory store full: 32 keys still inside their windows".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn a_release_forgets_only_its_own_record() {
+        let store = MemoryReplayStore::new(64);
+        let (first, other) = (RecordId::new(), RecordId::new());
+        assert_ne!(first, other);
+        assert_eq!(
+            answer(store.first_seen(key(5), first, Duration::from_secs(60))),
+            Ok(true)
+        );
+        assert_eq!(answer(store.release(key(5), other)), Ok(false));
+        assert_eq!(answer(store.contains(key(5))), Ok(true));
+        assert_eq!(answer(store.release(key(5), first)), Ok(true));
+        assert_eq!(answer(store.contains(key(5))), Ok(false));
+        assert_eq!(
+            answer(store.first_seen(key(5), other, Duration::from_secs(60))),
+            Ok(true),
+            "a released key can be recorded again"
+        );
+    }
+
+    #[test]
+    fn stale_expiry_entries_do_not_grow_without_bound() {
+        let clock = FixedClock::at_unix(1_000);
+        let store = MemoryReplayStore::with_clock(SHARDS, clock.clone());
+        for _ in 0..10_000 {
+            let id = RecordId::new();
+            assert_eq!(
+                answer(store.first_seen(key(7), id, Duration::from_secs(60))),
+                Ok(true)
+            );
+            assert_eq!(answer(store.release(key(7), id)), Ok(true));
+        }
+        clock.advance(Duration::from_secs(61));
+        assert_eq!(record(&store, 39, 60), Ok(true));
+        let queued: usize = store.shards.iter().map(|s| lock(s).expiries.len()).sum();
+        assert!(queued < 200, "{queued} expiry entries queued");
     }
 
     #[test]

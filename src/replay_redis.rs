@@ -6,15 +6,30 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use crate::replay::{ReplayKey, ReplayStore, StoreError, StoreFuture};
+use crate::replay::{RecordId, ReplayKey, ReplayStore, StoreError, StoreFuture};
 
 /// How long one Redis command may take before the store reports itself unavailable.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// A [`ReplayStore`] on Redis: `SET key 1 NX EX window` records a key atomically, so two
-/// replicas sharing one Redis accept a delivery once between them. The connection manager
-/// reconnects by itself; a command that fails or takes longer than a second is reported as
-/// [`StoreError`], which the guard answers with 503 unless the verifier fails open.
+/// Deletes `KEYS[1]` only while it holds the record `ARGV[1]`.
+const RELEASE: &str = r"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
+/// How many times, and how far apart, the store tries to undo a record it gave up on.
+const UNDO_ATTEMPTS: u32 = 10;
+const UNDO_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A [`ReplayStore`] on Redis: `SET key <record> NX EX window` records a key atomically, so
+/// two replicas sharing one Redis accept a delivery once between them. The connection
+/// manager reconnects by itself; a command that fails or takes longer than a second is
+/// reported as [`StoreError`], which the guard answers with 503 unless the verifier fails
+/// open.
+///
+/// Every record holds its own [`RecordId`], and a record is undone only by a script that
+/// deletes the key while it still holds that value: a release after the handler failed,
+/// and the undoing of a `SET` the guard gave up waiting for (Redis stalled past the
+/// timeout, then applied it), which the store sends on the same connection right away and
+/// retries in the background, so the delivery's retry is not refused as a replay. Each
+/// command touches one key, so the store works on Redis Cluster as well.
 ///
 /// ```no_run
 /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,6 +46,7 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 pub struct RedisReplayStore {
     connection: ConnectionManager,
     prefix: Arc<str>,
+    release: Arc<redis::Script>,
 }
 
 impl RedisReplayStore {
@@ -52,6 +68,7 @@ impl RedisReplayStore {
         Ok(Self {
             connection,
             prefix: "callguard:replay:".into(),
+            release: Arc::new(redis::Script::new(RELEASE)),
         })
     }
 
@@ -75,23 +92,81 @@ impl fmt::Debug for RedisReplayStore {
     }
 }
 
+/// Run the release script for `key` and `record`: `Ok(true)` when it deleted the key.
+async fn release(
+    script: &redis::Script,
+    connection: &mut ConnectionManager,
+    key: &str,
+    record: &str,
+) -> Result<bool, StoreError> {
+    let deleted: i64 = script
+        .key(key)
+        .arg(record)
+        .invoke_async(connection)
+        .await
+        .map_err(|e| StoreError(e.to_string()))?;
+    Ok(deleted > 0)
+}
+
+/// Undo a record whose `SET` may still land: once now, on the connection the `SET` went out
+/// on (so Redis runs it after the `SET`), then again at intervals in case the connection
+/// was lost with both still queued.
+fn undo(store: &RedisReplayStore, key: String, record: String) {
+    let (mut connection, script) = (store.connection.clone(), Arc::clone(&store.release));
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    runtime.spawn(async move {
+        for attempt in 0..UNDO_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(UNDO_INTERVAL).await;
+            }
+            match release(&script, &mut connection, &key, &record).await {
+                Ok(true) => return,
+                // Not there: the SET may not have been applied yet; try again later.
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::debug!(%error, "callguard could not yet undo a replay record");
+                }
+            }
+        }
+    });
+}
+
 impl ReplayStore for RedisReplayStore {
-    fn first_seen(&self, key: ReplayKey, window: Duration) -> StoreFuture {
+    fn first_seen(&self, key: ReplayKey, record: RecordId, window: Duration) -> StoreFuture {
         let mut connection = self.connection.clone();
         let key = self.redis_key(&key);
+        let record = format!("{:032x}", record.as_u128());
         let seconds = window.as_secs().max(1);
+        let store = self.clone();
         StoreFuture::pending(async move {
-            let set: Option<String> = redis::cmd("SET")
+            let set: Result<Option<String>, _> = redis::cmd("SET")
                 .arg(&key)
-                .arg(1)
+                .arg(&record)
                 .arg("NX")
                 .arg("EX")
                 .arg(seconds)
                 .query_async(&mut connection)
-                .await
-                .map_err(|e| StoreError(e.to_string()))?;
-            Ok(set.is_some())
+                .await;
+            match set {
+                Ok(set) => Ok(set.is_some()),
+                Err(error) => {
+                    // The guard answers 503 now; a SET Redis applies later must not refuse
+                    // the delivery's retry.
+                    undo(&store, key, record);
+                    Err(StoreError(error.to_string()))
+                }
+            }
         })
+    }
+
+    fn release(&self, key: ReplayKey, record: RecordId) -> StoreFuture {
+        let mut connection = self.connection.clone();
+        let key = self.redis_key(&key);
+        let record = format!("{:032x}", record.as_u128());
+        let script = Arc::clone(&self.release);
+        StoreFuture::pending(async move { release(&script, &mut connection, &key, &record).await })
     }
 
     fn contains(&self, key: ReplayKey) -> StoreFuture {

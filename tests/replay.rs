@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use callguard::clock::FixedClock;
 use callguard::replay::{
-    MemoryReplayStore, ReplayKey, ReplayPolicy, ReplayStore, StoreError, StoreFuture,
+    MemoryReplayStore, RecordId, ReplayKey, ReplayPolicy, ReplayStore, StoreError, StoreFuture,
 };
 use callguard::signature::{SignatureVerifier, SignatureVerifierBuilder, SigningRequest};
 use callguard::{AuthError, AuthErrorKind, GuardLayer, Secret, providers};
@@ -164,8 +164,12 @@ async fn two_replicas_sharing_one_store_reject_the_second_delivery() {
 struct DownStore(Arc<AtomicUsize>);
 
 impl ReplayStore for DownStore {
-    fn first_seen(&self, _key: ReplayKey, _window: Duration) -> StoreFuture {
+    fn first_seen(&self, _key: ReplayKey, _record: RecordId, _window: Duration) -> StoreFuture {
         self.0.fetch_add(1, Ordering::Relaxed);
+        StoreFuture::pending(async { Err(StoreError("connection refused".into())) })
+    }
+
+    fn release(&self, _key: ReplayKey, _record: RecordId) -> StoreFuture {
         StoreFuture::pending(async { Err(StoreError("connection refused".into())) })
     }
 
@@ -295,4 +299,203 @@ async fn replay_protection_can_be_turned_off() {
     let headers = signed(&verifier, b"{}", "msg_1");
     assert_eq!(deliver(&guard, &headers, b"{}").await.0, StatusCode::OK);
     assert_eq!(deliver(&guard, &headers, b"{}").await.0, StatusCode::OK);
+}
+
+/// Deliver through a service that answers `status` (or fails, for `None`).
+async fn deliver_to(
+    guard: &GuardLayer,
+    headers: &[(String, String)],
+    status: Option<StatusCode>,
+) -> Result<StatusCode, &'static str> {
+    let mut request = Request::post("/hook");
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let service = service_fn(move |_request: Request<_>| async move {
+        match status {
+            Some(status) => {
+                let mut response = http::Response::new(Full::new(Bytes::new()));
+                *response.status_mut() = status;
+                Ok(response)
+            }
+            None => Err("the handler failed"),
+        }
+    });
+    guard
+        .clone()
+        .layer(service)
+        .oneshot(request.body(Full::new(Bytes::from_static(b"{}"))).unwrap())
+        .await
+        .map(|response| response.status())
+}
+
+#[tokio::test]
+async fn a_delivery_the_handler_failed_is_accepted_when_the_platform_retries_it() {
+    let verifier = build(providers::standard_webhooks());
+    let guard = GuardLayer::new(verifier.clone());
+    let headers = signed(&verifier, b"{}", "msg_failed");
+    let failed = Some(StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        deliver_to(&guard, &headers, failed).await,
+        Ok(StatusCode::INTERNAL_SERVER_ERROR)
+    );
+    assert_eq!(
+        deliver_to(&guard, &headers, Some(StatusCode::SERVICE_UNAVAILABLE)).await,
+        Ok(StatusCode::SERVICE_UNAVAILABLE),
+        "a 5xx releases the delivery"
+    );
+    assert_eq!(
+        deliver_to(&guard, &headers, None).await,
+        Err("the handler failed")
+    );
+    assert_eq!(
+        deliver_to(&guard, &headers, Some(StatusCode::OK)).await,
+        Ok(StatusCode::OK),
+        "a failed handler releases the delivery"
+    );
+    assert_eq!(
+        deliver(&guard, &headers, b"{}").await,
+        (StatusCode::UNAUTHORIZED, Some(AuthErrorKind::Replayed)),
+        "once handled, the delivery is remembered"
+    );
+    let client_error = signed(&verifier, b"{}", "msg_refused_by_handler");
+    assert_eq!(
+        deliver_to(&guard, &client_error, Some(StatusCode::BAD_REQUEST)).await,
+        Ok(StatusCode::BAD_REQUEST)
+    );
+    assert_eq!(
+        deliver(&guard, &client_error, b"{}").await.1,
+        Some(AuthErrorKind::Replayed),
+        "a 4xx is the handler's answer, not a failure: no release by default"
+    );
+}
+
+#[tokio::test]
+async fn which_statuses_release_a_delivery_is_configurable() {
+    let verifier = build(
+        providers::standard_webhooks()
+            .release_replay_on(|status| status == StatusCode::TOO_MANY_REQUESTS),
+    );
+    let guard = GuardLayer::new(verifier.clone());
+    let busy = signed(&verifier, b"{}", "msg_busy");
+    let _ = deliver_to(&guard, &busy, Some(StatusCode::TOO_MANY_REQUESTS)).await;
+    assert_eq!(deliver(&guard, &busy, b"{}").await.0, StatusCode::OK);
+    let crashed = signed(&verifier, b"{}", "msg_crashed");
+    let _ = deliver_to(&guard, &crashed, Some(StatusCode::INTERNAL_SERVER_ERROR)).await;
+    assert_eq!(
+        deliver(&guard, &crashed, b"{}").await.1,
+        Some(AuthErrorKind::Replayed)
+    );
+}
+
+#[tokio::test]
+async fn a_duplicate_arriving_while_the_first_is_handled_is_refused() {
+    let verifier = build(providers::standard_webhooks());
+    let guard = GuardLayer::new(verifier.clone());
+    let headers = signed(&verifier, b"{}", "msg_in_flight");
+    let (entered_tx, entered_rx) = tokio::sync::oneshot::channel::<()>();
+    let (finish_tx, finish_rx) = tokio::sync::oneshot::channel::<()>();
+    let slots = Arc::new(std::sync::Mutex::new(Some((entered_tx, finish_rx))));
+    let slow = service_fn(move |_request: Request<_>| {
+        let slot = slots.lock().unwrap().take();
+        async move {
+            if let Some((entered, finish)) = slot {
+                let _ = entered.send(());
+                let _ = finish.await;
+            }
+            let mut response = http::Response::new(Full::new(Bytes::new()));
+            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            Ok::<_, std::convert::Infallible>(response)
+        }
+    });
+    let mut request = Request::post("/hook");
+    for (name, value) in &headers {
+        request = request.header(name, value);
+    }
+    let first = tokio::spawn(
+        guard
+            .clone()
+            .layer(slow)
+            .oneshot(request.body(Full::new(Bytes::from_static(b"{}"))).unwrap()),
+    );
+    entered_rx.await.unwrap();
+    assert_eq!(
+        deliver(&guard, &headers, b"{}").await.1,
+        Some(AuthErrorKind::Replayed),
+        "still in flight"
+    );
+    finish_tx.send(()).unwrap();
+    assert_eq!(
+        first.await.unwrap().unwrap().status(),
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    assert_eq!(
+        deliver(&guard, &headers, b"{}").await.0,
+        StatusCode::OK,
+        "released after the 5xx"
+    );
+}
+
+#[tokio::test]
+async fn a_full_memory_store_refuses_new_deliveries_and_never_forgets_a_live_one() {
+    let store = MemoryReplayStore::with_clock(64, FixedClock::at_unix(NOW));
+    let verifier = build(providers::standard_webhooks().replay_protection(store.clone()));
+    let guard = GuardLayer::new(verifier.clone());
+    let first = signed(&verifier, b"{}", "msg_0");
+    assert_eq!(deliver(&guard, &first, b"{}").await.0, StatusCode::OK);
+    let mut refused = 0;
+    for n in 1..1_000 {
+        let headers = signed(
+            &verifier,
+            b"{}",
+            Box::leak(format!("msg_{n}").into_boxed_str()),
+        );
+        match deliver(&guard, &headers, b"{}").await {
+            (StatusCode::OK, None) => {}
+            (StatusCode::SERVICE_UNAVAILABLE, Some(AuthErrorKind::StoreUnavailable)) => {
+                refused += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(
+            deliver(&guard, &first, b"{}").await.1,
+            Some(AuthErrorKind::Replayed),
+            "the first delivery was forgotten after {n} others"
+        );
+    }
+    assert!(refused > 0, "a store of 64 keys took 1000 live deliveries");
+    assert!(store.len() <= store.capacity());
+}
+
+#[tokio::test]
+async fn a_revocation_the_store_cannot_hold_is_an_error_and_none_is_forgotten() {
+    use callguard::jwt::TokenRequest;
+    let store = MemoryReplayStore::with_clock(64, FixedClock::at_unix(NOW));
+    let (verifier, issuer) = jwt_guard(store.clone());
+    let guard = GuardLayer::new(verifier.clone());
+    let mut revoked = Vec::new();
+    let mut refused = 0;
+    for _ in 0..300 {
+        let token = issuer
+            .issue(TokenRequest::new(
+                "agent",
+                callguard::Scopes::empty(),
+                Duration::from_secs(600),
+            ))
+            .unwrap();
+        match verifier.revoke(&token.jti, Duration::from_secs(600)).await {
+            Ok(true) => revoked.push(token.access_token),
+            Err(_) => refused += 1,
+            Ok(false) => panic!("a fresh jti was already revoked"),
+        }
+    }
+    assert!(refused > 0, "a store of 64 keys held 300 revocations");
+    for token in &revoked {
+        assert_eq!(
+            present(&guard, token).await,
+            (StatusCode::UNAUTHORIZED, Some(AuthErrorKind::TokenRevoked)),
+            "a revoked token was forgotten"
+        );
+    }
+    assert!(store.len() <= store.capacity());
 }

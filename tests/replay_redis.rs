@@ -218,3 +218,113 @@ async fn a_jwt_revoked_through_redis_is_refused_by_every_replica() {
         Some(AuthErrorKind::TokenRevoked)
     );
 }
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn signed_delivery(id: &str) -> Vec<(String, String)> {
+    providers::standard_webhooks()
+        .secret("k", secret())
+        .build()
+        .unwrap()
+        .sign(&SigningRequest {
+            url: None,
+            body: b"{}",
+            timestamp: now(),
+            id,
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_delivery_the_handler_failed_is_released_in_redis() {
+    let Some(redis) = start_redis() else { return };
+    let guard = GuardLayer::new(
+        providers::standard_webhooks()
+            .secret("k", secret())
+            .replay_protection(RedisReplayStore::connect(&redis.url).await.unwrap())
+            .build()
+            .unwrap(),
+    );
+    let headers = signed_delivery("msg_handler_failed");
+    let failing = service_fn(|_request: Request<_>| async {
+        let mut response = http::Response::new(Full::new(Bytes::new()));
+        *response.status_mut() = StatusCode::BAD_GATEWAY;
+        Ok::<_, std::convert::Infallible>(response)
+    });
+    let mut request = Request::post("/hook");
+    for (name, value) in &headers {
+        request = request.header(name, value);
+    }
+    let response = guard
+        .clone()
+        .layer(failing)
+        .oneshot(request.body(Full::new(Bytes::from_static(b"{}"))).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        deliver(&guard, &headers).await.0,
+        StatusCode::OK,
+        "the retry is accepted"
+    );
+    assert_eq!(
+        deliver(&guard, &headers).await.1,
+        Some(AuthErrorKind::Replayed)
+    );
+}
+
+#[tokio::test]
+async fn a_delivery_answered_503_while_redis_stalled_is_accepted_on_retry() {
+    let Some(redis) = start_redis() else { return };
+    let store = RedisReplayStore::connect(&redis.url).await.unwrap();
+    let guard = GuardLayer::new(
+        providers::standard_webhooks()
+            .secret("k", secret())
+            .replay_protection(store)
+            .build()
+            .unwrap(),
+    );
+    let headers = signed_delivery("msg_during_stall");
+    // Writes wait for 2.5 s: longer than the store's 1 s timeout; then Redis applies the SET.
+    let admin = redis::Client::open(redis.url.as_str()).unwrap();
+    let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(2500)
+        .arg("WRITE")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(
+        deliver(&guard, &headers).await,
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some(AuthErrorKind::StoreUnavailable)
+        )
+    );
+    // The pause ends, the late SET lands, and the store's undo follows it.
+    let mut accepted = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        match deliver(&guard, &headers).await {
+            (StatusCode::OK, None) => {
+                accepted = true;
+                break;
+            }
+            (StatusCode::SERVICE_UNAVAILABLE, _)
+            | (StatusCode::UNAUTHORIZED, Some(AuthErrorKind::Replayed)) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(accepted, "the platform's retry was refused after the stall");
+    assert_eq!(
+        deliver(&guard, &headers).await.1,
+        Some(AuthErrorKind::Replayed),
+        "and accepted once"
+    );
+}

@@ -19,7 +19,7 @@ use super::layer::Shared;
 use super::service::{ReadyInner, dispatch};
 use crate::error::{AuthError, AuthErrorKind};
 use crate::reject::Reject;
-use crate::replay::{ReplayPolicy, StoreFuture};
+use crate::replay::{RecordId, ReplayKey, ReplayPolicy, ReplayStore, StoreFuture};
 use crate::signature::{SignatureCheck, Verified};
 
 pin_project! {
@@ -29,17 +29,18 @@ pin_project! {
         S: Service<Request<GuardedBody<B>>>,
     {
         #[pin]
-        state: State<B, S::Future, Collecting<S, R>, Box<Remembering<S, B, R>>, S::Response, Box<Waiting<S, B, R>>>,
+        state: State<B, S::Future, Collecting<S, R>, Box<Remembering<S, B, R>>, S::Response, Box<Waiting<S, B, R>>, Result<S::Response, S::Error>>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<B, F, C, M, Rsp, W> {
+    enum State<B, F, C, M, Rsp, W, O> {
         Collecting { #[pin] body: B, collecting: Option<C>, #[pin] deadline: BodyDeadline },
         Remembering { store: StoreFuture, remembering: Option<M> },
         Inspecting { pending: PendingInspection, waiting: Option<W> },
-        Calling { #[pin] future: F },
+        Calling { #[pin] future: F, recorded: Option<Box<Recorded>> },
+        Releasing { store: StoreFuture, output: Option<O> },
         Refused { response: Option<Rsp> },
     }
 }
@@ -56,6 +57,17 @@ pub(crate) struct Remembering<S, B, R> {
     /// The lookups still owed after this one, last first (empty but for delegated
     /// requests, which owe a revocation check and a replay check).
     then: Vec<StoreStep>,
+    /// The record this lookup makes, released if the inner service fails.
+    records: Option<Recorded>,
+}
+
+/// A delivery recorded in a replay store, to release if the inner service fails, so that
+/// the platform's retry of it is not refused as a replay.
+pub(crate) struct Recorded {
+    store: Arc<dyn ReplayStore>,
+    key: ReplayKey,
+    record: RecordId,
+    release_on: fn(http::StatusCode) -> bool,
 }
 
 /// The state of a [`GuardFuture`] for inner service `S`, body `B` and responder `R`.
@@ -66,6 +78,10 @@ type FutureState<S, B, R> = State<
     Box<Remembering<S, B, R>>,
     <S as Service<Request<GuardedBody<B>>>>::Response,
     Box<Waiting<S, B, R>>,
+    Result<
+        <S as Service<Request<GuardedBody<B>>>>::Response,
+        <S as Service<Request<GuardedBody<B>>>>::Error,
+    >,
 >;
 
 /// One store lookup a verified request waits for before it is accepted.
@@ -77,23 +93,42 @@ pub(crate) enum StoreStep {
     Replay(crate::signature::PendingReplay),
 }
 
+/// A store lookup under way: the answer that refuses, the reason then, and the record it
+/// makes.
+struct Started {
+    store: StoreFuture,
+    policy: ReplayPolicy,
+    refuse_on: bool,
+    refusal: AuthErrorKind,
+    records: Option<Recorded>,
+}
+
 impl StoreStep {
-    /// The lookup, its policy, the answer that refuses, and the reason then.
-    fn start(self) -> (StoreFuture, ReplayPolicy, bool, AuthErrorKind) {
+    fn start(self) -> Started {
         match self {
             #[cfg(feature = "jwt")]
-            Self::Revocation(check) => (
-                check.store.contains(check.key),
-                check.policy,
-                true,
-                AuthErrorKind::TokenRevoked,
-            ),
-            Self::Replay(replay) => (
-                replay.store.first_seen(replay.key, replay.window),
-                replay.policy,
-                false,
-                AuthErrorKind::Replayed,
-            ),
+            Self::Revocation(check) => Started {
+                store: check.store.contains(check.key),
+                policy: check.policy,
+                refuse_on: true,
+                refusal: AuthErrorKind::TokenRevoked,
+                records: None,
+            },
+            Self::Replay(replay) => {
+                let record = RecordId::new();
+                Started {
+                    store: replay.store.first_seen(replay.key, record, replay.window),
+                    policy: replay.policy,
+                    refuse_on: false,
+                    refusal: AuthErrorKind::Replayed,
+                    records: Some(Recorded {
+                        store: replay.store,
+                        key: replay.key,
+                        record,
+                        release_on: replay.release_on,
+                    }),
+                }
+            }
         }
     }
 }
@@ -105,6 +140,7 @@ fn checked_or_called<S, B, R>(
     request: Request<GuardedBody<B>>,
     mut inner: S,
     shared: Arc<Shared<R>>,
+    recorded: Option<Recorded>,
 ) -> FutureState<S, B, R>
 where
     S: Service<Request<GuardedBody<B>>>,
@@ -112,19 +148,21 @@ where
     match steps.pop() {
         None => State::Calling {
             future: inner.call(request),
+            recorded: recorded.map(Box::new),
         },
         Some(step) => {
-            let (store, policy, refuse_on, refusal) = step.start();
+            let started = step.start();
             State::Remembering {
-                store,
+                store: started.store,
                 remembering: Some(Box::new(Remembering {
                     request,
                     inner,
                     shared,
-                    policy,
-                    refuse_on,
-                    refusal,
+                    policy: started.policy,
+                    refuse_on: started.refuse_on,
+                    refusal: started.refusal,
                     then: steps,
+                    records: started.records.or(recorded),
                 })),
             }
         }
@@ -158,7 +196,10 @@ where
 {
     pub(crate) fn calling(future: S::Future) -> Self {
         Self {
-            state: State::Calling { future },
+            state: State::Calling {
+                future,
+                recorded: None,
+            },
         }
     }
 
@@ -173,7 +214,7 @@ where
         let mut steps: Vec<StoreStep> = check.into_steps().map(StoreStep::Revocation).collect();
         steps.reverse();
         Self {
-            state: checked_or_called(steps, request, inner, shared),
+            state: checked_or_called(steps, request, inner, shared, None),
         }
     }
 
@@ -283,7 +324,7 @@ where
                             let request =
                                 Request::from_parts(parts, GuardedBody::buffered(body, trailers));
                             steps.reverse();
-                            state.set(checked_or_called(steps, request, inner, shared));
+                            state.set(checked_or_called(steps, request, inner, shared, None));
                         }
                         Err(error) => {
                             state.set(State::Refused {
@@ -302,7 +343,11 @@ where
                         refuse_on,
                         refusal,
                         then,
+                        records,
                     } = *remembering.take().expect("future polled after completion");
+                    // A record exists only when the store said the key was new.
+                    let records =
+                        records.filter(|_| matches!(answer, Ok(fresh) if fresh != refuse_on));
                     let refusal = match answer {
                         Ok(answer) if answer == refuse_on => Some(refusal),
                         Ok(_) => None,
@@ -316,7 +361,7 @@ where
                         }
                     };
                     match refusal {
-                        None => state.set(checked_or_called(then, request, inner, shared)),
+                        None => state.set(checked_or_called(then, request, inner, shared, records)),
                         Some(kind) => {
                             let error = AuthError::new(kind, shared.authenticator.challenges());
                             state.set(State::Refused {
@@ -336,7 +381,26 @@ where
                     let next = dispatch(inspection, parts, body, ReadyInner::Owned(inner), &shared);
                     state.set(next.state);
                 }
-                StateProj::Calling { future } => return future.poll(cx),
+                StateProj::Calling { future, recorded } => {
+                    let output = ready!(future.poll(cx));
+                    let release = recorded.take().filter(|recorded| match &output {
+                        Ok(response) => (recorded.release_on)(response.status()),
+                        Err(_) => true,
+                    });
+                    let Some(recorded) = release else {
+                        return Poll::Ready(output);
+                    };
+                    state.set(State::Releasing {
+                        store: recorded.store.release(recorded.key, recorded.record),
+                        output: Some(output),
+                    });
+                }
+                StateProj::Releasing { store, output } => {
+                    if let Err(error) = ready!(Pin::new(store).poll(cx)) {
+                        tracing::error!(%error, "callguard could not release a delivery the service failed; its retry will be refused as a replay");
+                    }
+                    return Poll::Ready(output.take().expect("future polled after completion"));
+                }
                 StateProj::Refused { response } => {
                     return Poll::Ready(Ok(response
                         .take()

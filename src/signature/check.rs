@@ -70,6 +70,8 @@ pub(crate) struct PendingReplay {
     pub(crate) key: ReplayKey,
     pub(crate) window: std::time::Duration,
     pub(crate) policy: ReplayPolicy,
+    /// The inner service's answers after which the record is released.
+    pub(crate) release_on: fn(http::StatusCode) -> bool,
 }
 
 /// What inspecting the head found.
@@ -305,6 +307,7 @@ impl SignatureCheck {
                 key,
                 window: settings.window_for(self.verifies_until, config.clock.unix_seconds()),
                 policy: settings.policy,
+                release_on: settings.release_on,
             }
         });
         Ok(Verified { caller, replay })

@@ -150,6 +150,7 @@ pub(crate) struct ReplaySettings {
     pub(crate) store: Arc<dyn ReplayStore>,
     pub(crate) window: Duration,
     pub(crate) policy: ReplayPolicy,
+    pub(crate) release_on: fn(http::StatusCode) -> bool,
 }
 
 impl ReplaySettings {
@@ -251,6 +252,7 @@ pub struct SignatureVerifierBuilder {
     replay: ReplayChoice,
     replay_window: Option<Duration>,
     replay_policy: ReplayPolicy,
+    release_replay_on: fn(http::StatusCode) -> bool,
     secret_text: SecretText,
     on_behalf_of: Option<crate::delegation::PlatformUser>,
 }
@@ -338,6 +340,7 @@ impl Default for SignatureVerifierBuilder {
             replay: ReplayChoice::Default,
             replay_window: None,
             replay_policy: ReplayPolicy::FailClosed,
+            release_replay_on: |status| status.is_server_error(),
             secret_text: SecretText::Utf8,
             on_behalf_of: None,
         }
@@ -541,6 +544,26 @@ impl SignatureVerifierBuilder {
         self
     }
 
+    /// Which of the inner service's answers release a recorded delivery, so that the
+    /// platform's retry of it is accepted (default: every 5xx). A handler that fails (its
+    /// service answers `Err`) always releases it. A duplicate arriving while the first
+    /// delivery is still being handled is refused either way.
+    ///
+    /// ```
+    /// use callguard::providers;
+    ///
+    /// let github = providers::github()
+    ///     .signing_secret("2026-11", "a-github-webhook-secret-0123")
+    ///     .replay_protection(callguard::replay::MemoryReplayStore::default())
+    ///     .release_replay_on(|status| status.is_server_error() || status.as_u16() == 429)
+    ///     .build()?;
+    /// # Ok::<(), callguard::ConfigError>(())
+    /// ```
+    pub fn release_replay_on(mut self, statuses: fn(http::StatusCode) -> bool) -> Self {
+        self.release_replay_on = statuses;
+        self
+    }
+
     /// What to do when the replay store cannot answer (default: refuse with 503).
     #[must_use]
     pub fn replay_policy(mut self, policy: ReplayPolicy) -> Self {
@@ -642,6 +665,7 @@ impl SignatureVerifierBuilder {
             store,
             window,
             policy: self.replay_policy,
+            release_on: self.release_replay_on,
         });
         Ok(SignatureVerifier {
             config: Arc::new(VerifierConfig {
