@@ -352,10 +352,12 @@ fn inspect_delegated(delegation: &Delegation, parts: &Parts) -> Inspection {
                     Some(Err(AuthErrorKind::MalformedCredentials))
                 }
                 (Some(value), None) => {
-                    // One token in both places would make one proof count twice.
+                    // One token in both places would make one proof count twice, in
+                    // whatever spelling it comes.
                     let same = matches!(
                         authorization::parse(&parts.headers),
-                        Authorization::Bearer(agent) if agent == value.as_bytes()
+                        Authorization::Bearer(agent)
+                            if crate::delegation::same_proof(agent, value.as_bytes())
                     );
                     Some(if same {
                         Err(AuthErrorKind::ConflictingCredentials)

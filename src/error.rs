@@ -223,6 +223,14 @@ pub enum AuthErrorKind {
     /// A request a layer must read (an MCP `tools/call`) that does not read as one request:
     /// a member named twice, a tool name that is not a string.
     AmbiguousRequest,
+    /// A request a JSON-RPC layer must read (a `POST` to an MCP server with tool rules) that
+    /// is not UTF-8 JSON it can read: a byte-order mark, UTF-16 or UTF-32, `NaN`, trailing
+    /// bytes, another `charset`. Answered with a JSON-RPC parse error (-32700).
+    UnreadableJsonRpc,
+    /// A token bound to a key (`cnf`: a DPoP key's `jkt`, a certificate's `x5t#S256`)
+    /// presented without proof of that key (RFC 9449 §7, RFC 8705 §3): whoever holds a
+    /// copy of a bound token must not be able to use it as a bearer token.
+    UnprovenKeyBinding,
 }
 
 impl AuthErrorKind {
@@ -237,7 +245,9 @@ impl AuthErrorKind {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::GuardMissing => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::BodyReadFailed | Self::AmbiguousRequest => StatusCode::BAD_REQUEST,
+            Self::BodyReadFailed | Self::AmbiguousRequest | Self::UnreadableJsonRpc => {
+                StatusCode::BAD_REQUEST
+            }
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::MissingCredentials
             | Self::DuplicateHeader
@@ -252,7 +262,8 @@ impl AuthErrorKind {
             | Self::TokenNotYetValid
             | Self::ConflictingCredentials
             | Self::Replayed
-            | Self::TokenRevoked => StatusCode::UNAUTHORIZED,
+            | Self::TokenRevoked
+            | Self::UnprovenKeyBinding => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -285,6 +296,8 @@ impl AuthErrorKind {
             Self::ActorMismatch => "user token presented by another agent",
             Self::UserMismatch => "platform user is not the token's user",
             Self::AmbiguousRequest => "request does not read unambiguously",
+            Self::UnreadableJsonRpc => "body is not JSON-RPC the layer can read",
+            Self::UnprovenKeyBinding => "key-bound token without proof of its key",
         }
     }
 }

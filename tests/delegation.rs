@@ -535,3 +535,125 @@ async fn an_act_naming_an_issuer_binds_only_a_token_agent_of_that_issuer() {
         (StatusCode::FORBIDDEN, Some(AuthErrorKind::ActorMismatch))
     );
 }
+
+/// The ECDSA twin of a compact JWS: `(r, s)` becomes `(r, n - s)`, which verifies under the
+/// same key and was computed without it.
+fn ecdsa_twin(token: &str) -> String {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    // The order of P-256, big-endian.
+    const N: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63,
+        0x25, 0x51,
+    ];
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let mut signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    let s = &mut signature[32..];
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let difference = i16::from(N[i]) - i16::from(s[i]) - borrow;
+        borrow = i16::from(difference < 0);
+        s[i] = (difference + 256 * borrow) as u8;
+    }
+    format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+#[tokio::test]
+async fn an_ecdsa_token_and_its_malleated_twin_cannot_fill_both_slots() {
+    let pem = |name: &str| std::fs::read(format!("tests/data/oauth/{name}")).unwrap();
+    let key = JwtKey::public_pem(JwtAlgorithm::ES256, &pem("ec.pub.pem"))
+        .unwrap()
+        .with_private_pem(&pem("ec.pem"))
+        .unwrap();
+    let config = JwtConfig::builder()
+        .key("ec", key)
+        .issuer("tools")
+        .audience("tools")
+        .clock(FixedClock::at_unix(NOW))
+        .build()
+        .unwrap();
+    let verifier = JwtVerifier::new(config.clone());
+    let token = TokenIssuer::new(config)
+        .issue(TokenRequest::new(
+            "user-1",
+            Scopes::from_iter(["refunds:write"]),
+            Duration::from_secs(300),
+        ))
+        .unwrap()
+        .access_token;
+    let twin = ecdsa_twin(&token);
+    assert_ne!(twin, token);
+    let alone = GuardLayer::new(verifier.clone());
+    for spelling in [&token, &twin] {
+        let call = Call {
+            body: b"{}",
+            signature: None,
+            authorization: Some(format!("Bearer {spelling}")),
+            headers: vec![],
+            uri: "/tools/refund",
+        };
+        assert_eq!(
+            send(&alone, call).await.0,
+            StatusCode::OK,
+            "both spellings verify"
+        );
+    }
+    let guard = Delegation::builder(verifier.clone(), verifier)
+        .user_token_header("x-user-token")
+        .build()
+        .unwrap()
+        .layer();
+    let call = Call {
+        body: b"{}",
+        signature: None,
+        authorization: Some(format!("Bearer {token}")),
+        headers: vec![("x-user-token", twin)],
+        uri: "/tools/refund",
+    };
+    let (status, kind, caller) = send(&guard, call).await;
+    assert_eq!(
+        (status, kind),
+        (
+            StatusCode::UNAUTHORIZED,
+            Some(AuthErrorKind::ConflictingCredentials)
+        ),
+        "accepted as {caller:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_delegation_whose_agent_and_user_are_one_principal_is_refused() {
+    // Two distinct tokens for one subject: still the user acting as themselves.
+    let guard = Delegation::builder(users(), users())
+        .user_token_header("x-user-token")
+        .build()
+        .unwrap()
+        .layer();
+    let call = Call {
+        body: b"{}",
+        signature: None,
+        authorization: Some(format!(
+            "Bearer {}",
+            mint("user-1", &["refunds:write"], None)
+        )),
+        headers: vec![("x-user-token", mint("user-1", &["refunds:write"], None))],
+        uri: "/tools/refund",
+    };
+    assert_eq!(
+        send(&guard, call).await.1,
+        Some(AuthErrorKind::ConflictingCredentials)
+    );
+    let call = Call {
+        body: b"{}",
+        signature: None,
+        authorization: Some(format!("Bearer {}", mint("agent-7", &[], None))),
+        headers: vec![("x-user-token", mint("user-1", &["refunds:write"], None))],
+        uri: "/tools/refund",
+    };
+    assert_eq!(
+        send(&guard, call).await.0,
+        StatusCode::OK,
+        "two principals pass"
+    );
+}

@@ -784,3 +784,98 @@ async fn abandoned_introspections_still_end_and_leave_room() {
         "the abandoned calls ended and left the table"
     );
 }
+
+/// A token bound to a key (RFC 9449 `cnf.jkt`, RFC 8705 `cnf.x5t#S256`) is worthless
+/// without proof of the key; callguard proves none yet, so a bound token is never a bearer
+/// token, from a JWKS-verified JWT or from an introspection answer.
+#[tokio::test]
+async fn a_key_bound_token_presented_as_a_bearer_token_is_refused() {
+    let rsa = SigningKey::new("rsa-a", Algorithm::RS256, "rsa-a.pem");
+    let ec = SigningKey::new("ec", Algorithm::ES256, "ec.pem");
+    let fake = FakeJwks::new(&[&rsa, &ec], Duration::ZERO);
+    let guard = guard(remote(&fake, RemoteKeySettings::default()).await);
+    for cnf in [
+        json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}),
+        json!({"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}),
+        json!({}),
+    ] {
+        for key in [&rsa, &ec] {
+            let mut claims = claims();
+            claims["cnf"] = cnf.clone();
+            let (status, kind, _) = present(&guard, &key.sign(&claims)).await;
+            assert_eq!(
+                (status, kind),
+                (
+                    StatusCode::UNAUTHORIZED,
+                    Some(AuthErrorKind::UnprovenKeyBinding)
+                ),
+                "{cnf}"
+            );
+        }
+    }
+    let mut bound = active("mcp:call", RESOURCE);
+    bound["cnf"] = json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"});
+    let introspection = Arc::new(FakeIntrospection {
+        active: vec![("opaque-bound", bound)],
+        calls: AtomicUsize::new(0),
+        down: false,
+    });
+    let (status, kind, _) = present(&introspecting(&introspection), "opaque-bound").await;
+    assert_eq!(
+        (status, kind),
+        (
+            StatusCode::UNAUTHORIZED,
+            Some(AuthErrorKind::UnprovenKeyBinding)
+        )
+    );
+}
+
+/// An introspection answer is cached for at most its cache lifetime; past it, the token is
+/// introspected again (it is still active), never refused for the cache's sake.
+#[tokio::test]
+async fn an_active_token_is_introspected_again_when_its_cache_entry_ends() {
+    use callguard::clock::FixedClock;
+    use callguard::oauth::Introspection;
+    let clock = FixedClock::at_unix(now());
+    let mut answer = active("mcp:call", RESOURCE);
+    answer["exp"] = json!(now() + 3600);
+    let fake = Arc::new(FakeIntrospection {
+        active: vec![("opaque-long", answer)],
+        calls: AtomicUsize::new(0),
+        down: false,
+    });
+    let introspection = Introspection::builder(
+        "https://as.example.com/introspect",
+        "resource-server",
+        callguard::Secret::from_utf8("introspection-secret-0123").unwrap(),
+        Arc::clone(&fake) as Arc<dyn HttpClient>,
+    )
+    .issuer(ISSUER)
+    .audience(RESOURCE)
+    .clock(clock.clone())
+    .build()
+    .unwrap();
+    let key = SigningKey::new("rsa-a", Algorithm::RS256, "rsa-a.pem");
+    let issuer = Issuer::builder(ISSUER)
+        .keys(fixed_set(&key))
+        .audience(RESOURCE)
+        .build()
+        .unwrap();
+    let guard = AccessTokens::new([issuer])
+        .unwrap()
+        .with_introspection(introspection)
+        .layer();
+    assert_eq!(present(&guard, "opaque-long").await.0, StatusCode::OK);
+    clock.advance(Duration::from_secs(301));
+    assert_eq!(
+        present(&guard, "opaque-long").await.0,
+        StatusCode::OK,
+        "the cache entry ended, the token did not"
+    );
+    assert_eq!(fake.calls.load(Ordering::SeqCst), 2);
+    clock.advance(Duration::from_secs(3600));
+    assert_eq!(
+        present(&guard, "opaque-long").await.1,
+        Some(AuthErrorKind::TokenExpired)
+    );
+}

@@ -207,6 +207,11 @@ impl PendingDelegation {
     ) -> Result<(Caller, Option<RevocationCheck>), AuthError> {
         let inner = &self.delegation.inner;
         let forbidden = |kind| AuthError::new(kind, Challenges::one(ChallengeScheme::Bearer));
+        // Two proofs of one principal are the user acting as themselves, not an agent
+        // acting for them (two tokens of one subject, or one token in two spellings).
+        if same_principal(agent, &self.user) {
+            return Err(forbidden(AuthErrorKind::ConflictingCredentials));
+        }
         if let Some(act) = self.user.claims().and_then(|claims| claims.get("act")) {
             let named = act.get("sub").and_then(serde_json::Value::as_str);
             // An `act` naming an issuer binds a token agent of that issuer only.
@@ -251,6 +256,27 @@ impl PendingDelegation {
             .map_err(|kind| AuthError::new(kind, Challenges::one(ChallengeScheme::Bearer)))?;
         Ok((caller, revocation))
     }
+}
+
+/// Whether two token callers are one principal: the same method, issuer and subject.
+fn same_principal(agent: &Caller, user: &Caller) -> bool {
+    agent.claims().is_some()
+        && agent.method() == user.method()
+        && agent.issuer() == user.issuer()
+        && agent.id() == user.id()
+}
+
+/// Whether two presented tokens are one proof: for a compact JWS, the same signed part
+/// (`header.payload`), since a signature may have several spellings that verify (ECDSA's
+/// `(r, s)` and `(r, n - s)`); for anything else, the same bytes.
+pub(crate) fn same_proof(a: &[u8], b: &[u8]) -> bool {
+    fn signed_part(token: &[u8]) -> &[u8] {
+        match memchr::memrchr(b'.', token) {
+            Some(dot) if memchr::memchr_iter(b'.', token).count() == 2 => &token[..dot],
+            _ => token,
+        }
+    }
+    signed_part(a) == signed_part(b)
 }
 
 impl UserTokens {

@@ -46,4 +46,4 @@ mod delegated;
 #[cfg(feature = "jwt")]
 pub use delegated::{Delegation, DelegationBuilder, UserTokens};
 #[cfg(feature = "jwt")]
-pub(crate) use delegated::{PendingDelegation, UserTokenAt};
+pub(crate) use delegated::{PendingDelegation, UserTokenAt, same_proof};

@@ -60,6 +60,6 @@ pub(crate) use verify::RevocationCheck;
 #[cfg(feature = "oauth")]
 pub(crate) use verify::{
     ClaimRules, ClaimsChecked, ParsedToken, Revocations, TokenCache, TypRule, Verified,
-    names_audience, subject_of,
+    names_audience, refuse_key_binding, subject_of,
 };
-pub use verify::{DEFAULT_CACHE_CAPACITY, JwtVerifier};
+pub use verify::{DEFAULT_CACHE_BYTES, DEFAULT_CACHE_CAPACITY, JwtVerifier};

@@ -18,27 +18,91 @@ use crate::error::AuthErrorKind;
 /// The default number of verified tokens remembered per verifier.
 pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
 
-/// A token that passed every check, remembered until its `exp`.
+/// The default bound on the memory the verified-token cache of one verifier takes:
+/// 32 MiB, whatever the tokens' size.
+pub const DEFAULT_CACHE_BYTES: usize = 32 * 1024 * 1024;
+
+/// A token that passed every check, remembered until its `exp` (or `until`, if sooner).
 #[derive(Clone)]
 pub(crate) struct Verified {
     pub(crate) caller: Caller,
+    /// Refused as expired once `now - leeway >= exp`.
     pub(crate) exp: i64,
+    /// Forgotten (a miss: check the token again) once `now >= until`: an introspection
+    /// answer is trusted for a bounded time, whatever the token's `exp`.
+    pub(crate) until: i64,
+    /// What the entry costs in memory, estimated from the text it was read from.
+    pub(crate) bytes: u64,
+}
+
+impl Verified {
+    /// A token of `text_len` bytes (the token, or the introspection answer) that verified,
+    /// valid until `exp`.
+    pub(crate) fn new(caller: Caller, exp: i64, text_len: usize) -> Self {
+        // The parsed claims take about twice their text (measured: 7.6 KB tokens, 13.4 KB
+        // resident each), plus the entry's fixed part.
+        let bytes = (text_len as u64).saturating_mul(2).saturating_add(512);
+        Self {
+            caller,
+            exp,
+            until: i64::MAX,
+            bytes,
+        }
+    }
+
+    /// Forgotten at `until` at the latest.
+    pub(crate) fn until(mut self, until: i64) -> Self {
+        self.until = until;
+        self
+    }
+}
+
+/// Weighs cache entries by their estimated bytes, and at least the byte budget's share of
+/// one entry of the count, so neither the count nor the bytes exceed their bound.
+#[derive(Clone)]
+struct ByBytes {
+    floor: u64,
+}
+
+impl quick_cache::Weighter<[u8; 32], Verified> for ByBytes {
+    fn weight(&self, _key: &[u8; 32], verified: &Verified) -> u64 {
+        verified.bytes.max(self.floor)
+    }
 }
 
 /// Tokens that passed every check, keyed by the SHA-256 of the whole token (the token
-/// itself is not kept), bounded, until their `exp`. Shared by the self-issued JWT verifier
-/// and the external access-token verifier.
+/// itself is not kept), bounded in count and in bytes, until their `exp`. Shared by the
+/// self-issued JWT verifier and the external access-token verifier.
 #[derive(Clone)]
-pub(crate) struct TokenCache(Arc<quick_cache::sync::Cache<[u8; 32], Verified>>);
+pub(crate) struct TokenCache(Arc<quick_cache::sync::Cache<[u8; 32], Verified, ByBytes>>);
 
 impl TokenCache {
-    /// A cache of up to `capacity` tokens; none for 0.
+    /// A cache of up to `capacity` tokens and [`DEFAULT_CACHE_BYTES`]; none for 0.
     pub(crate) fn new(capacity: usize) -> Option<Self> {
-        (capacity > 0).then(|| Self(Arc::new(quick_cache::sync::Cache::new(capacity))))
+        Self::bounded(capacity, DEFAULT_CACHE_BYTES)
+    }
+
+    /// A cache of up to `capacity` tokens taking up to `max_bytes`; none for 0.
+    pub(crate) fn bounded(capacity: usize, max_bytes: usize) -> Option<Self> {
+        (capacity > 0 && max_bytes > 0).then(|| {
+            let max_bytes = max_bytes as u64;
+            let floor = (max_bytes / capacity as u64).max(1);
+            Self(Arc::new(quick_cache::sync::Cache::with_weighter(
+                capacity,
+                max_bytes,
+                ByBytes { floor },
+            )))
+        })
     }
 
     pub(crate) fn len(&self) -> usize {
         self.0.len()
+    }
+
+    /// The estimated bytes the entries take.
+    #[cfg(test)]
+    pub(crate) fn weight(&self) -> u64 {
+        self.0.weight()
     }
 
     /// The cache key of `token`.
@@ -47,7 +111,8 @@ impl TokenCache {
     }
 
     /// The caller of a token that verified before, `exp` checked again against `now`
-    /// (an expired entry is dropped); `None` when the token is not remembered.
+    /// (an expired entry is dropped); `None` when the token is not remembered, or no longer
+    /// (past its entry's `until`).
     pub(crate) fn lookup(
         &self,
         key: &[u8; 32],
@@ -58,6 +123,10 @@ impl TokenCache {
         if now.saturating_sub(leeway) >= hit.exp {
             self.0.remove(key);
             return Some(Err(AuthErrorKind::TokenExpired));
+        }
+        if now >= hit.until {
+            self.0.remove(key);
+            return None;
         }
         Some(Ok(hit.caller))
     }
@@ -140,7 +209,8 @@ impl Revocations {
 
     /// Revoke the token with this `jti` for `window`.
     pub(crate) fn revoke(&self, jti: &str, window: Duration) -> StoreFuture {
-        self.store.first_seen(jti_key(jti), window)
+        self.store
+            .first_seen(jti_key(jti), crate::replay::RecordId::new(), window)
     }
 }
 
@@ -320,7 +390,7 @@ impl JwtVerifier {
             .with_key_id(Arc::clone(&pinned.kid))
             .with_scopes(scopes_of(&claims)?)
             .with_claims(Claims::new(claims));
-        Ok(Verified { caller, exp })
+        Ok(Verified::new(caller, exp, token.len()))
     }
 }
 
@@ -366,6 +436,11 @@ impl<'a> ParsedToken<'a> {
             return Err(AuthErrorKind::InvalidCredentials);
         }
         Ok(Self { compact, header })
+    }
+
+    /// The token's length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.compact.signing_input.len() + 1 + self.compact.signature.len()
     }
 
     /// The key id the header names, if any.
@@ -441,7 +516,18 @@ impl<'a> ParsedToken<'a> {
         if claims.get("jti").is_some_and(|jti| !jti.is_string()) {
             return Err(AuthErrorKind::InvalidClaims);
         }
+        refuse_key_binding(&claims)?;
         Ok(ClaimsChecked { claims, exp })
+    }
+}
+
+/// Refuse a token bound to a key (`cnf`, RFC 7800): no method proves possession of a key
+/// yet, and a bound token accepted as a bearer token is what binding exists to prevent
+/// (RFC 9449 §7, RFC 8705 §3). Shared by JWTs and introspection answers.
+pub(crate) fn refuse_key_binding(claims: &Map<String, Value>) -> Result<(), AuthErrorKind> {
+    match claims.contains_key("cnf") {
+        true => Err(AuthErrorKind::UnprovenKeyBinding),
+        false => Ok(()),
     }
 }
 
@@ -596,5 +682,42 @@ mod tests {
         );
         let bad: Map<String, Value> = serde_json::from_str(r#"{"scopes":[1]}"#).unwrap();
         assert_eq!(scopes_of(&bad).unwrap_err(), AuthErrorKind::InvalidClaims);
+    }
+
+    fn entry(text_len: usize) -> Verified {
+        Verified::new(Caller::new(AuthMethod::Jwt, "agent"), i64::MAX, text_len)
+    }
+
+    #[test]
+    fn the_token_cache_is_bounded_in_bytes_as_well_as_in_count() {
+        // Large tokens: the bytes bind first.
+        let cache = TokenCache::bounded(10_000, 1024 * 1024).unwrap();
+        for n in 0..10_000u32 {
+            let mut key = [0; 32];
+            key[..4].copy_from_slice(&n.to_le_bytes());
+            cache.remember(key, entry(7_600));
+        }
+        assert!(cache.weight() <= 1024 * 1024, "{} bytes", cache.weight());
+        assert!(
+            cache.len() <= 1024 * 1024 / 15_712 + 1,
+            "{} entries",
+            cache.len()
+        );
+        // Small tokens: the count binds first.
+        let cache = TokenCache::bounded(100, 1024 * 1024).unwrap();
+        for n in 0..10_000u32 {
+            let mut key = [0; 32];
+            key[..4].copy_from_slice(&n.to_le_bytes());
+            cache.remember(key, entry(10));
+        }
+        assert!(cache.len() <= 100, "{} entries", cache.len());
+    }
+
+    #[test]
+    fn an_entry_past_its_until_is_a_miss_not_a_refusal() {
+        let cache = TokenCache::new(16).unwrap();
+        cache.remember([1; 32], entry(100).until(1_000));
+        assert!(matches!(cache.lookup(&[1; 32], 999, 0), Some(Ok(_))));
+        assert!(cache.lookup(&[1; 32], 1_000, 0).is_none());
     }
 }

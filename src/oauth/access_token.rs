@@ -303,10 +303,11 @@ impl AccessTokens {
         if let (Some(cache), Some(key)) = (&self.inner.cache, cache_key) {
             cache.remember(
                 key,
-                Verified {
-                    caller: caller.clone(),
-                    exp: exp.saturating_add(rules.leeway),
-                },
+                Verified::new(
+                    caller.clone(),
+                    exp.saturating_add(rules.leeway),
+                    parsed.len(),
+                ),
             );
         }
         Ok(caller)

@@ -273,16 +273,22 @@ impl Introspection {
                     .and_then(|c| c.get("exp"))
                     .and_then(Value::as_i64)
                     .unwrap_or(i64::MAX);
-                let until = exp.min(now.saturating_add(inner.max_positive_ttl));
+                // Trusted for a bounded time; past it the token is asked about again, and
+                // refused as expired only once its own `exp` has passed.
+                let until = now.saturating_add(inner.max_positive_ttl);
+                let text_len = caller.claims().map_or(0, |claims| {
+                    serde_json::to_vec(claims.as_map()).map_or(0, |text| text.len())
+                });
                 inner.cache.remember(
                     key,
-                    crate::jwt::Verified {
-                        caller: caller.clone(),
-                        exp: until,
-                    },
+                    crate::jwt::Verified::new(caller.clone(), exp, text_len).until(until),
                 );
             }
-            Err(AuthErrorKind::InvalidCredentials | AuthErrorKind::InvalidClaims) => {
+            Err(
+                AuthErrorKind::InvalidCredentials
+                | AuthErrorKind::InvalidClaims
+                | AuthErrorKind::UnprovenKeyBinding,
+            ) => {
                 inner
                     .negative
                     .insert(key, now.saturating_add(inner.negative_ttl));
@@ -354,6 +360,7 @@ impl Introspection {
                 return Err(AuthErrorKind::TokenNotYetValid);
             }
         }
+        crate::jwt::refuse_key_binding(&answer)?;
         let subject: Arc<str> = match answer.get("sub") {
             None => "".into(),
             Some(Value::String(sub)) => sub.as_str().into(),
