@@ -6,7 +6,8 @@
 //! | variable | meaning | default |
 //! | --- | --- | --- |
 //! | `CALLGUARD_ADDR` | address to listen on | `127.0.0.1:3000` |
-//! | `CALLGUARD_BODY_LIMIT` | largest accepted body, in bytes | `1048576` |
+//! | `CALLGUARD_HEADER_TIMEOUT` | seconds a client may take to send a request's head before its connection is closed | `10` |
+//! | `CALLGUARD_BODY_LIMIT` | largest accepted body on the tool and token routes, in bytes (webhook routes accept what their platform delivers: GitHub 25 MiB, the others 1 MiB) | `1048576` |
 //! | `TOOL_SIGNING_SECRETS` | comma-separated secrets for `x-signature` (hex HMAC-SHA256 of the raw body); every one is accepted | random |
 //! | `TOOL_BEARER_TOKENS` | comma-separated `name=token` pairs, each granted `tools:call` | `demo=<random>` |
 //! | `TOOL_JWT_SECRET` | HS256 key of the JWTs this server mints and verifies (issuer `callguard-example`, audience `tools`, header `typ` `JWT`) | random |
@@ -103,6 +104,7 @@ const MAX_TTL: u64 = 3600;
 struct Settings {
     addr: SocketAddr,
     body_limit: usize,
+    header_timeout: Duration,
     signing_secrets: Vec<String>,
     bearer_tokens: Vec<(String, String)>,
     jwt_secret: String,
@@ -198,6 +200,11 @@ impl Settings {
             body_limit: env_or("CALLGUARD_BODY_LIMIT", "1048576")
                 .parse()
                 .map_err(|e| format!("CALLGUARD_BODY_LIMIT: {e}"))?,
+            header_timeout: match env_or("CALLGUARD_HEADER_TIMEOUT", "10").parse::<u64>() {
+                Ok(seconds) if seconds > 0 => Duration::from_secs(seconds),
+                Ok(_) => return Err("CALLGUARD_HEADER_TIMEOUT must be at least 1".to_owned()),
+                Err(e) => return Err(format!("CALLGUARD_HEADER_TIMEOUT: {e}")),
+            },
             signing_secrets: signing.split(',').map(str::to_owned).collect(),
             bearer_tokens: pairs("TOOL_BEARER_TOKENS", &bearer, '=')?,
             jwt_secret,
@@ -672,13 +679,16 @@ fn app(
     // guard's, or a verified body is then refused by the `Bytes` extractor.
     app = app.layer(DefaultBodyLimit::max(settings.body_limit));
     for (route, secret) in &settings.providers {
-        // Presets name themselves (`github`, `stripe`, …) in the rejection log.
-        let guard = GuardLayer::new(provider(route, secret, &settings.public_url, replay)?)
-            .body_limit(settings.body_limit);
+        // Presets name themselves (`github`, `stripe`, …) in the rejection log, and accept
+        // the largest body their platform delivers (GitHub: 25 MB), whatever
+        // CALLGUARD_BODY_LIMIT says for the tool routes.
+        let guard = GuardLayer::new(provider(route, secret, &settings.public_url, replay)?);
+        let limit = DefaultBodyLimit::max(guard.max_body());
         app = app.merge(
             Router::new()
                 .route(&format!("/webhooks/{route}"), post(call_tool))
-                .route_layer(guard),
+                .route_layer(guard)
+                .layer(limit),
         );
     }
     Ok(app)
@@ -783,13 +793,42 @@ async fn main() {
     for command in example_commands(&settings) {
         println!("  {command}");
     }
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        fail(&format!("server failed: {e}"));
+    serve(listener, app, settings.header_timeout).await;
+}
+
+/// Serve `app` until Ctrl-C, closing any connection that has not sent a complete request
+/// head within `header_timeout` (so idle or trickling clients cannot hold connections
+/// open indefinitely: `axum::serve` sets no such limit). Each request carries the peer's
+/// address as `ConnectInfo`.
+async fn serve(listener: tokio::net::TcpListener, app: Router, header_timeout: Duration) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    use tower::Service as _;
+    let mut make_service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let shutdown = tokio::signal::ctrl_c();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => return,
+        };
+        let Ok(service) = make_service.call(peer).await;
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+                .with_upgrades();
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, %peer, "connection ended with an error");
+            }
+        });
     }
 }

@@ -16,6 +16,7 @@ export TOOL_BEARER_TOKENS="agent-a=tok_agent_a_0123456789abcdef,agent-b=tok_agen
 export TOOL_JWT_SECRET="jwt-secret-for-the-smoke-test-0123456789"
 export TOOL_BASIC_USERS="minter:minter-password-0123456789"
 export SENDBIRD_API_TOKEN="sendbird-master-api-token-for-the-smoke-0123"
+export GITHUB_WEBHOOK_SECRET="github-webhook-secret-for-the-smoke-0123"
 
 # A secret with a trailing newline (as read from a file) is refused at startup, by name.
 if TOOL_JWT_SECRET=$'jwt-secret-with-a-newline-0123456789\n' target/debug/examples/tool_server >/dev/null 2>/tmp/callguard-smoke-refused.log; then
@@ -25,6 +26,7 @@ grep -q "TOOL_JWT_SECRET" /tmp/callguard-smoke-refused.log || { echo "the refusa
 
 # No body limit at all: a lying Content-Length must still not size an allocation.
 export CALLGUARD_BODY_LIMIT=68719476736
+export CALLGUARD_HEADER_TIMEOUT=2
 export SERVER_LOG=$(mktemp)
 server_log=$SERVER_LOG
 start_tool_server target/debug/examples/tool_server
@@ -185,6 +187,29 @@ with urllib.request.urlopen(request, timeout=10) as response:
 assert answer["on_behalf_of"] == "bob" and answer["id"] == "sendbird" and answer["actor"] is None, answer
 status, answer = post("/tools/echo", asserted, hmac.new(secrets[0].encode(), asserted, hashlib.sha256).hexdigest())
 assert status == 200 and answer["on_behalf_of"] == "bob", answer
+
+# A GitHub delivery larger than the tool routes' limit would be: GitHub's preset accepts
+# what GitHub delivers (up to 25 MB), so a 3 MB push event is not a 413.
+large = b'{"ref":"refs/heads/main","padding":"' + b"x" * (3 * 1024 * 1024) + b'"}'
+request = urllib.request.Request(base + "/webhooks/github", data=large, method="POST")
+request.add_header("x-hub-signature-256", "sha256=" + hmac.new(os.environ["GITHUB_WEBHOOK_SECRET"].encode(), large, hashlib.sha256).hexdigest())
+with urllib.request.urlopen(request, timeout=30) as response:
+    answer = json.loads(response.read())
+    assert response.status == 200 and answer["id"] == "github" and answer["body_len"] == len(large), answer
+
+# A client that never finishes its request head is cut off after CALLGUARD_HEADER_TIMEOUT.
+import socket
+host, port = os.environ["CALLGUARD_ADDR"].rsplit(":", 1)
+slow = socket.create_connection((host, int(port)), timeout=10)
+slow.sendall(b"POST /tools/echo HTTP/1.1\r\nHost: x\r\nx-signature: ")
+started = time.monotonic()
+try:
+    answer = slow.recv(1024)
+except ConnectionResetError:
+    answer = b""
+assert answer == b"" or answer.startswith(b"HTTP/1.1 408"), answer
+assert time.monotonic() - started < 9, "the connection was held open past the header timeout"
+slow.close()
 
 # Refusals are in the log, named and with the path, and no credential is.
 time.sleep(0.2)

@@ -169,6 +169,13 @@ impl Authenticator {
         name_of(&self.method)
     }
 
+    /// The body limit a guard of this authenticator has unless told otherwise: the largest
+    /// a signature method's platform delivers (the most of several), or
+    /// [`DEFAULT_BODY_LIMIT`](crate::DEFAULT_BODY_LIMIT).
+    pub fn default_body_limit(&self) -> usize {
+        default_body_limit_of(&self.method)
+    }
+
     /// Whether this is a delegation.
     #[cfg(feature = "jwt")]
     pub(crate) fn is_delegation(&self) -> bool {
@@ -197,6 +204,25 @@ impl Authenticator {
     /// A [`GuardLayer`](crate::GuardLayer) that requires this authenticator.
     pub fn layer(self) -> crate::GuardLayer {
         crate::GuardLayer::new(self)
+    }
+}
+
+fn default_body_limit_of(method: &Method) -> usize {
+    match method {
+        Method::Signature(verifier) => verifier.platform_body_limit(),
+        #[cfg(feature = "jwt")]
+        Method::Delegated(delegation) => delegation.inner.agent.default_body_limit(),
+        Method::AnyOf(methods) => methods
+            .iter()
+            .map(default_body_limit_of)
+            .max()
+            .unwrap_or(crate::DEFAULT_BODY_LIMIT),
+        Method::FirstOf(verifiers) => verifiers
+            .iter()
+            .map(SignatureVerifier::platform_body_limit)
+            .max()
+            .unwrap_or(crate::DEFAULT_BODY_LIMIT),
+        _ => crate::DEFAULT_BODY_LIMIT,
     }
 }
 

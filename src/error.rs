@@ -17,6 +17,8 @@ pub enum ConfigError {
     EmptySecret,
     /// A secret shorter than the minimum.
     SecretTooShort {
+        /// The secret's id, when it was given one (a signature secret's id).
+        id: Option<String>,
         /// The length given.
         len: usize,
         /// The minimum required.
@@ -104,8 +106,16 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::EmptySecret => f.write_str("secret is empty"),
-            Self::SecretTooShort { len, min } => {
-                write!(f, "secret is {len} bytes long; at least {min} are required")
+            Self::SecretTooShort { id, len, min } => {
+                match id {
+                    Some(id) => write!(f, "secret `{id}` is {len} bytes long")?,
+                    None => write!(f, "secret is {len} bytes long")?,
+                }
+                write!(
+                    f,
+                    "; at least {min} are required (for a platform that issues shorter secrets, \
+                     build the secret with callguard::dangerous::secret_allowing_short on purpose)"
+                )
             }
             Self::InvalidBase64 => f.write_str("secret is not valid base64"),
             Self::MissingEnvVar { name } => {

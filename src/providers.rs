@@ -28,6 +28,27 @@
 //! # Ok::<(), callguard::ConfigError>(())
 //! ```
 //!
+//! # Body limits
+//!
+//! A guard built from a preset accepts bodies up to the largest its platform documents, so
+//! a legitimate delivery is never refused with 413 (which the platform records as a failed
+//! delivery): GitHub caps payloads at 25 MB, and the guard accepts 25 MiB. The other
+//! platforms document no maximum, so their guards keep the 1 MiB default
+//! ([`crate::DEFAULT_BODY_LIMIT`]); raise it with
+//! [`GuardLayer::body_limit`](crate::GuardLayer::body_limit) if your deliveries are larger.
+//! In axum, raise `DefaultBodyLimit` to match on the same route, or the `Bytes` extractor
+//! refuses what the guard verified.
+//!
+//! ```
+//! use callguard::{GuardLayer, providers};
+//!
+//! let github = providers::github().signing_secret("k1", "a-github-webhook-secret").build()?;
+//! assert_eq!(GuardLayer::new(github).max_body(), 25 * 1024 * 1024);
+//! let stripe = providers::stripe().signing_secret("k1", "whsec_a-stripe-secret-0123").build()?;
+//! assert_eq!(GuardLayer::new(stripe).max_body(), callguard::DEFAULT_BODY_LIMIT);
+//! # Ok::<(), callguard::ConfigError>(())
+//! ```
+//!
 //! URL-covering schemes (SignalWire, Twilio) sign the URL the platform called, which a
 //! server behind a proxy does not see. Configure it with `public_base_url`; only if that is
 //! impossible, opt in to forwarded headers with `trust_forwarded_headers` (they are
@@ -45,12 +66,17 @@ use crate::signature::{
 };
 use crate::signature::{SecretList, SecretText};
 
+/// GitHub's documented payload cap, 25 MB, read generously as 25 MiB.
+const GITHUB_MAX_PAYLOAD: usize = 25 * 1024 * 1024;
+
 /// GitHub: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>`, keyed with the
-/// webhook secret's UTF-8 bytes. No timestamp. See GitHub Docs, "Validating webhook
-/// deliveries".
+/// webhook secret's UTF-8 bytes. No timestamp. Bodies up to 25 MiB (GitHub caps payloads at
+/// 25 MB). See GitHub Docs, "Validating webhook deliveries" and "Webhook events and
+/// payloads".
 pub fn github() -> SignatureVerifierBuilder {
     SignatureVerifier::builder()
         .identity("github")
+        .platform_body_limit(GITHUB_MAX_PAYLOAD)
         .header("x-hub-signature-256")
         .format(SignatureFormat::prefixed("sha256="))
 }

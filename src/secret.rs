@@ -171,6 +171,7 @@ impl Secret {
         }
         if bytes.len() < min_len {
             return Err(ConfigError::SecretTooShort {
+                id: None,
                 len: bytes.len(),
                 min: min_len,
             });
@@ -236,7 +237,11 @@ mod tests {
     fn short_secret_is_refused_with_lengths() {
         assert_eq!(
             Secret::from_utf8("fifteen-bytes!!").unwrap_err(),
-            ConfigError::SecretTooShort { len: 15, min: 16 }
+            ConfigError::SecretTooShort {
+                id: None,
+                len: 15,
+                min: 16
+            }
         );
         assert!(Secret::from_utf8("sixteen-bytes!!!").is_ok());
     }

@@ -69,16 +69,18 @@ impl<R: Reject> Shared<R> {
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl GuardLayer {
-    /// A guard that requires `authenticator` to accept every request, with a 1 MiB body
-    /// limit and [`ProblemDetails`] rejections.
+    /// A guard that requires `authenticator` to accept every request, with
+    /// [`ProblemDetails`] rejections and the authenticator's
+    /// [default body limit](Authenticator::default_body_limit): 1 MiB, or the largest body
+    /// a preset's platform delivers (GitHub: 25 MB).
     pub fn new(authenticator: impl Into<Authenticator>) -> Self {
         let authenticator = authenticator.into();
         Self {
             shared: Shared {
                 log: RejectionLog::new(authenticator.name()),
                 implications: None,
+                body_limit: authenticator.default_body_limit(),
                 authenticator,
-                body_limit: DEFAULT_BODY_LIMIT,
                 body_timeout: cfg!(feature = "timeout").then_some(DEFAULT_BODY_TIMEOUT),
                 optional: false,
                 responder: ProblemDetails::default(),
@@ -122,7 +124,13 @@ impl<R> GuardLayer<R> {
         self.shared.log.name()
     }
 
-    /// The most body bytes a method that reads the body will accept (default 1 MiB). A larger
+    /// The most body bytes this guard reads (see [`GuardLayer::body_limit`]).
+    pub fn max_body(&self) -> usize {
+        self.shared.body_limit
+    }
+
+    /// The most body bytes a method that reads the body will accept (default 1 MiB, or the
+    /// largest body a preset's platform delivers). A larger
     /// declared `Content-Length` is refused with 413 before reading; a body that grows past it
     /// while streaming is refused with 413 as soon as it does. Memory follows the bytes that
     /// actually arrive, whatever the limit (`usize::MAX` means no limit) and whatever

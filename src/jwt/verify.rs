@@ -51,6 +51,7 @@ impl Verified {
     }
 
     /// Forgotten at `until` at the latest.
+    #[cfg(any(feature = "oauth", test))]
     pub(crate) fn until(mut self, until: i64) -> Self {
         self.until = until;
         self
@@ -439,6 +440,7 @@ impl<'a> ParsedToken<'a> {
     }
 
     /// The token's length in bytes.
+    #[cfg(feature = "oauth")]
     pub(crate) fn len(&self) -> usize {
         self.compact.signing_input.len() + 1 + self.compact.signature.len()
     }

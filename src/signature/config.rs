@@ -124,6 +124,8 @@ impl HeaderAliases {
 }
 
 pub(crate) struct VerifierConfig {
+    /// The largest body the platform sends: a guard's default body limit.
+    pub(crate) platform_body_limit: usize,
     pub(crate) header: HeaderName,
     pub(crate) aliases: HeaderAliases,
     pub(crate) algorithm: SignatureAlgorithm,
@@ -192,6 +194,12 @@ pub struct SignatureVerifier {
 }
 
 impl SignatureVerifier {
+    /// The largest body the platform delivers, which a guard of this verifier accepts by
+    /// default (see [`SignatureVerifierBuilder::platform_body_limit`]).
+    pub fn platform_body_limit(&self) -> usize {
+        self.config.platform_body_limit
+    }
+
     /// A builder with the defaults: header `x-signature`, lower- or upper-case hex, the raw
     /// body as the message, no timestamp, identity `signature`.
     pub fn builder() -> SignatureVerifierBuilder {
@@ -253,6 +261,7 @@ pub struct SignatureVerifierBuilder {
     replay_window: Option<Duration>,
     replay_policy: ReplayPolicy,
     release_replay_on: fn(http::StatusCode) -> bool,
+    platform_body_limit: usize,
     secret_text: SecretText,
     on_behalf_of: Option<crate::delegation::PlatformUser>,
 }
@@ -269,6 +278,14 @@ impl SecretList {
     pub(crate) fn add(&mut self, id: String, secret: Result<Secret, ConfigError>) {
         match secret {
             Ok(secret) => self.entries.push((id, secret)),
+            // Name the secret a short key was given as, among several.
+            Err(ConfigError::SecretTooShort { id: None, len, min }) => {
+                self.error.get_or_insert(ConfigError::SecretTooShort {
+                    id: Some(id),
+                    len,
+                    min,
+                });
+            }
             Err(error) => {
                 self.error.get_or_insert(error);
             }
@@ -341,6 +358,7 @@ impl Default for SignatureVerifierBuilder {
             replay_window: None,
             replay_policy: ReplayPolicy::FailClosed,
             release_replay_on: |status| status.is_server_error(),
+            platform_body_limit: crate::DEFAULT_BODY_LIMIT,
             secret_text: SecretText::Utf8,
             on_behalf_of: None,
         }
@@ -564,6 +582,17 @@ impl SignatureVerifierBuilder {
         self
     }
 
+    /// The largest body the platform delivers (default 1 MiB, [`crate::DEFAULT_BODY_LIMIT`]):
+    /// a [`GuardLayer`](crate::GuardLayer) built from this verifier refuses longer bodies
+    /// with 413 unless told otherwise with
+    /// [`GuardLayer::body_limit`](crate::GuardLayer::body_limit). Presets set their
+    /// platform's documented maximum (GitHub: 25 MB), so a legitimate delivery is never
+    /// refused.
+    pub fn platform_body_limit(mut self, bytes: usize) -> Self {
+        self.platform_body_limit = bytes;
+        self
+    }
+
     /// What to do when the replay store cannot answer (default: refuse with 503).
     #[must_use]
     pub fn replay_policy(mut self, policy: ReplayPolicy) -> Self {
@@ -669,6 +698,7 @@ impl SignatureVerifierBuilder {
         });
         Ok(SignatureVerifier {
             config: Arc::new(VerifierConfig {
+                platform_body_limit: self.platform_body_limit,
                 header,
                 aliases,
                 algorithm: self.algorithm,
@@ -785,6 +815,26 @@ mod tests {
                 verifier: "signature".to_owned()
             }
         );
+    }
+
+    #[test]
+    fn a_short_secret_is_named_with_the_deliberate_way_to_allow_it() {
+        let error = SignatureVerifier::builder()
+            .signing_secret("2026-11", "0123456789abcdef0123456789abcdef")
+            .signing_secret("legacy", "short-key")
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            error,
+            ConfigError::SecretTooShort {
+                id: Some("legacy".into()),
+                len: 9,
+                min: Secret::MIN_LEN
+            }
+        );
+        let text = error.to_string();
+        assert!(text.contains("`legacy`"), "{text}");
+        assert!(text.contains("dangerous::secret_allowing_short"), "{text}");
     }
 
     #[test]
