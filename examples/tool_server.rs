@@ -41,7 +41,9 @@
 //!   the user's proof is a JWT from `/auth/token` in `Authorization: Bearer` with scope
 //!   `refunds:write`; the signed JSON body's `user_id` must be the token's `sub`. Answers the
 //!   same JSON with `id` the user, `method: "jwt"`, `scopes` in force and `actor` (`method`,
-//!   `id`, `key_id` of the agent). Missing either proof: 401; another `user_id`: 403; no
+//!   `id`, `key_id` of the agent; an `x-signature` agent is named by its secret's `key_id`,
+//!   `secret-1`, …, so a token minted with that `actor` is accepted only with a signature by
+//!   that secret, 403 with another). Missing either proof: 401; another `user_id`: 403; no
 //!   `refunds:write`: 403 `insufficient_scope`. A signed delivery is accepted once.
 //! - Signed calls whose JSON body has a `user_id` show it as `on_behalf_of` (asserted by the
 //!   platform, not proven by the user), on the tool routes and `/webhooks/sendbird`.
@@ -701,6 +703,9 @@ fn refund_guard(settings: &Settings, users: JwtVerifier) -> Result<GuardLayer, S
     let remembered = || MemoryReplayStore::default();
     let mut agents: Vec<Authenticator> = vec![
         tool_signature(settings)?
+            // Each TOOL_SIGNING_SECRETS entry is its own agent (`secret-1`, …), so a token
+            // minted with that `actor` is presented only with that secret's signature.
+            .identify_callers_by_secret()
             .replay_protection(remembered())
             .build()
             .map_err(|e| format!("TOOL_SIGNING_SECRETS: {e}"))?

@@ -135,6 +135,8 @@ def refund(body, user_token=None, signature="sendbird"):
     request = urllib.request.Request(base + "/tools/refund", data=body, method="POST")
     if signature == "sendbird":
         request.add_header("x-sendbird-signature", sendbird(body))
+    elif signature is not None:
+        request.add_header("x-signature", hmac.new(signature.encode(), body, hashlib.sha256).hexdigest())
     if user_token is not None:
         request.add_header("authorization", f"Bearer {user_token}")
     try:
@@ -167,6 +169,11 @@ assert refund(order(3), alice)[0] == 200, "the retry of the same signed delivery
 assert refund(order(3), alice)[0] == 401, "the same signed delivery a second time is a replay"
 assert refund(order(4), user_token("alice", ["refunds:write"], actor="another-agent")["access_token"])[0] == 403
 assert refund(order(5), user_token("alice", ["refunds:write"], actor="sendbird")["access_token"])[0] == 200
+# A token bound to one of the tool agents' secrets: only that secret's signature presents it.
+bound = user_token("alice", ["refunds:write"], actor="secret-1")["access_token"]
+status, answer, _ = refund(order(7), bound, signature=secrets[0])
+assert status == 200 and answer["actor"] == {"method": "signature", "id": "secret-1", "key_id": "secret-1"}, (status, answer)
+assert refund(order(8), bound, signature=secrets[1])[0] == 403, "another agent's secret"
 
 # Revocation of a minted token: 401 on every route afterwards, cached or not.
 minted = user_token("alice", ["refunds:write", "tools:call"])

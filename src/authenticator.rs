@@ -89,7 +89,12 @@ impl Authenticator {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::InvalidComposition`] for an empty list, which could accept nothing.
+    /// [`ConfigError::InvalidComposition`] for an empty list, which could accept nothing,
+    /// and for a [`Delegation`](crate::delegation::Delegation) among other methods (it needs
+    /// both its proofs, so it cannot be one choice of several). [`ConfigError::ConflictingMethods`]
+    /// for two methods that read one credential (two signature verifiers on one header, two
+    /// static token sets, two JWT verifiers), naming both: every request carrying it would
+    /// be refused, so make them one method instead.
     pub fn any_of(methods: impl IntoIterator<Item = Authenticator>) -> Result<Self, ConfigError> {
         let mut flat = Vec::new();
         for authenticator in methods {
@@ -103,6 +108,14 @@ impl Authenticator {
                 reason: "any_of needs at least one method",
             });
         }
+        #[cfg(feature = "jwt")]
+        if flat.len() > 1 && flat.iter().any(|m| matches!(m, Method::Delegated(_))) {
+            return Err(ConfigError::InvalidComposition {
+                reason: "a delegation needs both its proofs and cannot be one choice among others; \
+                         give it a guard (a route) of its own",
+            });
+        }
+        refuse_shared_credentials(&flat)?;
         Ok(Self {
             method: Method::AnyOf(flat.into()),
         })
@@ -176,6 +189,12 @@ impl Authenticator {
         default_body_limit_of(&self.method)
     }
 
+    /// The credentials its methods read.
+    #[cfg(feature = "jwt")]
+    pub(crate) fn credentials(&self) -> Vec<String> {
+        credentials_of(&self.method)
+    }
+
     /// Whether this is a delegation.
     #[cfg(feature = "jwt")]
     pub(crate) fn is_delegation(&self) -> bool {
@@ -205,6 +224,54 @@ impl Authenticator {
     pub fn layer(self) -> crate::GuardLayer {
         crate::GuardLayer::new(self)
     }
+}
+
+/// The credentials a method reads, each named as a composition error would name it: a
+/// signature header (or alias), or a kind of `Authorization` token.
+fn credentials_of(method: &Method) -> Vec<String> {
+    let header = |verifier: &SignatureVerifier| -> Vec<String> {
+        verifier
+            .signature_headers()
+            .map(|name| format!("the `{name}` header"))
+            .collect()
+    };
+    match method {
+        Method::Signature(verifier) => header(verifier),
+        Method::FirstOf(verifiers) => {
+            let mut names: Vec<String> = verifiers.iter().flat_map(header).collect();
+            names.dedup();
+            names
+        }
+        Method::Bearer(_) => vec!["static bearer tokens".to_owned()],
+        #[cfg(feature = "jwt")]
+        Method::Jwt(_) => vec!["the server's own JWTs".to_owned()],
+        #[cfg(feature = "oauth")]
+        Method::OAuth(_) => vec!["access tokens of external issuers".to_owned()],
+        #[cfg(feature = "jwt")]
+        Method::Delegated(delegation) => delegation.inner.agent.credentials(),
+        Method::Basic(_) => vec!["Basic credentials".to_owned()],
+        Method::AnyOf(methods) => methods.iter().flat_map(credentials_of).collect(),
+    }
+}
+
+/// Refuse two methods that read one credential: every request carrying it would be refused
+/// as carrying credentials for several methods.
+fn refuse_shared_credentials(methods: &[Method]) -> Result<(), ConfigError> {
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for method in methods {
+        let name = name_of(method);
+        for credential in credentials_of(method) {
+            if let Some((first, _)) = seen.iter().find(|(_, c)| *c == credential) {
+                return Err(ConfigError::ConflictingMethods {
+                    first: first.clone(),
+                    second: name,
+                    credential,
+                });
+            }
+            seen.push((name.clone(), credential));
+        }
+    }
+    Ok(())
 }
 
 fn default_body_limit_of(method: &Method) -> usize {

@@ -91,6 +91,16 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// Two methods of one composition that read the same credential: a request carrying it
+    /// would be "credentials for several methods" and always refused.
+    ConflictingMethods {
+        /// The first method's name.
+        first: String,
+        /// The second method's name.
+        second: String,
+        /// The credential both read (a header, or a kind of `Authorization`).
+        credential: String,
+    },
     /// A secret from the environment with leading or trailing whitespace (usually the
     /// newline of a file or a Kubernetes secret), which would key every check wrongly.
     SecretWhitespace {
@@ -145,6 +155,16 @@ impl fmt::Display for ConfigError {
             }
             Self::InvalidUrl { url } => write!(f, "`{url}` is not an absolute http(s) URL"),
             Self::InvalidComposition { reason } => write!(f, "invalid composition: {reason}"),
+            Self::ConflictingMethods {
+                first,
+                second,
+                credential,
+            } => write!(
+                f,
+                "invalid composition: `{first}` and `{second}` both read {credential}, so every \
+                 request carrying it would be refused; make them one method (one signature \
+                 verifier with both secrets, one token set with every token)"
+            ),
             Self::SecretWhitespace { name } => write!(
                 f,
                 "environment variable `{name}` has leading or trailing whitespace (a trailing newline?); \

@@ -657,3 +657,35 @@ async fn a_delegation_whose_agent_and_user_are_one_principal_is_refused() {
         "two principals pass"
     );
 }
+
+#[tokio::test]
+async fn a_token_bound_to_one_hmac_agent_is_accepted_only_with_that_agents_secret() {
+    const SEVEN: &str = "agent-seven-secret-0123456789ab";
+    const EIGHT: &str = "agent-eight-secret-0123456789ab";
+    let agents = SignatureVerifier::builder()
+        .identity("agents")
+        .secret("agent-7", Secret::from_utf8(SEVEN).unwrap())
+        .secret("agent-8", Secret::from_utf8(EIGHT).unwrap())
+        .identify_callers_by_secret()
+        .build()
+        .unwrap();
+    let guard = Delegation::builder(agents, users())
+        .bind(PlatformUser::json_pointer("/user_id").unwrap())
+        .build()
+        .unwrap()
+        .layer();
+    let token = mint("user-1", &["refunds:write"], Some("agent-7"));
+    let by = |secret: &str| Call {
+        signature: Some(sign_hex(secret, BODY)),
+        ..Call::signed(BODY, Some(&token))
+    };
+    let (status, _, caller) = send(&guard, by(SEVEN)).await;
+    assert_eq!(status, StatusCode::OK);
+    let actor = caller.unwrap().actor().cloned().unwrap();
+    assert_eq!((actor.id(), actor.key_id()), ("agent-7", Some("agent-7")));
+    assert_eq!(
+        send(&guard, by(EIGHT)).await.1,
+        Some(AuthErrorKind::ActorMismatch),
+        "another agent of the same verifier"
+    );
+}

@@ -430,3 +430,127 @@ async fn two_authorization_headers_are_rejected_by_static_tokens() {
     .await;
     assert_eq!(result.kind, Some(AuthErrorKind::DuplicateHeader));
 }
+
+fn verifier_on(identity: &str, header: &str, secret: &str) -> SignatureVerifier {
+    SignatureVerifier::builder()
+        .identity(identity)
+        .header(header)
+        .secret("k", Secret::from_utf8(secret).unwrap())
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn any_of_refuses_two_methods_that_read_one_credential_naming_both() {
+    let error = Authenticator::any_of([
+        verifier_on("agents", "x-signature", "first-secret-0123456789").into(),
+        verifier_on("partners", "x-signature", "second-secret-0123456789").into(),
+    ])
+    .unwrap_err();
+    assert_eq!(
+        error,
+        callguard::ConfigError::ConflictingMethods {
+            first: "agents".into(),
+            second: "partners".into(),
+            credential: "the `x-signature` header".into(),
+        }
+    );
+    assert!(
+        error.to_string().contains("`agents` and `partners`"),
+        "{error}"
+    );
+    // An alias is read as surely as the header itself.
+    let svix = verifier_on("svix", "svix-signature", "svix-secret-0123456789ab");
+    let standard = callguard::providers::standard_webhooks()
+        .signing_secret("k", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+        .build()
+        .unwrap();
+    assert!(matches!(
+        Authenticator::any_of([standard.into(), svix.into()]),
+        Err(callguard::ConfigError::ConflictingMethods { .. })
+    ));
+    assert!(matches!(
+        Authenticator::any_of([tokens().into(), tokens().into()]),
+        Err(callguard::ConfigError::ConflictingMethods { .. })
+    ));
+    assert!(matches!(
+        Authenticator::any_of([users().into(), users().into()]),
+        Err(callguard::ConfigError::ConflictingMethods { .. })
+    ));
+    let jwt = || JwtVerifier::new(jwt_config());
+    assert!(matches!(
+        Authenticator::any_of([jwt().into(), jwt().into()]),
+        Err(callguard::ConfigError::ConflictingMethods { .. })
+    ));
+    // Nesting does not hide a conflict.
+    let nested = Authenticator::any_of([tokens().into(), signature().into()]).unwrap();
+    assert!(matches!(
+        Authenticator::any_of([nested, tokens().into()]),
+        Err(callguard::ConfigError::ConflictingMethods { .. })
+    ));
+    // Different credentials compose.
+    assert!(
+        Authenticator::any_of([
+            tokens().into(),
+            jwt().into(),
+            users().into(),
+            signature().into()
+        ])
+        .is_ok()
+    );
+}
+
+#[test]
+fn a_delegation_cannot_be_one_choice_among_others() {
+    let delegation =
+        callguard::delegation::Delegation::builder(signature(), JwtVerifier::new(jwt_config()))
+            .build()
+            .unwrap();
+    assert!(matches!(
+        Authenticator::any_of([
+            delegation.clone().into(),
+            JwtVerifier::new(jwt_config()).into()
+        ]),
+        Err(callguard::ConfigError::InvalidComposition { .. })
+    ));
+    assert!(Authenticator::any_of([delegation.into()]).is_ok());
+}
+
+mod composition_rule {
+    use super::*;
+    use proptest::prelude::*;
+
+    const HEADERS: [&str; 3] = ["x-signature", "x-hub-signature-256", "x-agent-signature"];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// any_of builds exactly when no two verifiers read one header, and what it builds
+        /// accepts a request signed for each of its verifiers: a composition never builds
+        /// that could not accept.
+        #[test]
+        fn any_of_builds_only_what_can_accept(choice in proptest::collection::vec(0..HEADERS.len(), 1..4)) {
+            let verifiers: Vec<(usize, SignatureVerifier)> = choice
+                .iter()
+                .enumerate()
+                .map(|(n, &h)| (h, verifier_on(&format!("v{n}"), HEADERS[h], &format!("secret-{n}-0123456789abcdef"))))
+                .collect();
+            let mut distinct = choice.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            let built = Authenticator::any_of(verifiers.iter().map(|(_, v)| v.clone().into()));
+            prop_assert_eq!(built.is_ok(), distinct.len() == choice.len());
+            let Ok(authenticator) = built else { return Ok(()) };
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            for (n, (h, _)) in verifiers.iter().enumerate() {
+                let signature = sign_hex(&format!("secret-{n}-0123456789abcdef"), b"{}");
+                let request = Request::post("/tool")
+                    .header(HEADERS[*h], signature)
+                    .body(Body::from("{}"))
+                    .unwrap();
+                let guard = GuardLayer::new(authenticator.clone());
+                let status = runtime.block_on(app(guard).oneshot(request)).unwrap().status();
+                prop_assert_eq!(status, StatusCode::OK);
+            }
+        }
+    }
+}

@@ -75,6 +75,13 @@ impl TokenRequest {
     /// Make the token presentable only by the agent `actor` (RFC 8693 `act`:
     /// `{"sub": "<actor>"}`): a [`Delegation`](crate::delegation::Delegation) accepts it
     /// only when that agent proved itself, and no guard accepts it presented alone.
+    ///
+    /// The agent is named by the id of the [`Caller`](crate::Caller) its proof gives: a
+    /// static token's or Basic user's name, a JWT's `sub`, and for a signature the
+    /// verifier's identity (`sendbird`), which every secret of the verifier proves alike.
+    /// To bind a token to one of several HMAC agents, build their verifier with
+    /// [`identify_callers_by_secret`](crate::signature::SignatureVerifierBuilder::identify_callers_by_secret)
+    /// and name the agent's secret id here.
     #[must_use]
     pub fn actor(mut self, actor: impl Into<String>) -> Self {
         self.actor = Some(actor.into());

@@ -284,8 +284,13 @@ impl SignatureCheck {
         };
         // With URL variants there is one MAC state per secret per variant, secrets innermost.
         let index = matched.ok_or(AuthErrorKind::InvalidCredentials)? % config.keys.len();
-        let mut caller = Caller::new(AuthMethod::Signature, Arc::clone(&config.identity))
-            .with_key_id(Arc::clone(&config.keys[index].id))
+        let secret_id = &config.keys[index].id;
+        let id = match config.identify_by_secret {
+            true => secret_id,
+            false => &config.identity,
+        };
+        let mut caller = Caller::new(AuthMethod::Signature, Arc::clone(id))
+            .with_key_id(Arc::clone(secret_id))
             .with_scopes(config.scopes.clone());
         let asserted = match &config.on_behalf_of {
             Some(source) if source.needs_body() => source.read_body(body).ok(),

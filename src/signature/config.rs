@@ -91,6 +91,19 @@ pub(crate) struct HeaderAliases {
 }
 
 impl HeaderAliases {
+    /// Every name `header` is read under: itself and its aliases.
+    pub(crate) fn names_of<'a>(
+        &'a self,
+        header: &'a HeaderName,
+    ) -> impl Iterator<Item = &'a HeaderName> + 'a {
+        std::iter::once(header).chain(
+            self.pairs
+                .iter()
+                .filter(move |(canonical, _)| canonical == header)
+                .map(|(_, alias)| alias),
+        )
+    }
+
     /// The one value of `name` or of one of its aliases; `Err` when there is more than one.
     pub(crate) fn single_value<'a>(
         &self,
@@ -124,6 +137,9 @@ impl HeaderAliases {
 }
 
 pub(crate) struct VerifierConfig {
+    /// Whether a caller is named by the secret that verified (each secret one agent) rather
+    /// than by the verifier's identity.
+    pub(crate) identify_by_secret: bool,
     /// The largest body the platform sends: a guard's default body limit.
     pub(crate) platform_body_limit: usize,
     pub(crate) header: HeaderName,
@@ -194,6 +210,11 @@ pub struct SignatureVerifier {
 }
 
 impl SignatureVerifier {
+    /// The headers this verifier reads its signature from: its header and the aliases.
+    pub(crate) fn signature_headers(&self) -> impl Iterator<Item = &HeaderName> {
+        self.config.aliases.names_of(&self.config.header)
+    }
+
     /// The largest body the platform delivers, which a guard of this verifier accepts by
     /// default (see [`SignatureVerifierBuilder::platform_body_limit`]).
     pub fn platform_body_limit(&self) -> usize {
@@ -262,6 +283,7 @@ pub struct SignatureVerifierBuilder {
     replay_policy: ReplayPolicy,
     release_replay_on: fn(http::StatusCode) -> bool,
     platform_body_limit: usize,
+    identify_by_secret: bool,
     secret_text: SecretText,
     on_behalf_of: Option<crate::delegation::PlatformUser>,
 }
@@ -359,6 +381,7 @@ impl Default for SignatureVerifierBuilder {
             replay_policy: ReplayPolicy::FailClosed,
             release_replay_on: |status| status.is_server_error(),
             platform_body_limit: crate::DEFAULT_BODY_LIMIT,
+            identify_by_secret: false,
             secret_text: SecretText::Utf8,
             on_behalf_of: None,
         }
@@ -582,6 +605,29 @@ impl SignatureVerifierBuilder {
         self
     }
 
+    /// Name each caller by the id of the secret its signature verified with, rather than by
+    /// the verifier's identity: for verifiers whose secrets belong to different agents, so a
+    /// token minted with [`TokenRequest::actor`](crate::jwt::TokenRequest::actor) set to one
+    /// secret's id is accepted in a [`Delegation`](crate::delegation::Delegation) only with
+    /// that secret's signature. The [`Caller::key_id`](crate::Caller::key_id) is the
+    /// secret's id either way.
+    ///
+    /// ```
+    /// use callguard::signature::SignatureVerifier;
+    ///
+    /// let agents = SignatureVerifier::builder()
+    ///     .identity("agents")
+    ///     .signing_secret("agent-7", "agent-seven-secret-0123456789")
+    ///     .signing_secret("agent-8", "agent-eight-secret-0123456789")
+    ///     .identify_callers_by_secret()
+    ///     .build()?;
+    /// # Ok::<(), callguard::ConfigError>(())
+    /// ```
+    pub fn identify_callers_by_secret(mut self) -> Self {
+        self.identify_by_secret = true;
+        self
+    }
+
     /// The largest body the platform delivers (default 1 MiB, [`crate::DEFAULT_BODY_LIMIT`]):
     /// a [`GuardLayer`](crate::GuardLayer) built from this verifier refuses longer bodies
     /// with 413 unless told otherwise with
@@ -698,6 +744,7 @@ impl SignatureVerifierBuilder {
         });
         Ok(SignatureVerifier {
             config: Arc::new(VerifierConfig {
+                identify_by_secret: self.identify_by_secret,
                 platform_body_limit: self.platform_body_limit,
                 header,
                 aliases,
