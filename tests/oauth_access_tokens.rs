@@ -879,3 +879,38 @@ async fn an_active_token_is_introspected_again_when_its_cache_entry_ends() {
         Some(AuthErrorKind::TokenExpired)
     );
 }
+
+/// An issuer that re-keys under the same `kid`: a signature that fails under a held key
+/// whose set is older than the refetch interval causes one refetch (throttled like an
+/// unknown `kid`), so the new key verifies in seconds rather than at the next refresh.
+#[tokio::test]
+async fn a_key_replaced_under_the_same_kid_is_refetched_once_per_interval() {
+    let before = SigningKey::new("rsa-a", Algorithm::RS256, "rsa-a.pem");
+    let after = SigningKey::new("rsa-a", Algorithm::RS256, "rsa-b.pem");
+    let fake = FakeJwks::new(&[&before], Duration::ZERO);
+    let settings = RemoteKeySettings::default().refetch_interval(Duration::from_millis(200));
+    let guard = guard(remote(&fake, settings).await);
+    fake.publish(&[&after]);
+    assert_eq!(
+        present(&guard, &after.sign(&claims())).await.1,
+        Some(AuthErrorKind::InvalidCredentials),
+        "a set fetched within the interval is not fetched again"
+    );
+    assert_eq!(fake.fetches(), 1);
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert_eq!(
+        present(&guard, &after.sign(&claims())).await.0,
+        StatusCode::OK,
+        "the re-keyed kid verifies after one refetch"
+    );
+    assert_eq!(fake.fetches(), 2);
+    // Forged signatures under the known kid cannot make it fetch more than once an interval.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    for _ in 0..50 {
+        assert_eq!(
+            present(&guard, &before.sign(&claims())).await.1,
+            Some(AuthErrorKind::InvalidCredentials)
+        );
+    }
+    assert_eq!(fake.fetches(), 3);
+}

@@ -19,5 +19,5 @@ mod remote;
 pub use self::http::ReqwestClient;
 pub use self::http::{FetchError, HttpClient, HttpFuture};
 pub(crate) use self::http::{check_url, get_document};
-pub(crate) use remote::KeyState;
 pub use remote::{KeyDocument, RemoteKeySettings, RemoteKeys};
+pub(crate) use remote::{KeyState, KeyWait};

@@ -143,6 +143,13 @@ pub(crate) struct Loaded<K> {
     refresh_after: Duration,
 }
 
+impl<K> Loaded<K> {
+    /// How long ago the set was fetched.
+    pub(crate) fn age(&self) -> Duration {
+        self.fetched.elapsed()
+    }
+}
+
 /// A fetch that requests wait for together.
 pub(crate) type KeyWait<K> = Shared<BoxFuture<'static, Result<Arc<Loaded<K>>, FetchError>>>;
 
@@ -246,10 +253,16 @@ impl<K: KeyDocument> RemoteKeys<K> {
         }
     }
 
-    /// A fetch for a key id the set does not hold: the one in flight, or a new one unless
-    /// one started within the refetch interval (then `None`: the key is simply unknown).
+    /// A fetch for a key id the set does not hold, or whose key no longer verifies (an
+    /// issuer that re-keyed under the same id): the one in flight, or a new one unless one
+    /// started within the refetch interval (then `None`: the key is simply unknown).
     pub(crate) fn refetch(&self) -> Option<KeyWait<K>> {
         self.shared.refetch_throttled()
+    }
+
+    /// The least time between two fetches caused by requests.
+    pub(crate) fn refetch_interval(&self) -> Duration {
+        self.shared.settings.refetch_interval
     }
 
     /// The most a request waits for a fetch.

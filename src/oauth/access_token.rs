@@ -234,7 +234,19 @@ impl AccessTokens {
         if let KeyState::Ready(loaded) = remote.state()
             && (loaded.keys.find(parsed.kid()).is_some())
         {
-            return Checked::Done(self.verify(issuer, &parsed, &loaded.keys, key));
+            let verified = self.verify(issuer, &parsed, &loaded.keys, key);
+            // A known key id whose key no longer verifies may have been re-keyed: a set
+            // older than the refetch interval is fetched again (throttled and single-flight
+            // like an unknown id), and the token verified against what it brings.
+            if verified != Err(AuthErrorKind::InvalidCredentials)
+                || loaded.age() < remote.refetch_interval()
+            {
+                return Checked::Done(verified);
+            }
+            let Some(wait) = remote.refetch() else {
+                return Checked::Done(verified);
+            };
+            return self.verify_after(wait, remote.wait_limit(), issuer, token, key, true);
         }
         let had_keys = matches!(remote.state(), KeyState::Ready(_));
         let Some(wait) = remote.refetch() else {
@@ -245,13 +257,27 @@ impl AccessTokens {
                 AuthErrorKind::KeysUnavailable
             }));
         };
+        self.verify_after(wait, remote.wait_limit(), issuer, token, key, had_keys)
+    }
+
+    /// Wait (at most `limit`) for the key fetch `wait`, then verify `token` with what it
+    /// brought. A failed fetch is 503 when no keys were held, and leaves the token
+    /// unverifiable by the keys that were (401).
+    fn verify_after(
+        &self,
+        wait: crate::keys::KeyWait<JwtKeySet>,
+        limit: std::time::Duration,
+        issuer: &Issuer,
+        token: &[u8],
+        key: Option<[u8; 32]>,
+        had_keys: bool,
+    ) -> Checked {
         let (this, issuer, token) = (self.clone(), issuer.clone(), token.to_vec());
-        let limit = remote.wait_limit();
         Checked::Wait(Box::pin(async move {
             let loaded = match tokio::time::timeout(limit, wait).await {
                 Ok(Ok(loaded)) => loaded,
                 Ok(Err(_)) | Err(_) if !had_keys => return Err(AuthErrorKind::KeysUnavailable),
-                // The refetch failed but older keys are held: the kid is unknown to them.
+                // The refetch failed but older keys are held: they do not verify the token.
                 Ok(Err(_)) | Err(_) => return Err(AuthErrorKind::InvalidCredentials),
             };
             let parsed = ParsedToken::parse(&token)?;
