@@ -452,7 +452,9 @@ async fn a_slow_jwks_endpoint_times_out_and_the_wait_is_bounded() {
         settings.clone(),
     )
     .await;
-    assert_eq!(first.unwrap_err(), FetchError::Timeout);
+    let error = first.unwrap_err();
+    assert_eq!(error.cause(), &FetchError::Timeout);
+    assert!(error.to_string().contains(JWKS_URL), "{error}");
     // Lazy: nothing held yet, so a request waits for at most the timeout, then 503.
     let lazy =
         RemoteKeys::lazy(JWKS_URL, Arc::clone(&fake) as Arc<dyn HttpClient>, settings).unwrap();
@@ -913,4 +915,81 @@ async fn a_key_replaced_under_the_same_kid_is_refetched_once_per_interval() {
         );
     }
     assert_eq!(fake.fetches(), 3);
+}
+
+/// An authorization server's two documents, discovery and keys, which can be down.
+struct FakeServer {
+    keys: String,
+    up: std::sync::atomic::AtomicBool,
+}
+
+impl HttpClient for FakeServer {
+    fn send(&self, request: Request<Bytes>, _max_body: usize, _timeout: Duration) -> HttpFuture {
+        let body = match request.uri().to_string().as_str() {
+            _ if !self.up.load(Ordering::SeqCst) => None,
+            "https://as.example.com/.well-known/openid-configuration" => {
+                Some(json!({"issuer": ISSUER, "jwks_uri": JWKS_URL}).to_string())
+            }
+            JWKS_URL => Some(self.keys.clone()),
+            _ => None,
+        };
+        Box::pin(async move {
+            match body {
+                Some(body) => Ok(Response::builder()
+                    .status(StatusCode::OK)
+                    .body(Bytes::from(body))
+                    .unwrap()),
+                None => Err(FetchError::Connect("connection refused".into())),
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn an_issuer_discovered_lazily_answers_503_until_it_is_up_and_errors_name_the_url() {
+    let key = SigningKey::new("rsa-a", Algorithm::RS256, "rsa-a.pem");
+    let server = Arc::new(FakeServer {
+        keys: serde_json::to_string(&JwkSet {
+            keys: vec![key.jwk()],
+        })
+        .unwrap(),
+        up: std::sync::atomic::AtomicBool::new(false),
+    });
+    let settings = RemoteKeySettings::default().refetch_interval(Duration::from_millis(100));
+    let error = Issuer::discover(
+        ISSUER,
+        Arc::clone(&server) as Arc<dyn HttpClient>,
+        settings.clone(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("https://as.example.com/.well-known/openid-configuration")
+            && error.contains("https://as.example.com/.well-known/oauth-authorization-server"),
+        "{error}"
+    );
+    let issuer =
+        Issuer::discover_lazily(ISSUER, Arc::clone(&server) as Arc<dyn HttpClient>, settings)
+            .unwrap()
+            .audience(RESOURCE)
+            .build()
+            .unwrap();
+    let guard = AccessTokens::new([issuer]).unwrap().layer();
+    let token = key.sign(&claims());
+    assert_eq!(
+        present(&guard, &token).await.1,
+        Some(AuthErrorKind::KeysUnavailable),
+        "503 while the issuer is down"
+    );
+    server.up.store(true, Ordering::SeqCst);
+    let mut status = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        status = present(&guard, &token).await.0;
+        if status == StatusCode::OK {
+            break;
+        }
+    }
+    assert_eq!(status, StatusCode::OK, "accepted once discovery answered");
 }

@@ -30,6 +30,36 @@ pub enum FetchError {
     },
     /// The answer is not the document expected (not JSON, too many keys, a wrong `issuer`).
     Invalid(String),
+    /// A fetch of `url` failed for `cause`: how discovery and key-set fetches report, so an
+    /// operator sees which document could not be had.
+    At {
+        /// The URL fetched.
+        url: String,
+        /// Why it failed.
+        cause: Box<FetchError>,
+    },
+}
+
+impl FetchError {
+    /// Name the URL whose fetch failed (an error that names one already is kept).
+    #[must_use]
+    pub fn at(self, url: &str) -> Self {
+        match self {
+            Self::At { .. } | Self::InsecureUrl(_) => self,
+            cause => Self::At {
+                url: url.to_owned(),
+                cause: Box::new(cause),
+            },
+        }
+    }
+
+    /// Why the fetch failed, without the URL.
+    pub fn cause(&self) -> &Self {
+        match self {
+            Self::At { cause, .. } => cause.cause(),
+            other => other,
+        }
+    }
 }
 
 impl fmt::Display for FetchError {
@@ -45,6 +75,7 @@ impl fmt::Display for FetchError {
             Self::Status(status) => write!(f, "the server answered {status}"),
             Self::TooLarge { limit } => write!(f, "the answer is longer than {limit} bytes"),
             Self::Invalid(reason) => write!(f, "unusable answer: {reason}"),
+            Self::At { url, cause } => write!(f, "{url}: {cause}"),
         }
     }
 }

@@ -307,7 +307,7 @@ impl<K: KeyDocument> RemoteShared<K> {
             let timeout = shared.settings.timeout;
             let result = match tokio::time::timeout(timeout, shared.fetch_once()).await {
                 Ok(result) => result,
-                Err(_) => Err(FetchError::Timeout),
+                Err(_) => Err(FetchError::Timeout.at(&shared.url)),
             };
             match &result {
                 Ok(loaded) => {
@@ -338,6 +338,12 @@ impl<K: KeyDocument> RemoteShared<K> {
     }
 
     async fn fetch_once(&self) -> Result<Arc<Loaded<K>>, FetchError> {
+        self.fetch_document()
+            .await
+            .map_err(|error| error.at(&self.url))
+    }
+
+    async fn fetch_document(&self) -> Result<Arc<Loaded<K>>, FetchError> {
         let settings = &self.settings;
         let response = get_document(
             self.client.as_ref(),

@@ -225,11 +225,20 @@ impl AccessTokens {
         let Some(issuer) = self.route(&parsed) else {
             return Checked::Done(Err(AuthErrorKind::InvalidCredentials));
         };
+        let discovered;
         let remote = match &issuer.inner.keys {
             IssuerKeys::Fixed(keys) => {
                 return Checked::Done(self.verify(issuer, &parsed, keys, key));
             }
             IssuerKeys::Remote(remote) => remote,
+            IssuerKeys::Discovering(slot) => match slot.load_full() {
+                Some(keys) => {
+                    discovered = keys;
+                    &*discovered
+                }
+                // Discovery has not answered yet: the issuer's keys are unavailable.
+                None => return Checked::Done(Err(AuthErrorKind::KeysUnavailable)),
+            },
         };
         if let KeyState::Ready(loaded) = remote.state()
             && (loaded.keys.find(parsed.kid()).is_some())

@@ -17,6 +17,8 @@ pub(crate) enum IssuerKeys {
     Remote(RemoteKeys<JwtKeySet>),
     /// A set configured by hand.
     Fixed(Arc<JwtKeySet>),
+    /// Discovery still retried in the background; its key set once it answered.
+    Discovering(Arc<arc_swap::ArcSwapOption<RemoteKeys<JwtKeySet>>>),
 }
 
 /// An authorization server whose access tokens are accepted, with its keys, the audiences
@@ -84,6 +86,36 @@ impl Issuer {
             .ok_or_else(|| FetchError::Invalid("the issuer's metadata has no jwks_uri".into()))?;
         let keys = RemoteKeys::fetch(&jwks_uri, client, settings).await?;
         Ok(Self::builder(issuer).remote_keys(keys))
+    }
+
+    /// As [`Issuer::discover`], without waiting: discovery and the first key fetch are
+    /// retried in the background until they succeed (every refetch interval at first,
+    /// backing off to 5 min, each failure logged with the URL), so a server starts while
+    /// its issuer is down. Until then, requests with this issuer's tokens are answered 503.
+    ///
+    /// # Errors
+    ///
+    /// [`FetchError::InsecureUrl`] for an issuer URL that is not allowed, and
+    /// [`FetchError::Invalid`] when no tokio runtime is running.
+    pub fn discover_lazily(
+        issuer: &str,
+        client: Arc<dyn HttpClient>,
+        settings: RemoteKeySettings,
+    ) -> Result<IssuerBuilder, FetchError> {
+        check_url(issuer, settings.allow_loopback_http)?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            FetchError::Invalid("lazy discovery needs a running tokio runtime".to_owned())
+        })?;
+        let slot = Arc::new(arc_swap::ArcSwapOption::empty());
+        runtime.spawn(discover_in_background(
+            issuer.to_owned(),
+            client,
+            settings,
+            Arc::downgrade(&slot),
+        ));
+        let mut builder = Self::builder(issuer);
+        builder.keys = Some(IssuerKeys::Discovering(slot));
+        Ok(builder)
     }
 
     /// The issuer's identifier.
@@ -199,6 +231,48 @@ impl IssuerBuilder {
     }
 }
 
+/// Discover `issuer` and fetch its keys until both succeed, then hand the key set to
+/// `slot`; stop early if the issuer was dropped.
+async fn discover_in_background(
+    issuer: String,
+    client: Arc<dyn HttpClient>,
+    settings: RemoteKeySettings,
+    slot: std::sync::Weak<arc_swap::ArcSwapOption<RemoteKeys<JwtKeySet>>>,
+) {
+    const MAX_DELAY: Duration = Duration::from_secs(300);
+    let mut delay = settings.refetch_interval.max(Duration::from_millis(100));
+    loop {
+        if slot.strong_count() == 0 {
+            return;
+        }
+        let discovered = match discover_metadata(&issuer, client.as_ref(), &settings).await {
+            Ok(metadata) => match metadata.jwks_uri {
+                Some(jwks_uri) => {
+                    RemoteKeys::fetch(&jwks_uri, Arc::clone(&client), settings.clone()).await
+                }
+                None => Err(FetchError::Invalid(format!(
+                    "the metadata of `{issuer}` has no jwks_uri"
+                ))),
+            },
+            Err(error) => Err(error),
+        };
+        match discovered {
+            Ok(keys) => {
+                if let Some(slot) = slot.upgrade() {
+                    slot.store(Some(Arc::new(keys)));
+                    tracing::info!(%issuer, "callguard discovered an issuer");
+                }
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%issuer, %error, retry_in = ?delay, "callguard could not discover an issuer yet");
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(MAX_DELAY);
+    }
+}
+
 /// The parts of an authorization server's metadata (RFC 8414, OpenID Connect Discovery)
 /// callguard reads.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -224,7 +298,7 @@ pub(crate) async fn discover_metadata(
         format!("{trimmed}/.well-known/openid-configuration"),
         format!("{origin}/.well-known/oauth-authorization-server{path}"),
     ];
-    let mut last_error = FetchError::Invalid("no metadata document".into());
+    let mut failures = Vec::new();
     for url in candidates {
         match fetch_json::<Metadata>(client, &url, settings).await {
             Ok(metadata) if metadata.issuer == issuer => return Ok(metadata),
@@ -234,10 +308,13 @@ pub(crate) async fn discover_metadata(
                     metadata.issuer
                 )));
             }
-            Err(error) => last_error = error,
+            Err(error) => failures.push(error.to_string()),
         }
     }
-    Err(last_error)
+    Err(FetchError::Invalid(format!(
+        "no metadata document for issuer `{issuer}`: {}",
+        failures.join("; ")
+    )))
 }
 
 async fn fetch_json<T: serde::de::DeserializeOwned>(
@@ -246,7 +323,9 @@ async fn fetch_json<T: serde::de::DeserializeOwned>(
     settings: &RemoteKeySettings,
 ) -> Result<T, FetchError> {
     let uri = check_url(url, settings.allow_loopback_http)?;
-    let response = get_document(client, uri, settings.max_bytes, settings.timeout).await?;
+    let response = get_document(client, uri, settings.max_bytes, settings.timeout)
+        .await
+        .map_err(|error| error.at(url))?;
     serde_json::from_slice(response.body())
         .map_err(|_| FetchError::Invalid(format!("{url} is not the JSON document expected")))
 }
