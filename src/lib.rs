@@ -14,6 +14,7 @@ mod error;
 #[cfg(feature = "axum")]
 mod extract;
 mod guard;
+mod json;
 #[cfg(feature = "jwt")]
 pub mod jwt;
 #[cfg(feature = "oauth")]

@@ -689,3 +689,22 @@ async fn a_token_bound_to_one_hmac_agent_is_accepted_only_with_that_agents_secre
         "another agent of the same verifier"
     );
 }
+
+#[tokio::test]
+async fn a_body_serde_json_would_refuse_binds_no_user() {
+    let guard = signed_delegation(users());
+    let token = mint("user-1", &["refunds:write"], None);
+    for body in [
+        &b"{\"note\":\"\x8a\",\"user_id\":\"user-1\"}"[..],
+        br#"{"note":"\ud800","user_id":"user-1"}"#,
+        br#"{"note":["\udc00"],"user_id":"user-1"}"#,
+    ] {
+        let (status, kind, _) = send(&guard, Call::signed(body, Some(&token))).await;
+        assert_eq!(
+            (status, kind),
+            (StatusCode::FORBIDDEN, Some(AuthErrorKind::UserMismatch)),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+}

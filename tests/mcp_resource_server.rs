@@ -406,3 +406,19 @@ async fn ambiguous_tool_calls_and_long_bodies_are_refused() {
         Some(AuthErrorKind::BodyTooLarge)
     );
 }
+
+/// serde's skipping does not check strings: a member the layer does not need, holding bytes
+/// that are not UTF-8 or a lone surrogate, must not make a body the layer reads but a
+/// serde_json server refuses.
+#[tokio::test]
+async fn strings_the_layer_skips_are_checked_as_serde_json_checks_them() {
+    for body in [
+        &b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"x\":\"\x8a\"}"[..],
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","x":"\ud800"}"#,
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{"a":"\udc00"}}}"#,
+    ] {
+        let (status, _, seen) = call(AGENT, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(body));
+        assert!(seen.is_none());
+    }
+}

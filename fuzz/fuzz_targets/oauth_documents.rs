@@ -51,6 +51,7 @@ fuzz_target!(|data: &[u8]| {
                 Secret::from_utf8("introspection-secret-0123").expect("a valid secret"),
                 client,
             )
+            .audience("https://api.example.com/mcp")
             .build()
             .expect("a valid introspection");
             let guard = AccessTokens::introspected(introspection).layer();

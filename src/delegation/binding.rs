@@ -171,7 +171,7 @@ impl<'de> serde::de::Visitor<'de> for Walk<'_> {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Found, A::Error> {
         let Some((token, rest)) = self.0.split_first() else {
             while map
-                .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                .next_entry::<crate::json::Checked, crate::json::Checked>()?
                 .is_some()
             {}
             return Ok(Found::Other);
@@ -181,13 +181,13 @@ impl<'de> serde::de::Visitor<'de> for Walk<'_> {
             if *key == **token {
                 if found.is_some() {
                     // Named twice: which one the platform meant is not ours to guess.
-                    map.next_value::<serde::de::IgnoredAny>()?;
+                    map.next_value::<crate::json::Checked>()?;
                     found = Some(Found::Other);
                     continue;
                 }
                 found = Some(map.next_value_seed(Walk(rest))?);
             } else {
-                map.next_value::<serde::de::IgnoredAny>()?;
+                map.next_value::<crate::json::Checked>()?;
             }
         }
         Ok(found.unwrap_or(Found::Missing))
@@ -211,7 +211,7 @@ impl<'de> serde::de::Visitor<'de> for Walk<'_> {
                     Some(value) => found = value,
                     None => break,
                 }
-            } else if seq.next_element::<serde::de::IgnoredAny>()?.is_none() {
+            } else if seq.next_element::<crate::json::Checked>()?.is_none() {
                 break;
             }
             at += 1;

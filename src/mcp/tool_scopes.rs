@@ -21,6 +21,7 @@ use crate::error::{AuthError, AuthErrorKind, Challenges, ConfigError, check_toke
 use crate::guard::ReadyInner;
 use crate::guard::deadline::BodyDeadline;
 use crate::guard::{BodyBuffer, Collect, GuardedBody, poll_collect};
+use crate::json::Text;
 use crate::reject::{ProblemDetails, Reject, respond};
 use crate::rejection_log::RejectionLog;
 use crate::scope::AnonymousPass;
@@ -329,19 +330,85 @@ where
     }
 }
 
-/// The parts of a JSON-RPC request the layer reads; everything else is skipped unparsed.
-#[derive(serde::Deserialize)]
+/// The parts of a JSON-RPC request the layer reads; everything else is skipped, its strings
+/// checked as serde_json checks them (see `crate::json`), so nothing the layer reads is
+/// refused by a serde_json server, and nothing it passes would be read by one as more.
 struct JsonRpcCall<'a> {
-    #[serde(borrow)]
     method: Option<Cow<'a, str>>,
-    #[serde(borrow)]
     params: Option<CallParams<'a>>,
 }
 
-#[derive(serde::Deserialize)]
 struct CallParams<'a> {
-    #[serde(borrow)]
     name: Option<Cow<'a, str>>,
+}
+
+impl<'de> serde::Deserialize<'de> for JsonRpcCall<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Call;
+        impl<'de> serde::de::Visitor<'de> for Call {
+            type Value = JsonRpcCall<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON-RPC request object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<JsonRpcCall<'de>, A::Error> {
+                let mut call = JsonRpcCall {
+                    method: None,
+                    params: None,
+                };
+                crate::json::read_object(map, &["method", "params"], |key, map| {
+                    match key {
+                        "method" => {
+                            call.method = map.next_value::<Option<Text<'de>>>()?.map(|t| t.0);
+                        }
+                        _ => call.params = map.next_value::<Option<CallParams<'de>>>()?,
+                    }
+                    Ok(true)
+                })?;
+                Ok(call)
+            }
+        }
+        deserializer.deserialize_map(Call)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CallParams<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Params;
+        impl<'de> serde::de::Visitor<'de> for Params {
+            type Value = CallParams<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("JSON-RPC params")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<CallParams<'de>, A::Error> {
+                let mut params = CallParams { name: None };
+                crate::json::read_object(map, &["name"], |_, map| {
+                    params.name = map.next_value::<Option<Text<'de>>>()?.map(|t| t.0);
+                    Ok(true)
+                })?;
+                Ok(params)
+            }
+
+            // By-position params name no tool: skipped, checked.
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<CallParams<'de>, A::Error> {
+                while seq.next_element::<crate::json::Checked>()?.is_some() {}
+                Ok(CallParams { name: None })
+            }
+        }
+        deserializer.deserialize_any(Params)
+    }
 }
 
 /// What one scan of the body says.
