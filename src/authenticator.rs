@@ -11,7 +11,7 @@ use crate::bearer::BearerTokens;
 use crate::caller::Caller;
 #[cfg(feature = "jwt")]
 use crate::delegation::{Delegation, PendingDelegation, UserTokenAt, UserTokens};
-use crate::error::{AuthError, AuthErrorKind, ChallengeScheme, Challenges, ConfigError};
+use crate::error::{AuthError, AuthErrorKind, ChallengeScheme, Challenges, ConfigError, Refusal};
 #[cfg(feature = "jwt")]
 use crate::jwt::{JwtVerifier, RevocationCheck};
 #[cfg(feature = "oauth")]
@@ -401,7 +401,7 @@ fn inspect_one(method: &Method, parts: &Parts, auth: Option<Authorization<'_>>) 
                     accept_token(
                         result,
                         |caller| tokens.revocation_check(caller),
-                        |kind| Inspection::Rejected(AuthError::new(kind, challenges)),
+                        |refusal| Inspection::Rejected(AuthError::refused(refusal, challenges)),
                     )
                 }))
             }
@@ -416,9 +416,9 @@ fn inspect_one(method: &Method, parts: &Parts, auth: Option<Authorization<'_>>) 
 /// A user token minted for an agent (`act`) is accepted only through a delegation that
 /// proves that agent, never presented on its own.
 #[cfg(feature = "jwt")]
-fn not_for_an_agent(caller: Caller) -> Result<Caller, AuthErrorKind> {
+fn not_for_an_agent(caller: Caller) -> Result<Caller, Refusal> {
     match caller.claims().and_then(|claims| claims.get("act")) {
-        Some(_) => Err(AuthErrorKind::InvalidCredentials),
+        Some(_) => Err(Refusal::by(AuthErrorKind::InvalidCredentials, "act")),
         None => Ok(caller),
     }
 }
@@ -502,14 +502,14 @@ fn inspect_delegated(delegation: &Delegation, parts: &Parts) -> Inspection {
 fn combine_delegated(
     delegation: &Delegation,
     agent: Inspection,
-    user: Result<Caller, AuthErrorKind>,
+    user: Result<Caller, Refusal>,
     head_claim: Option<Result<String, crate::delegation::Unreadable>>,
 ) -> Inspection {
     let user = match user {
         Ok(user) => user,
-        Err(kind) => {
-            return Inspection::Rejected(AuthError::new(
-                kind,
+        Err(refusal) => {
+            return Inspection::Rejected(AuthError::refused(
+                refusal,
                 Challenges::one(ChallengeScheme::Bearer),
             ));
         }
@@ -552,19 +552,23 @@ fn combine_delegated(
 
 /// A rejection of `kind` with `method`'s challenges.
 #[cfg(feature = "jwt")]
-fn reject_with(method: &Method) -> impl FnOnce(AuthErrorKind) -> Inspection {
+fn reject_with(method: &Method) -> impl FnOnce(Refusal) -> Inspection {
     let challenges = challenges_of(method);
-    move |kind| Inspection::Rejected(AuthError::new(kind, challenges))
+    move |refusal| Inspection::Rejected(AuthError::refused(refusal, challenges))
 }
 
 /// A verified token's caller, accepted at once or once its revocation is looked up.
 #[cfg(feature = "jwt")]
 fn accept_token(
-    checked: Result<Caller, AuthErrorKind>,
+    checked: Result<Caller, Refusal>,
     revocation: impl FnOnce(&Caller) -> Result<Option<RevocationCheck>, AuthErrorKind>,
-    reject: impl FnOnce(AuthErrorKind) -> Inspection,
+    reject: impl FnOnce(Refusal) -> Inspection,
 ) -> Inspection {
-    match checked.and_then(|caller| Ok((revocation(&caller)?, caller))) {
+    let checked = checked.and_then(|caller| {
+        let check = revocation(&caller).map_err(|kind| Refusal::by(kind, "jti"))?;
+        Ok((check, caller))
+    });
+    match checked {
         Ok((Some(check), caller)) => Inspection::AcceptedUnlessRevoked(caller, check),
         Ok((None, caller)) => Inspection::Accepted(caller),
         Err(kind) => reject(kind),

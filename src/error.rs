@@ -401,6 +401,37 @@ pub struct AuthError {
     kind: AuthErrorKind,
     challenges: Challenges,
     scope: Option<Arc<str>>,
+    rule: Option<&'static str>,
+}
+
+/// A refusal and, for a token, the rule it failed: what verifiers answer inside the crate,
+/// turned into an [`AuthError`] where the challenges are known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    pub(crate) kind: AuthErrorKind,
+    pub(crate) rule: Option<&'static str>,
+}
+
+impl Refusal {
+    /// A refusal of `kind` because the token failed `rule` (`aud`, `signature`, …).
+    pub(crate) fn by(kind: AuthErrorKind, rule: &'static str) -> Self {
+        Self {
+            kind,
+            rule: Some(rule),
+        }
+    }
+}
+
+impl From<AuthErrorKind> for Refusal {
+    fn from(kind: AuthErrorKind) -> Self {
+        Self { kind, rule: None }
+    }
+}
+
+impl PartialEq<AuthErrorKind> for Refusal {
+    fn eq(&self, kind: &AuthErrorKind) -> bool {
+        self.kind == *kind
+    }
 }
 
 impl AuthError {
@@ -410,7 +441,25 @@ impl AuthError {
             kind,
             challenges,
             scope: None,
+            rule: None,
         }
+    }
+
+    /// The error a verifier's refusal makes, with the rule it names.
+    pub(crate) fn refused(refusal: impl Into<Refusal>, challenges: Challenges) -> Self {
+        let refusal = refusal.into();
+        Self {
+            rule: refusal.rule,
+            ..Self::new(refusal.kind, challenges)
+        }
+    }
+
+    /// For a token that was refused, the rule it failed, as the rejection log names it:
+    /// `signature`, `alg`, `kid` (no such key), `typ`, `iss`, `aud`, `exp`, `nbf`, `jti`,
+    /// `cnf`, `claims` (not a JSON claims set, or a claim named twice or of the wrong type),
+    /// `act`. Never sent to the client: every 401 looks the same.
+    pub fn rule(&self) -> Option<&'static str> {
+        self.rule
     }
 
     /// A 403 for a caller that lacks what `scope` (one scope, or several space-separated:
@@ -420,6 +469,7 @@ impl AuthError {
             kind: AuthErrorKind::InsufficientScope,
             challenges: Challenges::one(ChallengeScheme::Bearer),
             scope: Some(scope.into()),
+            rule: None,
         }
     }
 

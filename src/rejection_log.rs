@@ -44,7 +44,8 @@ impl RejectionLog {
     }
 
     /// Record that `error` refused a request for `path`. Writes the guard's name, the path
-    /// (never the query), the reason's kind and the status; never a credential or a body.
+    /// (never the query), the reason's kind, the rule a token failed (`aud`, `signature`,
+    /// …; `-` for other refusals) and the status; never a credential or a body.
     /// Server-side failures (5xx) are errors, refusals of the client are warnings.
     pub(crate) fn record(&self, error: &AuthError, path: &str) {
         let Some(suppressed) = self.budget.take(unix_second()) else {
@@ -54,11 +55,13 @@ impl RejectionLog {
         // written as it is; the query, which may carry tokens, never is.
         let path = truncate(path);
         let (guard, reason, status) = (&*self.name, error.kind().as_str(), error.status());
+        let rule = error.rule().unwrap_or("-");
         if status.is_server_error() {
             tracing::error!(
                 %guard,
                 %path,
                 %reason,
+                %rule,
                 status = status.as_u16(),
                 suppressed,
                 "callguard could not check a request"
@@ -68,6 +71,7 @@ impl RejectionLog {
                 %guard,
                 %path,
                 %reason,
+                %rule,
                 status = status.as_u16(),
                 suppressed,
                 "callguard refused a request"

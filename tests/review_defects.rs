@@ -552,3 +552,124 @@ fn rejections_are_logged_by_guard_and_path_without_credentials_and_rate_limited(
         "a preset names itself, and a flood is cut to the budget: {preset_lines} lines"
     );
 }
+
+// Issue 17, item 15: a token refusal names the rule it failed, never the token.
+#[test]
+fn a_token_refusal_names_the_failing_rule_in_the_log() {
+    let sign = |header: Value, claims: Value, key: &str| {
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let tag = hmac_sha256(key.as_bytes(), &[signing_input.as_bytes()]);
+        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(tag))
+    };
+    let header = |kid: &str, typ: &str| json!({"alg": "HS256", "kid": kid, "typ": typ});
+    let claims = |change: Value| {
+        let mut claims = json!({"iss": "tools", "aud": "tools", "sub": "agent", "exp": NOW + 300});
+        claims
+            .as_object_mut()
+            .unwrap()
+            .extend(change.as_object().unwrap().clone());
+        claims
+    };
+    let cases = [
+        (
+            "aud",
+            sign(
+                header("k1", "JWT"),
+                claims(json!({"aud": "other"})),
+                JWT_SECRET,
+            ),
+        ),
+        (
+            "iss",
+            sign(
+                header("k1", "JWT"),
+                claims(json!({"iss": "other"})),
+                JWT_SECRET,
+            ),
+        ),
+        (
+            "typ",
+            sign(header("k1", "at+jwt"), claims(json!({})), JWT_SECRET),
+        ),
+        (
+            "exp",
+            sign(
+                header("k1", "JWT"),
+                claims(json!({"exp": NOW - 60})),
+                JWT_SECRET,
+            ),
+        ),
+        (
+            "nbf",
+            sign(
+                header("k1", "JWT"),
+                claims(json!({"nbf": NOW + 60})),
+                JWT_SECRET,
+            ),
+        ),
+        (
+            "kid",
+            sign(header("k9", "JWT"), claims(json!({})), JWT_SECRET),
+        ),
+        (
+            "signature",
+            sign(
+                header("k1", "JWT"),
+                claims(json!({})),
+                "another-key-of-32-bytes-0123456789",
+            ),
+        ),
+        (
+            "cnf",
+            sign(
+                header("k1", "JWT"),
+                claims(json!({"cnf": {"jkt": "x"}})),
+                JWT_SECRET,
+            ),
+        ),
+    ];
+    let config = JwtConfig::builder()
+        .key(
+            "k1",
+            JwtKey::hmac(JwtAlgorithm::HS256, &Secret::from_utf8(JWT_SECRET).unwrap()).unwrap(),
+        )
+        .key(
+            "k2",
+            JwtKey::hmac(
+                JwtAlgorithm::HS256,
+                &Secret::from_utf8("a-second-jwt-key-of-32-bytes!!!!").unwrap(),
+            )
+            .unwrap(),
+        )
+        .issuer("tools")
+        .audience("tools")
+        .typ("JWT")
+        .clock(FixedClock::at_unix(NOW))
+        .build()
+        .unwrap();
+    for (rule, token) in cases {
+        let log = CapturedLog::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let guard = GuardLayer::new(JwtVerifier::new(config.clone()));
+        let headers = [("authorization".to_owned(), format!("Bearer {token}"))];
+        tracing::subscriber::with_default(subscriber, || {
+            common::runtime().block_on(async {
+                assert_eq!(
+                    answer(&guard, post(&headers, b"")).await.0,
+                    StatusCode::UNAUTHORIZED
+                );
+            });
+        });
+        let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        assert!(text.contains(&format!("rule={rule}")), "{rule}: {text}");
+        assert!(!text.contains(&token), "the token was logged");
+    }
+}

@@ -13,7 +13,7 @@ use crate::replay::{ReplayKey, ReplayPolicy, ReplayStore, StoreFuture};
 
 use super::config::JwtConfig;
 use crate::caller::{AuthMethod, Caller, Claims, Scopes};
-use crate::error::AuthErrorKind;
+use crate::error::{AuthErrorKind, Refusal};
 
 /// The default number of verified tokens remembered per verifier.
 pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
@@ -119,11 +119,11 @@ impl TokenCache {
         key: &[u8; 32],
         now: i64,
         leeway: i64,
-    ) -> Option<Result<Caller, AuthErrorKind>> {
+    ) -> Option<Result<Caller, Refusal>> {
         let hit = self.0.get(key)?;
         if now.saturating_sub(leeway) >= hit.exp {
             self.0.remove(key);
-            return Some(Err(AuthErrorKind::TokenExpired));
+            return Some(Err(Refusal::by(AuthErrorKind::TokenExpired, "exp")));
         }
         if now >= hit.until {
             self.0.remove(key);
@@ -347,7 +347,7 @@ impl JwtVerifier {
 
     /// The caller a presented token proves: from the cache when it verified before and has
     /// not expired, otherwise by verifying it in full.
-    pub(crate) fn check(&self, token: &[u8]) -> Result<Caller, AuthErrorKind> {
+    pub(crate) fn check(&self, token: &[u8]) -> Result<Caller, Refusal> {
         let Some(cache) = &self.cache else {
             return self.verify(token).map(|verified| verified.caller);
         };
@@ -364,16 +364,15 @@ impl JwtVerifier {
 
     /// Every check, in full: the token is split and its header parsed once, the signature
     /// checked with the key's pinned algorithm, and the claims parsed once, after it.
-    fn verify(&self, token: &[u8]) -> Result<Verified, AuthErrorKind> {
+    fn verify(&self, token: &[u8]) -> Result<Verified, Refusal> {
         let inner = &self.config.inner;
         let parsed = ParsedToken::parse(token)?;
+        let unknown_kid = Refusal::by(AuthErrorKind::InvalidCredentials, "kid");
         let pinned = match (inner.sole_kid.as_deref(), parsed.kid()) {
             // One key: a token may leave `kid` out, but may not name another key.
             (Some(sole), kid) if kid.is_none_or(|kid| kid == sole) => &inner.keys[sole],
-            (Some(_), Some(_)) => return Err(AuthErrorKind::InvalidCredentials),
-            (_, kid) => kid
-                .and_then(|kid| inner.keys.get(kid))
-                .ok_or(AuthErrorKind::InvalidCredentials)?,
+            (Some(_), Some(_)) => return Err(unknown_kid),
+            (_, kid) => kid.and_then(|kid| inner.keys.get(kid)).ok_or(unknown_kid)?,
         };
         let typ = inner.typ.as_ref().map(std::slice::from_ref);
         let rules = ClaimRules {
@@ -389,7 +388,7 @@ impl JwtVerifier {
         let ClaimsChecked { claims, exp } = parsed.check(&pinned.key, &rules)?;
         let caller = Caller::new(AuthMethod::Jwt, subject_of(&claims)?)
             .with_key_id(Arc::clone(&pinned.kid))
-            .with_scopes(scopes_of(&claims)?)
+            .with_scopes(scopes_of(&claims).map_err(|kind| Refusal::by(kind, "scope"))?)
             .with_claims(Claims::new(claims));
         Ok(Verified::new(caller, exp, token.len()))
     }
@@ -470,12 +469,14 @@ impl<'a> ParsedToken<'a> {
         &self,
         key: &super::JwtKey,
         rules: &ClaimRules<'_>,
-    ) -> Result<ClaimsChecked, AuthErrorKind> {
+    ) -> Result<ClaimsChecked, Refusal> {
+        use AuthErrorKind::{InvalidClaims, InvalidCredentials};
         let (compact, header) = (&self.compact, &self.header);
         if header.alg != key.algorithm.to_jsonwebtoken() {
-            return Err(AuthErrorKind::InvalidCredentials);
+            return Err(Refusal::by(InvalidCredentials, "alg"));
         }
-        key.verify_signature(compact.signing_input, compact.signature)?;
+        key.verify_signature(compact.signing_input, compact.signature)
+            .map_err(|kind| Refusal::by(kind, "signature"))?;
         if let Some(rule) = &rules.typ {
             let passes = match header.typ.as_deref() {
                 None => rule.absent_ok,
@@ -485,38 +486,39 @@ impl<'a> ParsedToken<'a> {
                     .any(|accepted| typ_matches(typ, accepted)),
             };
             if !passes {
-                return Err(AuthErrorKind::InvalidClaims);
+                return Err(Refusal::by(InvalidClaims, "typ"));
             }
         }
-        let UniqueClaims(claims) = serde_json::from_slice(&base64url(compact.payload)?)
-            .map_err(|_| AuthErrorKind::InvalidClaims)?;
+        let claims_error = Refusal::by(InvalidClaims, "claims");
+        let UniqueClaims(claims) =
+            serde_json::from_slice(&base64url(compact.payload)?).map_err(|_| claims_error)?;
         let exp = claims
             .get("exp")
             .and_then(Value::as_u64)
             .map(|exp| i64::try_from(exp).unwrap_or(i64::MAX))
-            .ok_or(AuthErrorKind::InvalidClaims)?;
+            .ok_or(Refusal::by(InvalidClaims, "exp"))?;
         let string_is = |claim: &Value, expected: &str| claim.as_str() == Some(expected);
         if let Some(issuer) = rules.issuer
             && !claims.get("iss").is_some_and(|iss| string_is(iss, issuer))
         {
-            return Err(AuthErrorKind::InvalidClaims);
+            return Err(Refusal::by(InvalidClaims, "iss"));
         }
         if !rules.audiences.is_empty() && !names_audience(claims.get("aud"), rules.audiences) {
-            return Err(AuthErrorKind::InvalidClaims);
+            return Err(Refusal::by(InvalidClaims, "aud"));
         }
         let now = rules.now;
         if now.saturating_sub(rules.leeway) >= exp {
-            return Err(AuthErrorKind::TokenExpired);
+            return Err(Refusal::by(AuthErrorKind::TokenExpired, "exp"));
         }
         if let Some(nbf) = claims.get("nbf") {
-            let nbf = nbf.as_i64().ok_or(AuthErrorKind::InvalidClaims)?;
+            let nbf = nbf.as_i64().ok_or(Refusal::by(InvalidClaims, "nbf"))?;
             if now.saturating_add(rules.leeway) < nbf {
-                return Err(AuthErrorKind::TokenNotYetValid);
+                return Err(Refusal::by(AuthErrorKind::TokenNotYetValid, "nbf"));
             }
         }
         // RFC 7519 §4.1.7: a string. Anything else could not be revoked by its text.
         if claims.get("jti").is_some_and(|jti| !jti.is_string()) {
-            return Err(AuthErrorKind::InvalidClaims);
+            return Err(Refusal::by(InvalidClaims, "jti"));
         }
         refuse_key_binding(&claims)?;
         Ok(ClaimsChecked { claims, exp })
@@ -526,9 +528,9 @@ impl<'a> ParsedToken<'a> {
 /// Refuse a token bound to a key (`cnf`, RFC 7800): no method proves possession of a key
 /// yet, and a bound token accepted as a bearer token is what binding exists to prevent
 /// (RFC 9449 §7, RFC 8705 §3). Shared by JWTs and introspection answers.
-pub(crate) fn refuse_key_binding(claims: &Map<String, Value>) -> Result<(), AuthErrorKind> {
+pub(crate) fn refuse_key_binding(claims: &Map<String, Value>) -> Result<(), Refusal> {
     match claims.contains_key("cnf") {
-        true => Err(AuthErrorKind::UnprovenKeyBinding),
+        true => Err(Refusal::by(AuthErrorKind::UnprovenKeyBinding, "cnf")),
         false => Ok(()),
     }
 }
@@ -545,11 +547,11 @@ pub(crate) fn names_audience(aud: Option<&Value>, audiences: &[Arc<str>]) -> boo
 }
 
 /// The caller's id: `sub`, absent or a string.
-pub(crate) fn subject_of(claims: &Map<String, Value>) -> Result<Arc<str>, AuthErrorKind> {
+pub(crate) fn subject_of(claims: &Map<String, Value>) -> Result<Arc<str>, Refusal> {
     match claims.get("sub") {
         None => Ok("".into()),
         Some(Value::String(sub)) => Ok(sub.as_str().into()),
-        Some(_) => Err(AuthErrorKind::InvalidClaims),
+        Some(_) => Err(Refusal::by(AuthErrorKind::InvalidClaims, "sub")),
     }
 }
 

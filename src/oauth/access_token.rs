@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use super::introspection::{Introspected, Introspection};
 use super::issuer::{Issuer, IssuerKeys};
 use crate::caller::{AuthMethod, Caller, Claims, Scopes};
-use crate::error::{AuthErrorKind, ConfigError};
+use crate::error::{AuthErrorKind, ConfigError, Refusal};
 use crate::jwt::{
     ClaimRules, ClaimsChecked, DEFAULT_CACHE_CAPACITY, JwtKeySet, ParsedToken, RevocationCheck,
     Revocations, TokenCache, TypRule, Verified, subject_of,
@@ -66,8 +66,8 @@ impl fmt::Debug for AccessTokens {
 
 /// What checking a token found: an answer now, or one after the issuer's keys are fetched.
 pub(crate) enum Checked {
-    Done(Result<Caller, AuthErrorKind>),
-    Wait(Pin<Box<dyn Future<Output = Result<Caller, AuthErrorKind>> + Send>>),
+    Done(Result<Caller, Refusal>),
+    Wait(Pin<Box<dyn Future<Output = Result<Caller, Refusal>> + Send>>),
 }
 
 impl AccessTokens {
@@ -208,7 +208,7 @@ impl AccessTokens {
                     Introspected::Cached(result) => Checked::Done(result),
                     Introspected::Wait(answer) => Checked::Wait(Box::pin(answer)),
                 },
-                None => Checked::Done(Err(AuthErrorKind::MalformedCredentials)),
+                None => Checked::Done(Err(AuthErrorKind::MalformedCredentials.into())),
             };
         }
         let key = inner.cache.as_ref().map(|_| TokenCache::key(token));
@@ -220,10 +220,10 @@ impl AccessTokens {
         }
         let parsed = match ParsedToken::parse(token) {
             Ok(parsed) => parsed,
-            Err(kind) => return Checked::Done(Err(kind)),
+            Err(kind) => return Checked::Done(Err(kind.into())),
         };
         let Some(issuer) = self.route(&parsed) else {
-            return Checked::Done(Err(AuthErrorKind::InvalidCredentials));
+            return Checked::Done(Err(Refusal::by(AuthErrorKind::InvalidCredentials, "iss")));
         };
         let discovered;
         let remote = match &issuer.inner.keys {
@@ -237,7 +237,7 @@ impl AccessTokens {
                     &*discovered
                 }
                 // Discovery has not answered yet: the issuer's keys are unavailable.
-                None => return Checked::Done(Err(AuthErrorKind::KeysUnavailable)),
+                None => return Checked::Done(Err(AuthErrorKind::KeysUnavailable.into())),
             },
         };
         if let KeyState::Ready(loaded) = remote.state()
@@ -247,9 +247,10 @@ impl AccessTokens {
             // A known key id whose key no longer verifies may have been re-keyed: a set
             // older than the refetch interval is fetched again (throttled and single-flight
             // like an unknown id), and the token verified against what it brings.
-            if verified != Err(AuthErrorKind::InvalidCredentials)
-                || loaded.age() < remote.refetch_interval()
-            {
+            let rekeyed = matches!(&verified, Err(refusal)
+                if refusal.kind == AuthErrorKind::InvalidCredentials
+                    && matches!(refusal.rule, Some("signature" | "alg")));
+            if !rekeyed || loaded.age() < remote.refetch_interval() {
                 return Checked::Done(verified);
             }
             let Some(wait) = remote.refetch() else {
@@ -261,9 +262,9 @@ impl AccessTokens {
         let Some(wait) = remote.refetch() else {
             // Refetched within the interval: the key is unknown, or the keys are unavailable.
             return Checked::Done(Err(if had_keys {
-                AuthErrorKind::InvalidCredentials
+                Refusal::by(AuthErrorKind::InvalidCredentials, "kid")
             } else {
-                AuthErrorKind::KeysUnavailable
+                AuthErrorKind::KeysUnavailable.into()
             }));
         };
         self.verify_after(wait, remote.wait_limit(), issuer, token, key, had_keys)
@@ -285,9 +286,13 @@ impl AccessTokens {
         Checked::Wait(Box::pin(async move {
             let loaded = match tokio::time::timeout(limit, wait).await {
                 Ok(Ok(loaded)) => loaded,
-                Ok(Err(_)) | Err(_) if !had_keys => return Err(AuthErrorKind::KeysUnavailable),
+                Ok(Err(_)) | Err(_) if !had_keys => {
+                    return Err(AuthErrorKind::KeysUnavailable.into());
+                }
                 // The refetch failed but older keys are held: they do not verify the token.
-                Ok(Err(_)) | Err(_) => return Err(AuthErrorKind::InvalidCredentials),
+                Ok(Err(_)) | Err(_) => {
+                    return Err(Refusal::by(AuthErrorKind::InvalidCredentials, "kid"));
+                }
             };
             let parsed = ParsedToken::parse(&token)?;
             this.verify(&issuer, &parsed, &loaded.keys, key)
@@ -313,11 +318,11 @@ impl AccessTokens {
         parsed: &ParsedToken<'_>,
         keys: &JwtKeySet,
         cache_key: Option<[u8; 32]>,
-    ) -> Result<Caller, AuthErrorKind> {
+    ) -> Result<Caller, Refusal> {
         let rules = &issuer.inner;
         let pinned = keys
             .find(parsed.kid())
-            .ok_or(AuthErrorKind::InvalidCredentials)?;
+            .ok_or(Refusal::by(AuthErrorKind::InvalidCredentials, "kid"))?;
         let ClaimsChecked { claims, exp } = parsed.check(
             &pinned.key,
             &ClaimRules {
@@ -333,7 +338,7 @@ impl AccessTokens {
         )?;
         let caller = Caller::new(AuthMethod::OAuth, subject_of(&claims)?)
             .with_key_id(Arc::clone(&pinned.kid))
-            .with_scopes(access_token_scopes(&claims)?)
+            .with_scopes(access_token_scopes(&claims).map_err(|kind| Refusal::by(kind, "scope"))?)
             .with_claims(Claims::new(claims));
         if let (Some(cache), Some(key)) = (&self.inner.cache, cache_key) {
             cache.remember(

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use super::access_token::access_token_scopes;
 use crate::caller::{AuthMethod, Caller, Claims};
 use crate::clock::{Clock, SystemClock};
-use crate::error::{AuthErrorKind, ConfigError, check_token_text};
+use crate::error::{AuthErrorKind, ConfigError, Refusal, check_token_text};
 use crate::jwt::TokenCache;
 use crate::keys::{FetchError, HttpClient, check_url};
 use crate::secret::Secret;
@@ -64,7 +64,7 @@ struct IntrospectionInner {
     flights: Mutex<HashMap<[u8; 32], Answer>>,
 }
 
-type Answer = Shared<BoxFuture<'static, Result<Caller, AuthErrorKind>>>;
+type Answer = Shared<BoxFuture<'static, Result<Caller, Refusal>>>;
 
 impl fmt::Debug for Introspection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -217,7 +217,7 @@ impl IntrospectionBuilder {
 
 /// What introspecting a token found: an answer from the cache, or a call to wait for.
 pub(crate) enum Introspected {
-    Cached(Result<Caller, AuthErrorKind>),
+    Cached(Result<Caller, Refusal>),
     Wait(Answer),
 }
 
@@ -232,14 +232,17 @@ impl Introspection {
             return Introspected::Cached(hit);
         }
         if inner.negative.get(&key).is_some_and(|until| until > now) {
-            return Introspected::Cached(Err(AuthErrorKind::InvalidCredentials));
+            return Introspected::Cached(Err(Refusal::by(
+                AuthErrorKind::InvalidCredentials,
+                "active",
+            )));
         }
         let mut flights = inner.flights.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(answer) = flights.get(&key) {
             return Introspected::Wait(answer.clone());
         }
         if flights.len() >= MAX_CALLS_IN_FLIGHT {
-            return Introspected::Cached(Err(AuthErrorKind::IntrospectionUnavailable));
+            return Introspected::Cached(Err(AuthErrorKind::IntrospectionUnavailable.into()));
         }
         let (this, token) = (self.clone(), token.to_vec());
         let answer = async move {
@@ -263,7 +266,7 @@ impl Introspection {
         Introspected::Wait(answer)
     }
 
-    fn remember(&self, key: [u8; 32], result: &Result<Caller, AuthErrorKind>) {
+    fn remember(&self, key: [u8; 32], result: &Result<Caller, Refusal>) {
         let inner = &self.inner;
         let now = inner.clock.unix_seconds();
         match result {
@@ -284,11 +287,13 @@ impl Introspection {
                     crate::jwt::Verified::new(caller.clone(), exp, text_len).until(until),
                 );
             }
-            Err(
-                AuthErrorKind::InvalidCredentials
-                | AuthErrorKind::InvalidClaims
-                | AuthErrorKind::UnprovenKeyBinding,
-            ) => {
+            Err(Refusal {
+                kind:
+                    AuthErrorKind::InvalidCredentials
+                    | AuthErrorKind::InvalidClaims
+                    | AuthErrorKind::UnprovenKeyBinding,
+                ..
+            }) => {
                 inner
                     .negative
                     .insert(key, now.saturating_add(inner.negative_ttl));
@@ -298,7 +303,7 @@ impl Introspection {
         }
     }
 
-    async fn call(&self, token: &[u8]) -> Result<Caller, AuthErrorKind> {
+    async fn call(&self, token: &[u8]) -> Result<Caller, Refusal> {
         let inner = &self.inner;
         let body: String = form_urlencoded::Serializer::new(String::new())
             .append_pair("token", &String::from_utf8_lossy(token))
@@ -309,7 +314,7 @@ impl Introspection {
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(ACCEPT, "application/json")
             .body(Bytes::from(body))
-            .map_err(|_| AuthErrorKind::IntrospectionUnavailable)?;
+            .map_err(|_| Refusal::from(AuthErrorKind::IntrospectionUnavailable))?;
         let sent = inner.client.send(request, inner.max_bytes, inner.timeout);
         let response = match tokio::time::timeout(inner.timeout, sent).await {
             Ok(Ok(response)) if response.status() == StatusCode::OK => response,
@@ -324,49 +329,50 @@ impl Introspection {
                     %error,
                     "callguard could not introspect a token"
                 );
-                return Err(AuthErrorKind::IntrospectionUnavailable);
+                return Err(AuthErrorKind::IntrospectionUnavailable.into());
             }
         };
         let answer: Map<String, Value> = serde_json::from_slice(response.body())
-            .map_err(|_| AuthErrorKind::IntrospectionUnavailable)?;
+            .map_err(|_| Refusal::from(AuthErrorKind::IntrospectionUnavailable))?;
         self.caller_of(answer)
     }
 
     /// The caller an introspection answer proves, under the configured rules.
-    fn caller_of(&self, answer: Map<String, Value>) -> Result<Caller, AuthErrorKind> {
+    fn caller_of(&self, answer: Map<String, Value>) -> Result<Caller, Refusal> {
         let inner = &self.inner;
+        use AuthErrorKind::InvalidClaims;
         if answer.get("active") != Some(&Value::Bool(true)) {
-            return Err(AuthErrorKind::InvalidCredentials);
+            return Err(Refusal::by(AuthErrorKind::InvalidCredentials, "active"));
         }
         let string_is = |value: &Value, expected: &str| value.as_str() == Some(expected);
         if let Some(issuer) = &inner.issuer
             && !answer.get("iss").is_some_and(|iss| string_is(iss, issuer))
         {
-            return Err(AuthErrorKind::InvalidClaims);
+            return Err(Refusal::by(InvalidClaims, "iss"));
         }
         if !crate::jwt::names_audience(answer.get("aud"), &inner.audiences) {
-            return Err(AuthErrorKind::InvalidClaims);
+            return Err(Refusal::by(InvalidClaims, "aud"));
         }
         let now = inner.clock.unix_seconds();
         if let Some(exp) = answer.get("exp") {
-            let exp = exp.as_i64().ok_or(AuthErrorKind::InvalidClaims)?;
+            let exp = exp.as_i64().ok_or(Refusal::by(InvalidClaims, "exp"))?;
             if now >= exp {
-                return Err(AuthErrorKind::TokenExpired);
+                return Err(Refusal::by(AuthErrorKind::TokenExpired, "exp"));
             }
         }
         if let Some(nbf) = answer.get("nbf") {
-            let nbf = nbf.as_i64().ok_or(AuthErrorKind::InvalidClaims)?;
+            let nbf = nbf.as_i64().ok_or(Refusal::by(InvalidClaims, "nbf"))?;
             if now < nbf {
-                return Err(AuthErrorKind::TokenNotYetValid);
+                return Err(Refusal::by(AuthErrorKind::TokenNotYetValid, "nbf"));
             }
         }
         crate::jwt::refuse_key_binding(&answer)?;
         let subject: Arc<str> = match answer.get("sub") {
             None => "".into(),
             Some(Value::String(sub)) => sub.as_str().into(),
-            Some(_) => return Err(AuthErrorKind::InvalidClaims),
+            Some(_) => return Err(Refusal::by(InvalidClaims, "sub")),
         };
-        let scopes = access_token_scopes(&answer)?;
+        let scopes = access_token_scopes(&answer).map_err(|kind| Refusal::by(kind, "scope"))?;
         Ok(Caller::new(AuthMethod::OAuth, subject)
             .with_scopes(scopes)
             .with_claims(Claims::new(answer)))
