@@ -72,7 +72,9 @@ use callguard::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtVerifier, TokenIssuer, 
 use callguard::replay::{MemoryReplayStore, ReplayPolicy};
 use callguard::scope::RequireScopesLayer;
 use callguard::signature::{SignatureVerifier, SignatureVerifierBuilder};
-use callguard::{Authenticator, Caller, GuardLayer, Scopes, Secret, dangerous, providers};
+use callguard::{
+    Authenticator, Caller, ClientAddr, GuardLayer, Scopes, Secret, dangerous, providers,
+};
 use hmac::{Hmac, KeyInit, Mac};
 use rand::Rng;
 use serde::Deserialize;
@@ -804,7 +806,7 @@ async fn main() {
 /// Serve `app` until Ctrl-C, closing any connection that has not sent a complete request
 /// head within `header_timeout` (so idle or trickling clients cannot hold connections
 /// open indefinitely: `axum::serve` sets no such limit). Each request carries the peer's
-/// address as `ConnectInfo`.
+/// address as `ConnectInfo` and as callguard's `ClientAddr`.
 async fn serve(listener: tokio::net::TcpListener, app: Router, header_timeout: Duration) {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::service::TowerToHyperService;
@@ -825,6 +827,14 @@ async fn serve(listener: tokio::net::TcpListener, app: Router, header_timeout: D
             _ = &mut shutdown => return,
         };
         let Ok(service) = make_service.call(peer).await;
+        // The connection's peer is the client here (no proxy in front): callguard shares
+        // per-client resources (introspection calls) by it.
+        let service = tower::ServiceBuilder::new()
+            .map_request(move |mut request: axum::http::Request<_>| {
+                request.extensions_mut().insert(ClientAddr(peer.ip()));
+                request
+            })
+            .service(service);
         tokio::spawn(async move {
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())

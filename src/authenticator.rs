@@ -388,24 +388,26 @@ fn inspect_one(method: &Method, parts: &Parts, auth: Option<Authorization<'_>>) 
             reject_with(method),
         ),
         #[cfg(feature = "oauth")]
-        (Method::OAuth(tokens), Authorization::Bearer(token)) => match tokens.check(token) {
-            Checked::Done(result) => accept_token(
-                result.and_then(not_for_an_agent),
-                |caller| tokens.revocation_check(caller),
-                reject_with(method),
-            ),
-            Checked::Wait(pending) => {
-                let (tokens, challenges) = (tokens.clone(), challenges_of(method));
-                Inspection::Pending(Box::pin(async move {
-                    let result = pending.await.and_then(not_for_an_agent);
-                    accept_token(
-                        result,
-                        |caller| tokens.revocation_check(caller),
-                        |refusal| Inspection::Rejected(AuthError::refused(refusal, challenges)),
-                    )
-                }))
+        (Method::OAuth(tokens), Authorization::Bearer(token)) => {
+            match tokens.check(token, crate::ClientAddr::of(parts)) {
+                Checked::Done(result) => accept_token(
+                    result.and_then(not_for_an_agent),
+                    |caller| tokens.revocation_check(caller),
+                    reject_with(method),
+                ),
+                Checked::Wait(pending) => {
+                    let (tokens, challenges) = (tokens.clone(), challenges_of(method));
+                    Inspection::Pending(Box::pin(async move {
+                        let result = pending.await.and_then(not_for_an_agent);
+                        accept_token(
+                            result,
+                            |caller| tokens.revocation_check(caller),
+                            |refusal| Inspection::Rejected(AuthError::refused(refusal, challenges)),
+                        )
+                    }))
+                }
             }
-        },
+        }
         (Method::Basic(users), Authorization::Basic(credentials)) => {
             decide(users.check(credentials))
         }
@@ -484,7 +486,7 @@ fn inspect_delegated(delegation: &Delegation, parts: &Parts) -> Inspection {
     let user = match &inner.user {
         UserTokens::Jwt(verifier) => verifier.check(token),
         #[cfg(feature = "oauth")]
-        UserTokens::OAuth(tokens) => match tokens.check(token) {
+        UserTokens::OAuth(tokens) => match tokens.check(token, crate::ClientAddr::of(parts)) {
             Checked::Done(result) => result,
             Checked::Wait(pending) => {
                 let delegation = delegation.clone();

@@ -6,6 +6,7 @@ mod authorization;
 pub mod basic;
 pub mod bearer;
 mod caller;
+mod client;
 pub mod clock;
 pub(crate) mod ct;
 pub mod dangerous;
@@ -35,6 +36,7 @@ mod token_set;
 
 pub use authenticator::Authenticator;
 pub use caller::{Actor, AuthMethod, Caller, Claims, ClaimsError, Scopes};
+pub use client::ClientAddr;
 pub use error::{AuthError, AuthErrorKind, ChallengeScheme, Challenges, ConfigError};
 #[cfg(feature = "axum")]
 pub use extract::MissingCaller;

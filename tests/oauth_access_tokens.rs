@@ -993,3 +993,93 @@ async fn an_issuer_discovered_lazily_answers_503_until_it_is_up_and_errors_name_
     }
     assert_eq!(status, StatusCode::OK, "accepted once discovery answered");
 }
+
+/// An introspection endpoint that answers made-up tokens slowly and one good token at once.
+struct SlowForMadeUp;
+
+impl HttpClient for SlowForMadeUp {
+    fn send(&self, request: Request<Bytes>, _max_body: usize, _timeout: Duration) -> HttpFuture {
+        let good = form_urlencoded::parse(request.body())
+            .any(|(name, value)| name == "token" && value == "opaque-good");
+        Box::pin(async move {
+            let answer = if good {
+                active("mcp:call", RESOURCE)
+            } else {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                json!({"active": false})
+            };
+            Ok(Response::builder()
+                .status(StatusCode::OK)
+                .body(Bytes::from(answer.to_string()))
+                .unwrap())
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_cannot_take_every_introspection_slot() {
+    use callguard::ClientAddr;
+    use callguard::oauth::Introspection;
+    let introspection = Introspection::builder(
+        "https://as.example.com/introspect",
+        "resource-server",
+        callguard::Secret::from_utf8("introspection-secret-0123").unwrap(),
+        Arc::new(SlowForMadeUp) as Arc<dyn HttpClient>,
+    )
+    .audience(RESOURCE)
+    .build()
+    .unwrap();
+    let guard = AccessTokens::introspected(introspection).layer();
+    let from = |client: &str, token: String| {
+        let mut request = Request::post("/mcp")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(ClientAddr(client.parse().unwrap()));
+        let guard = guard.clone();
+        async move {
+            guard
+                .layer(service_fn(echo))
+                .oneshot(request)
+                .await
+                .unwrap()
+        }
+    };
+    // One source floods with more made-up tokens than the whole table holds, from
+    // addresses in one IPv6 /64.
+    let flood: Vec<_> = (0..callguard::oauth::MAX_CALLS_IN_FLIGHT + 44)
+        .map(|n| {
+            tokio::spawn(from(
+                &format!("2001:db8::{:x}", n + 1),
+                format!("made-up-{n}"),
+            ))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let response = from("192.0.2.7", "opaque-good".to_owned()).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "another client's token waited for no slot"
+    );
+    let mut refused = 0;
+    for call in flood {
+        let response = call.await.unwrap();
+        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+            refused += 1;
+            assert_eq!(
+                response
+                    .extensions()
+                    .get::<AuthError>()
+                    .and_then(AuthError::rule),
+                Some("client-calls")
+            );
+        }
+    }
+    assert_eq!(
+        refused,
+        callguard::oauth::MAX_CALLS_IN_FLIGHT + 44 - callguard::oauth::MAX_CALLS_PER_CLIENT
+    );
+}

@@ -200,11 +200,11 @@ impl AccessTokens {
 
     /// Check `token`: from the cache, now with keys held, or after a fetch of the issuer's
     /// keys for a `kid` they do not hold yet.
-    pub(crate) fn check(&self, token: &[u8]) -> Checked {
+    pub(crate) fn check(&self, token: &[u8], client: Option<crate::ClientAddr>) -> Checked {
         let inner = &self.inner;
         if memchr::memchr_iter(b'.', token).count() != 2 {
             return match &inner.introspection {
-                Some(introspection) => match introspection.check(token) {
+                Some(introspection) => match introspection.check(token, client) {
                     Introspected::Cached(result) => Checked::Done(result),
                     Introspected::Wait(answer) => Checked::Wait(Box::pin(answer)),
                 },

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use super::access_token::access_token_scopes;
 use crate::caller::{AuthMethod, Caller, Claims};
+use crate::client::ClientAddr;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{AuthErrorKind, ConfigError, Refusal, check_token_text};
 use crate::jwt::TokenCache;
@@ -25,6 +26,31 @@ use crate::secret::Secret;
 /// The most introspection calls in flight at once (distinct tokens); beyond it a new token
 /// is answered 503 until one completes, so a flood of made-up tokens cannot pile up calls.
 pub const MAX_CALLS_IN_FLIGHT: usize = 256;
+
+/// The most introspection calls made for one client (one IPv4 address, one IPv6 /64) at
+/// once: one source of made-up tokens cannot take the slots of everyone else.
+pub const MAX_CALLS_PER_CLIENT: usize = 16;
+
+/// The calls in flight, and how many each client started.
+#[derive(Default)]
+struct Flights {
+    answers: HashMap<[u8; 32], (Answer, Option<u128>)>,
+    per_client: HashMap<u128, usize>,
+}
+
+impl Flights {
+    /// Forget the call for `key` and give its client's slot back.
+    fn end(&mut self, key: &[u8; 32]) {
+        if let Some((_, Some(client))) = self.answers.remove(key)
+            && let Some(count) = self.per_client.get_mut(&client)
+        {
+            *count -= 1;
+            if *count == 0 {
+                self.per_client.remove(&client);
+            }
+        }
+    }
+}
 
 /// How long an `active: false` answer is remembered by default: 10 s.
 pub const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(10);
@@ -61,7 +87,7 @@ struct IntrospectionInner {
     negative_ttl: i64,
     cache: TokenCache,
     negative: quick_cache::sync::Cache<[u8; 32], i64>,
-    flights: Mutex<HashMap<[u8; 32], Answer>>,
+    flights: Mutex<Flights>,
 }
 
 type Answer = Shared<BoxFuture<'static, Result<Caller, Refusal>>>;
@@ -209,7 +235,7 @@ impl IntrospectionBuilder {
                 negative_ttl: seconds(DEFAULT_NEGATIVE_TTL),
                 cache: TokenCache::new(10_000).expect("a non-zero capacity"),
                 negative: quick_cache::sync::Cache::new(10_000),
-                flights: Mutex::new(HashMap::new()),
+                flights: Mutex::default(),
             }),
         })
     }
@@ -223,8 +249,9 @@ pub(crate) enum Introspected {
 
 impl Introspection {
     /// The cached answer for `token`, or the one call (shared by every request presenting
-    /// it now) that will give it.
-    pub(crate) fn check(&self, token: &[u8]) -> Introspected {
+    /// it now) that will give it. A new call is refused (503) when [`MAX_CALLS_IN_FLIGHT`]
+    /// are under way, or [`MAX_CALLS_PER_CLIENT`] for the request's `client`.
+    pub(crate) fn check(&self, token: &[u8], client: Option<ClientAddr>) -> Introspected {
         let inner = &self.inner;
         let key = TokenCache::key(token);
         let now = inner.clock.unix_seconds();
@@ -238,11 +265,22 @@ impl Introspection {
             )));
         }
         let mut flights = inner.flights.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(answer) = flights.get(&key) {
+        if let Some((answer, _)) = flights.answers.get(&key) {
             return Introspected::Wait(answer.clone());
         }
-        if flights.len() >= MAX_CALLS_IN_FLIGHT {
+        if flights.answers.len() >= MAX_CALLS_IN_FLIGHT {
             return Introspected::Cached(Err(AuthErrorKind::IntrospectionUnavailable.into()));
+        }
+        let client = client.map(ClientAddr::group);
+        if let Some(client) = client {
+            let started = flights.per_client.entry(client).or_default();
+            if *started >= MAX_CALLS_PER_CLIENT {
+                return Introspected::Cached(Err(Refusal::by(
+                    AuthErrorKind::IntrospectionUnavailable,
+                    "client-calls",
+                )));
+            }
+            *started += 1;
         }
         let (this, token) = (self.clone(), token.to_vec());
         let answer = async move {
@@ -252,12 +290,12 @@ impl Introspection {
                 .flights
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .remove(&key);
+                .end(&key);
             result
         }
         .boxed()
         .shared();
-        flights.insert(key, answer.clone());
+        flights.answers.insert(key, (answer.clone(), client));
         // Driven to completion on the runtime whatever happens to the requests waiting for
         // it, so an abandoned call still ends (bounded by the timeout) and leaves the map.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {

@@ -1,0 +1,61 @@
+//! The address a request came from, as the guard sees it.
+
+use std::net::IpAddr;
+
+/// The address of the client a request came from, read from the request's extensions by
+/// the parts of callguard that share a resource among clients (today: the introspection
+/// calls one client may hold in flight).
+///
+/// Put it there from whatever your server knows: the peer address of the connection (axum's
+/// `ConnectInfo`, hyper's accept loop), or an address resolved through proxies you trust.
+/// Never from a header a client can set.
+///
+/// ```
+/// use std::net::{IpAddr, Ipv4Addr};
+/// use callguard::ClientAddr;
+///
+/// let mut request = http::Request::new(());
+/// request.extensions_mut().insert(ClientAddr(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7))));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientAddr(pub IpAddr);
+
+impl ClientAddr {
+    /// The client's group: an IPv4 address (or an IPv4-mapped IPv6 one) as it is, an IPv6
+    /// address by its /64, which one subscriber usually holds whole.
+    pub(crate) fn group(self) -> u128 {
+        match self.0 {
+            IpAddr::V4(v4) => u128::from(u32::from(v4)),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => u128::from(u32::from(v4)),
+                None => (u128::from(v6) >> 64 << 64) | (1 << 32),
+            },
+        }
+    }
+
+    /// The client address a request carries, if its server put one there.
+    pub(crate) fn of(parts: &http::request::Parts) -> Option<Self> {
+        parts.extensions.get::<Self>().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_grouped_by_their_64_and_mapped_ipv4_is_ipv4() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(ClientAddr(a).group(), ClientAddr(b).group());
+        assert_ne!(ClientAddr(a).group(), ClientAddr(c).group());
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(ClientAddr(mapped).group(), ClientAddr(v4).group());
+        assert_ne!(
+            ClientAddr(v4).group(),
+            ClientAddr("::c000:207".parse().unwrap()).group()
+        );
+    }
+}
