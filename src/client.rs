@@ -20,6 +20,10 @@ use std::net::IpAddr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClientAddr(pub IpAddr);
 
+#[cfg_attr(
+    not(feature = "oauth"),
+    allow(dead_code, reason = "only introspection shares per-client resources yet")
+)]
 impl ClientAddr {
     /// The client's group: an IPv4 address (or an IPv4-mapped IPv6 one) as it is, an IPv6
     /// address by its /64, which one subscriber usually holds whole.
