@@ -11,7 +11,9 @@ use crate::bearer::BearerTokens;
 use crate::caller::Caller;
 #[cfg(feature = "jwt")]
 use crate::delegation::{Delegation, PendingDelegation, UserTokenAt, UserTokens};
-use crate::error::{AuthError, AuthErrorKind, ChallengeScheme, Challenges, ConfigError, Refusal};
+#[cfg(feature = "jwt")]
+use crate::error::Refusal;
+use crate::error::{AuthError, AuthErrorKind, ChallengeScheme, Challenges, ConfigError};
 #[cfg(feature = "jwt")]
 use crate::jwt::{JwtVerifier, RevocationCheck};
 #[cfg(feature = "oauth")]

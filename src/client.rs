@@ -22,7 +22,10 @@ pub struct ClientAddr(pub IpAddr);
 
 #[cfg_attr(
     not(feature = "oauth"),
-    allow(dead_code, reason = "only introspection shares per-client resources yet")
+    allow(
+        dead_code,
+        reason = "only introspection shares per-client resources yet"
+    )
 )]
 impl ClientAddr {
     /// The client's group: an IPv4 address (or an IPv4-mapped IPv6 one) as it is, an IPv6

@@ -406,12 +406,14 @@ pub struct AuthError {
 
 /// A refusal and, for a token, the rule it failed: what verifiers answer inside the crate,
 /// turned into an [`AuthError`] where the challenges are known.
+#[cfg(feature = "jwt")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Refusal {
     pub(crate) kind: AuthErrorKind,
     pub(crate) rule: Option<&'static str>,
 }
 
+#[cfg(feature = "jwt")]
 impl Refusal {
     /// A refusal of `kind` because the token failed `rule` (`aud`, `signature`, …).
     pub(crate) fn by(kind: AuthErrorKind, rule: &'static str) -> Self {
@@ -422,12 +424,14 @@ impl Refusal {
     }
 }
 
+#[cfg(feature = "jwt")]
 impl From<AuthErrorKind> for Refusal {
     fn from(kind: AuthErrorKind) -> Self {
         Self { kind, rule: None }
     }
 }
 
+#[cfg(feature = "jwt")]
 impl PartialEq<AuthErrorKind> for Refusal {
     fn eq(&self, kind: &AuthErrorKind) -> bool {
         self.kind == *kind
@@ -446,6 +450,7 @@ impl AuthError {
     }
 
     /// The error a verifier's refusal makes, with the rule it names.
+    #[cfg(feature = "jwt")]
     pub(crate) fn refused(refusal: impl Into<Refusal>, challenges: Challenges) -> Self {
         let refusal = refusal.into();
         Self {
