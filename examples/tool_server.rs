@@ -11,6 +11,7 @@
 //! | `TOOL_SIGNING_SECRETS` | comma-separated secrets for `x-signature` (hex HMAC-SHA256 of the raw body); every one is accepted | random |
 //! | `TOOL_BEARER_TOKENS` | comma-separated `name=token` pairs, each granted `tools:call` | `demo=<random>` |
 //! | `TOOL_JWT_SECRET` | HS256 key of the JWTs this server mints and verifies (issuer `callguard-example`, audience `tools`, header `typ` `JWT`) | random |
+//! | `TOOL_JWT_PRIVATE_KEY_FILE` | path to an ES256 (P-256, PKCS#8 PEM) private key: minted tokens are signed with it (`kid` `example-es256`) and its public key set is served at `/.well-known/jwks.json`; `TOOL_JWT_SECRET` tokens still verify | unset: HS256 |
 //! | `TOOL_BASIC_USERS` | comma-separated `user:password` pairs allowed to mint tokens | `demo:<random>` |
 //! | `CALLGUARD_PUBLIC_URL` | base URL platforms call, for URL-covering schemes (SignalWire) | `http://<CALLGUARD_ADDR>` |
 //! | `CALLGUARD_OPEN_ROUTE` | set to `1` to mount `POST /open/{name}` without authentication, the baseline `benches/load.sh` compares with | unset |
@@ -52,6 +53,8 @@
 //!   may present the token); answers 201 `{"access_token", "token_type": "Bearer",
 //!   "expires_in", "scope", "jti"}`. Allowed scopes: `tools:call`, `orders:read`,
 //!   `orders:write`, `refunds:read`, `refunds:write`; TTL 1..=3600 (default 300).
+//! - `GET /.well-known/jwks.json`: with `TOOL_JWT_PRIVATE_KEY_FILE`, the JSON Web Key Set
+//!   of the key that signs minted tokens (`application/jwk-set+json`); 404 otherwise.
 //! - `DELETE /auth/token/{jti}`: the same Basic credentials; revokes a minted token (204),
 //!   after which it is 401 on every route, cached or not.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -68,7 +71,9 @@ use base64::Engine as _;
 use callguard::basic::BasicUsers;
 use callguard::bearer::BearerTokens;
 use callguard::delegation::{Delegation, PlatformUser};
-use callguard::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtVerifier, TokenIssuer, TokenRequest};
+use callguard::jwt::{
+    JwksService, JwtAlgorithm, JwtConfig, JwtKey, JwtVerifier, TokenIssuer, TokenRequest,
+};
 use callguard::replay::{MemoryReplayStore, ReplayPolicy};
 use callguard::scope::RequireScopesLayer;
 use callguard::signature::{SignatureVerifier, SignatureVerifierBuilder};
@@ -84,6 +89,7 @@ use sha2::{Digest, Sha256};
 const JWT_ISSUER: &str = "callguard-example";
 const JWT_AUDIENCE: &str = "tools";
 const JWT_KID: &str = "example-hs256";
+const JWT_ES256_KID: &str = "example-es256";
 const MINTABLE_SCOPES: [&str; 5] = [
     "tools:call",
     "orders:read",
@@ -112,6 +118,9 @@ struct Settings {
     signing_secrets: Vec<String>,
     bearer_tokens: Vec<(String, String)>,
     jwt_secret: String,
+    /// PEM of an ES256 (P-256, PKCS#8) private key that mints tokens instead of the HS256
+    /// secret; its public half is published at `/.well-known/jwks.json`.
+    jwt_private_key: Option<Vec<u8>>,
     basic_users: Vec<(String, String)>,
     public_url: String,
     /// `(route name, secret)` for each provider whose variable is set.
@@ -212,6 +221,12 @@ impl Settings {
             signing_secrets: signing.split(',').map(str::to_owned).collect(),
             bearer_tokens: pairs("TOOL_BEARER_TOKENS", &bearer, '=')?,
             jwt_secret,
+            jwt_private_key: match std::env::var_os("TOOL_JWT_PRIVATE_KEY_FILE") {
+                Some(path) => Some(std::fs::read(&path).map_err(|e| {
+                    format!("TOOL_JWT_PRIVATE_KEY_FILE ({}): {e}", path.to_string_lossy())
+                })?),
+                None => None,
+            },
             basic_users: pairs("TOOL_BASIC_USERS", &basic, ':')?,
             generated,
         })
@@ -390,6 +405,14 @@ fn methods(settings: &Settings) -> Result<Methods, String> {
         &lenient_secret("TOOL_JWT_SECRET", &settings.jwt_secret)?,
     )
     .map_err(|e| format!("TOOL_JWT_SECRET: {e}"))?;
+    let mut jwt_builder = JwtConfig::builder().key(JWT_KID, jwt_key);
+    if let Some(pem) = &settings.jwt_private_key {
+        let key = JwtKey::private_pem(JwtAlgorithm::ES256, pem)
+            .map_err(|e| format!("TOOL_JWT_PRIVATE_KEY_FILE: {e}"))?;
+        jwt_builder = jwt_builder
+            .key(JWT_ES256_KID, key)
+            .signing_key(JWT_ES256_KID);
+    }
     let mut basic = BasicUsers::builder();
     for (user, password) in &settings.basic_users {
         basic = basic.user(
@@ -405,8 +428,7 @@ fn methods(settings: &Settings) -> Result<Methods, String> {
         bearer: bearer
             .build()
             .map_err(|e| format!("TOOL_BEARER_TOKENS: {e}"))?,
-        jwt: JwtConfig::builder()
-            .key(JWT_KID, jwt_key)
+        jwt: jwt_builder
             .issuer(JWT_ISSUER)
             .audience(JWT_AUDIENCE)
             .typ("JWT")
@@ -633,6 +655,7 @@ fn app(
 ) -> Result<Router, String> {
     // One verifier for the server's own JWTs everywhere, so a revocation reaches every
     // route and its cache. Tokens from elsewhere may lack a jti (PyJWT's do).
+    let jwks = JwksService::new(&methods.jwt).ok();
     let users = JwtVerifier::new(methods.jwt.clone())
         .with_revocations(MemoryReplayStore::default(), ReplayPolicy::FailClosed)
         .allow_tokens_without_jti();
@@ -676,6 +699,10 @@ fn app(
         .merge(refund)
         .merge(token)
         .route("/healthz", get(|| async { "ok" }));
+    // Only a private key has a public half to publish; an HMAC secret never is.
+    if let Some(jwks) = jwks {
+        app = app.route_service("/.well-known/jwks.json", jwks);
+    }
     if std::env::var("CALLGUARD_OPEN_ROUTE").as_deref() == Ok("1") {
         app = app.route("/open/{name}", post(open_tool));
     }

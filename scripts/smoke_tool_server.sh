@@ -226,3 +226,35 @@ assert "guard=token-endpoint" in log, log[-2000:]
 assert "tok_unknown_0123456789abcdef" not in log and os.environ["TOOL_JWT_SECRET"] not in log and tag not in log
 print("smoke: tool_server answered every request as its contract says")
 PY
+
+# With an ES256 private key, minted tokens are signed with it and its public key set is
+# served at /.well-known/jwks.json (without one, that path is 404: an HMAC secret is never
+# published).
+curl -s -o /dev/null -w '%{http_code}' "http://$CALLGUARD_ADDR/.well-known/jwks.json" | grep -qx 404
+kill $server 2>/dev/null || true
+wait $server 2>/dev/null || true
+export CALLGUARD_ADDR="127.0.0.1:$(free_port)"
+export TOOL_JWT_PRIVATE_KEY_FILE=tests/data/oauth/ec.pem
+start_tool_server target/debug/examples/tool_server
+python3 - <<'PY'
+import base64, json, os, urllib.request
+
+base = "http://" + os.environ["CALLGUARD_ADDR"]
+with urllib.request.urlopen(base + "/.well-known/jwks.json", timeout=10) as response:
+    assert response.headers["content-type"] == "application/jwk-set+json"
+    keys = json.loads(response.read())["keys"]
+assert [k["kid"] for k in keys] == ["example-es256"] and keys[0]["alg"] == "ES256" and "d" not in keys[0], keys
+user, password = os.environ["TOOL_BASIC_USERS"].split(":", 1)
+basic = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+request = urllib.request.Request(base + "/auth/token", data=json.dumps({"scopes": ["tools:call"]}).encode(), method="POST")
+request.add_header("authorization", basic)
+with urllib.request.urlopen(request, timeout=10) as response:
+    token = json.loads(response.read())["access_token"]
+header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+assert header["alg"] == "ES256" and header["kid"] == "example-es256", header
+request = urllib.request.Request(base + "/tools/echo", data=b"{}", method="POST")
+request.add_header("authorization", "Bearer " + token)
+with urllib.request.urlopen(request, timeout=10) as response:
+    assert json.loads(response.read())["method"] == "jwt"
+print("smoke: minted ES256 tokens verify, and their key set is published")
+PY

@@ -640,3 +640,89 @@ fn base64url_encode(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
+
+/// Tokens minted with an asymmetric key verify elsewhere from the published key set alone:
+/// jsonwebtoken, given only what `JwksService` serves, accepts them.
+#[tokio::test]
+async fn tokens_minted_with_a_private_key_verify_from_the_published_key_set() {
+    use callguard::jwt::{JwksService, JwtAlgorithm, JwtConfig, JwtKey, TokenIssuer, TokenRequest};
+    let pem = std::fs::read("tests/data/oauth/ec.pem").unwrap();
+    let hmac = JwtKey::hmac(
+        JwtAlgorithm::HS256,
+        &Secret::from_utf8("a-jwt-signing-key-of-32-bytes!!!").unwrap(),
+    )
+    .unwrap();
+    let config = JwtConfig::builder()
+        .key(
+            "es-2026",
+            JwtKey::private_pem(JwtAlgorithm::ES256, &pem).unwrap(),
+        )
+        .key("hs-legacy", hmac)
+        .signing_key("es-2026")
+        .issuer("https://tools.example.com")
+        .audience("tools")
+        .build()
+        .unwrap();
+    let token = TokenIssuer::new(config.clone())
+        .issue(TokenRequest::new(
+            "agent-7",
+            Scopes::from_iter(["tools:call"]),
+            Duration::from_secs(60),
+        ))
+        .unwrap()
+        .access_token;
+    let service = JwksService::new(&config).unwrap();
+    let response = service
+        .clone()
+        .oneshot(Request::get("/.well-known/jwks.json").body(()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/jwk-set+json"
+    );
+    assert!(
+        response.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age=")
+    );
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        set.keys.len(),
+        1,
+        "the HMAC key is secret and never published"
+    );
+    let jwk = set.find("es-2026").unwrap();
+    let text: Value = serde_json::from_slice(&body).unwrap();
+    assert!(text["keys"][0].get("d").is_none(), "no private part");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.set_audience(&["tools"]);
+    validation.set_issuer(&["https://tools.example.com"]);
+    let decoded = jsonwebtoken::decode::<Value>(
+        &token,
+        &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(),
+        &validation,
+    )
+    .unwrap();
+    assert_eq!(decoded.claims["sub"], "agent-7");
+    let post = service
+        .oneshot(Request::post("/.well-known/jwks.json").body(()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let secret_only = JwtConfig::builder()
+        .key(
+            "hs",
+            JwtKey::hmac(
+                JwtAlgorithm::HS256,
+                &Secret::from_utf8("a-jwt-signing-key-of-32-bytes!!!").unwrap(),
+            )
+            .unwrap(),
+        )
+        .build()
+        .unwrap();
+    assert!(JwksService::new(&secret_only).is_err());
+}

@@ -214,6 +214,53 @@ impl JwtKey {
         }
     }
 
+    /// A key that signs with the private key in `pem` (PKCS#8 for EC and Ed25519, PKCS#1 or
+    /// PKCS#8 for RSA) and verifies with its public half, derived from it: for a server that
+    /// mints tokens other services verify through its published key set
+    /// ([`JwksService`](crate::jwt::JwksService)).
+    ///
+    /// # Errors
+    ///
+    /// [`KeyError`] when `algorithm` is an HMAC algorithm or the PEM is not a private key of
+    /// the algorithm's family.
+    pub fn private_pem(algorithm: JwtAlgorithm, pem: &[u8]) -> Result<Self, KeyError> {
+        super::config::install_crypto_backend();
+        let encoding = match algorithm.family() {
+            Family::Hmac => {
+                return Err(KeyError("an HMAC algorithm takes a secret, not a PEM key"));
+            }
+            Family::Rsa => EncodingKey::from_rsa_pem(pem),
+            Family::Ec => EncodingKey::from_ec_pem(pem),
+            Family::Ed => EncodingKey::from_ed_pem(pem),
+        }
+        .map_err(|_| KeyError("not a PEM private key of the algorithm's family"))?;
+        let public =
+            jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, algorithm.to_jsonwebtoken())
+                .and_then(|jwk| DecodingKey::from_jwk(&jwk))
+                .map_err(|_| KeyError("the public half cannot be derived from this private key"))?;
+        Ok(Self {
+            algorithm,
+            verifying: Verifying::PublicKey(public),
+            encoding: Some(encoding),
+        })
+    }
+
+    /// The public half as a JSON Web Key (RFC 7517) named `kid`, for publishing; `None` for
+    /// an HMAC key, whose secret is never published.
+    pub(crate) fn public_jwk(&self, kid: &str) -> Option<jsonwebtoken::jwk::Jwk> {
+        let Verifying::PublicKey(decoding) = &self.verifying else {
+            return None;
+        };
+        let mut jwk = jsonwebtoken::jwk::Jwk::from_decoding_key(
+            decoding,
+            Some(self.algorithm.to_jsonwebtoken()),
+        )
+        .ok()?;
+        jwk.common.key_id = Some(kid.to_owned());
+        jwk.common.public_key_use = Some(jsonwebtoken::jwk::PublicKeyUse::Signature);
+        Some(jwk)
+    }
+
     /// This public key, able to sign too with the matching private key in PEM.
     ///
     /// # Errors

@@ -50,12 +50,14 @@ mod config;
 mod issue;
 mod jwk;
 mod key;
+mod publish;
 mod verify;
 
 pub use config::{DEFAULT_LEEWAY, DEFAULT_MAX_TTL, JwtConfig, JwtConfigBuilder};
 pub use issue::{IssueError, IssuedToken, TokenIssuer, TokenRequest};
 pub use jwk::JwtKeySet;
 pub use key::{JwtAlgorithm, JwtKey, KeyError};
+pub use publish::JwksService;
 pub(crate) use verify::RevocationCheck;
 #[cfg(feature = "oauth")]
 pub(crate) use verify::{
