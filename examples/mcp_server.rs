@@ -22,11 +22,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use callguard::Caller;
 use callguard::keys::{HttpClient, RemoteKeySettings, ReqwestClient};
-use callguard::mcp::ToolScopesLayer;
-use callguard::oauth::{AccessTokens, Issuer, ProtectedResourceMetadata};
-use callguard::scope::{RequireScopesLayer, ScopeImplications};
-use callguard::{Caller, GuardLayer};
+use callguard::mcp::{McpResourceServer, McpResourceServerBuilder};
+use callguard::oauth::{AccessTokens, Issuer};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
@@ -35,7 +34,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, ServerHandler, tool, tool_handler, tool_router};
 use serde_json::json;
-use tower::ServiceBuilder;
+use tower::ServiceExt;
 
 /// The MCP tools.
 #[derive(Debug, Clone)]
@@ -132,16 +131,15 @@ async fn run() -> Result<(), String> {
         accepted.push(issuer);
     }
     let tokens = AccessTokens::new(accepted).map_err(|e| e.to_string())?;
-    let metadata = ProtectedResourceMetadata::for_access_tokens(&tokens, &resource)
-        .map_err(|e| format!("CALLGUARD_RESOURCE: {e}"))?
-        .scopes_supported(["mcp:call", "mcp:admin", "refunds:write"])
-        .map_err(|e| e.to_string())?
-        .resource_name("callguard MCP example")
-        .build();
-    let responder = metadata.responder();
-    let implications = ScopeImplications::new()
-        .implies("mcp:admin", ["mcp:call", "refunds:write"])
-        .map_err(|e| e.to_string())?;
+    // The resource server's role in one place: metadata, guard, every call's scope, the
+    // refund tool's scope and the admin scope's implications.
+    let server = McpResourceServer::builder(tokens, resource.as_str())
+        .every_call(["mcp:call"])
+        .and_then(|b| b.tool("refund", ["refunds:write"]))
+        .and_then(|b| b.implies("mcp:admin", ["mcp:call", "refunds:write"]))
+        .map(|b| b.resource_name("callguard MCP example"))
+        .and_then(McpResourceServerBuilder::build)
+        .map_err(|e| format!("CALLGUARD_RESOURCE: {e}"))?;
     let host = addr.ip().to_string();
     let rmcp = StreamableHttpService::new(
         || Ok(Tools::new()),
@@ -149,44 +147,17 @@ async fn run() -> Result<(), String> {
         StreamableHttpServerConfig::default()
             .with_allowed_hosts([host.clone(), format!("{host}:{}", addr.port())]),
     );
-    // rmcp answers with its own body type; the guard's responses need one built from bytes.
-    type Inner = callguard::GuardedBody<callguard::GuardedBody<axum::body::Body>>;
-    let mcp = tower::service_fn(move |request: http::Request<Inner>| {
-        let mut rmcp = rmcp.clone();
-        async move {
-            let response = tower::Service::call(&mut rmcp, request).await?;
-            Ok::<_, std::convert::Infallible>(response.map(axum::body::Body::new))
-        }
+    // rmcp answers with its own body type; axum's routes want `Body`.
+    let rmcp = ServiceExt::<http::Request<axum::body::Body>>::map_response(rmcp, |response| {
+        response.map(axum::body::Body::new)
     });
-    let guarded = ServiceBuilder::new()
-        .layer(
-            GuardLayer::new(tokens)
-                .scope_implications(implications)
-                .named("mcp")
-                .map_err(|e| e.to_string())?
-                .on_reject(
-                    responder
-                        .clone()
-                        .with_challenge_scope(["mcp:call"])
-                        .map_err(|e| e.to_string())?,
-                ),
-        )
-        .layer(
-            RequireScopesLayer::new(["mcp:call"])
-                .map_err(|e| e.to_string())?
-                .on_reject(responder.clone()),
-        )
-        .layer(
-            ToolScopesLayer::new()
-                .tool("refund", ["mcp:call", "refunds:write"])
-                .map_err(|e| e.to_string())?
-                .on_reject(responder),
-        )
-        .service(mcp);
-    let mut app = Router::new().route_service("/mcp", guarded);
-    for path in metadata.paths() {
-        app = app.route_service(path, metadata.service());
+    let mut app = Router::new()
+        .route_service("/mcp", rmcp)
+        .route_layer(server.layer());
+    for (path, metadata) in server.metadata_routes() {
+        app = app.route_service(path, metadata);
     }
+    let metadata = server.metadata();
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;

@@ -15,6 +15,7 @@
 //! | `TOOL_BASIC_USERS` | comma-separated `user:password` pairs allowed to mint tokens | `demo:<random>` |
 //! | `CALLGUARD_PUBLIC_URL` | base URL platforms call, for URL-covering schemes (SignalWire) | `http://<CALLGUARD_ADDR>` |
 //! | `CALLGUARD_OPEN_ROUTE` | set to `1` to mount `POST /open/{name}` without authentication, the baseline `benches/load.sh` compares with | unset |
+//! | `CALLGUARD_MEMORY_STORE_KEYS` | keys each in-memory store holds (replay of each route, the JWT denylist); full of live keys, a new delivery is 503 and a revocation `DELETE` 503, never a live key forgotten | `100000` |
 //! | `CALLGUARD_REDIS_URL` | Redis for replay protection on the Standard Webhooks and Stripe routes, shared by every instance (run with `--features redis`) | unset: in memory |
 //! | `CALLGUARD_OAUTH_ISSUERS` | comma-separated issuer URLs whose access tokens `/tools/{name}` also accepts; each is discovered (OpenID Connect, then RFC 8414) and its JWKS kept fresh. `https` only, or `http` on loopback. Needs `--features reqwest` | unset |
 //! | `CALLGUARD_RESOURCE` | this server's resource identifier: the audience access tokens must name | `CALLGUARD_PUBLIC_URL` |
@@ -283,7 +284,8 @@ fn lenient_secret(variable: &str, value: &str) -> Result<Secret, String> {
 /// set (build with `--features redis`), otherwise each verifier's in-memory default.
 #[derive(Clone)]
 enum SharedReplay {
-    InMemory,
+    /// In memory, each store holding this many keys.
+    InMemory(usize),
     #[cfg(feature = "redis")]
     Redis(callguard::replay_redis::RedisReplayStore),
 }
@@ -291,7 +293,7 @@ enum SharedReplay {
 impl SharedReplay {
     async fn from_env() -> Result<Self, String> {
         let Ok(url) = std::env::var("CALLGUARD_REDIS_URL") else {
-            return Ok(Self::InMemory);
+            return memory_store_keys().map(Self::InMemory);
         };
         #[cfg(feature = "redis")]
         {
@@ -312,7 +314,7 @@ impl SharedReplay {
         builder: callguard::signature::SignatureVerifierBuilder,
     ) -> callguard::signature::SignatureVerifierBuilder {
         match self {
-            Self::InMemory => builder,
+            Self::InMemory(keys) => builder.replay_protection(MemoryReplayStore::new(*keys)),
             #[cfg(feature = "redis")]
             Self::Redis(store) => builder.replay_protection(store.clone()),
         }
@@ -657,7 +659,7 @@ fn app(
     // route and its cache. Tokens from elsewhere may lack a jti (PyJWT's do).
     let jwks = JwksService::new(&methods.jwt).ok();
     let users = JwtVerifier::new(methods.jwt.clone())
-        .with_revocations(MemoryReplayStore::default(), ReplayPolicy::FailClosed)
+        .with_revocations(MemoryReplayStore::new(memory_store_keys()?), ReplayPolicy::FailClosed)
         .allow_tokens_without_jti();
     let mut accepted: Vec<Authenticator> = vec![
         methods.signature.into(),
@@ -725,11 +727,23 @@ fn app(
     Ok(app)
 }
 
+/// How many keys each in-memory store of the example holds (`CALLGUARD_MEMORY_STORE_KEYS`).
+fn memory_store_keys() -> Result<usize, String> {
+    match std::env::var("CALLGUARD_MEMORY_STORE_KEYS") {
+        Err(_) => Ok(MemoryReplayStore::DEFAULT_CAPACITY),
+        Ok(text) => match text.parse::<usize>() {
+            Ok(keys) if keys > 0 => Ok(keys),
+            _ => Err(format!("CALLGUARD_MEMORY_STORE_KEYS: `{text}` is not a positive number")),
+        },
+    }
+}
+
 /// `POST /tools/refund`: the agent's signature (Sendbird's, when `SENDBIRD_API_TOKEN` is
 /// set, or the generic `x-signature`) and the user's JWT, the signed body's `user_id` bound
 /// to the token's `sub`. Deliveries are remembered, so a signed refund runs once.
 fn refund_guard(settings: &Settings, users: JwtVerifier) -> Result<GuardLayer, String> {
-    let remembered = || MemoryReplayStore::default();
+    let keys = memory_store_keys()?;
+    let remembered = || MemoryReplayStore::new(keys);
     let mut agents: Vec<Authenticator> = vec![
         tool_signature(settings)?
             // Each TOOL_SIGNING_SECRETS entry is its own agent (`secret-1`, …), so a token

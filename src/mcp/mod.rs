@@ -16,6 +16,10 @@
 //! # Ok::<(), callguard::ConfigError>(())
 //! ```
 
+#[cfg(feature = "oauth")]
+mod resource_server;
 mod tool_scopes;
 
+#[cfg(feature = "oauth")]
+pub use resource_server::{McpLayer, McpResourceServer, McpResourceServerBuilder};
 pub use tool_scopes::{ToolScopes, ToolScopesFuture, ToolScopesLayer};

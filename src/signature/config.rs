@@ -15,7 +15,10 @@ use crate::replay::{MemoryReplayStore, ReplayKey, ReplayPolicy, ReplayStore};
 use crate::secret::Secret;
 
 /// How many deliveries the default in-memory replay store of a timestamped scheme remembers.
-pub const DEFAULT_REPLAY_CAPACITY: usize = 10_000;
+/// A full store refuses new deliveries (503) rather than forget a live one, so this is the
+/// most deliveries within their windows: 100 000, more than 300 a second with Stripe's
+/// 300 s. Memory follows use, up to 20 MB.
+pub const DEFAULT_REPLAY_CAPACITY: usize = 100_000;
 
 /// The default signature header.
 pub const DEFAULT_HEADER: &str = "x-signature";
