@@ -659,7 +659,10 @@ fn app(
     // route and its cache. Tokens from elsewhere may lack a jti (PyJWT's do).
     let jwks = JwksService::new(&methods.jwt).ok();
     let users = JwtVerifier::new(methods.jwt.clone())
-        .with_revocations(MemoryReplayStore::new(memory_store_keys()?), ReplayPolicy::FailClosed)
+        .with_revocations(
+            MemoryReplayStore::new(memory_store_keys()?),
+            ReplayPolicy::FailClosed,
+        )
         .allow_tokens_without_jti();
     let mut accepted: Vec<Authenticator> = vec![
         methods.signature.into(),
@@ -733,7 +736,9 @@ fn memory_store_keys() -> Result<usize, String> {
         Err(_) => Ok(MemoryReplayStore::DEFAULT_CAPACITY),
         Ok(text) => match text.parse::<usize>() {
             Ok(keys) if keys > 0 => Ok(keys),
-            _ => Err(format!("CALLGUARD_MEMORY_STORE_KEYS: `{text}` is not a positive number")),
+            _ => Err(format!(
+                "CALLGUARD_MEMORY_STORE_KEYS: `{text}` is not a positive number"
+            )),
         },
     }
 }

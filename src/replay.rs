@@ -546,4 +546,83 @@ mod tests {
     fn keys_print_only_a_prefix() {
         assert_eq!(format!("{:?}", key(0xab)), "ReplayKey(abababababababab)");
     }
+
+    mod model {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::HashMap;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Record(u8, u64),
+            Release(u8),
+            Advance(u64),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            // Keys 0, 32, 64 and 1, 33 share shards 0 and 1: two keys a shard fill them.
+            let key = prop::sample::select(vec![0u8, 32, 64, 1, 33, 2]);
+            prop_oneof![
+                (key.clone(), 1..5u64).prop_map(|(k, w)| Op::Record(k, w)),
+                key.prop_map(Op::Release),
+                (0..4u64).prop_map(Op::Advance),
+            ]
+        }
+
+        proptest! {
+            /// Against a model of what must be remembered: a key inside its window is never
+            /// reported new, a new key is refused only when its shard is full of live keys,
+            /// and a release forgets only the record it names.
+            #[test]
+            fn the_store_never_forgets_a_live_key(ops in proptest::collection::vec(op(), 1..80)) {
+                let clock = FixedClock::at_unix(1_000);
+                let store = MemoryReplayStore::with_clock(2 * SHARDS, clock.clone());
+                let mut now = 1_000i64;
+                // key -> (expires, record)
+                let mut model: HashMap<u8, (i64, RecordId)> = HashMap::new();
+                for op in ops {
+                    match op {
+                        Op::Record(k, window) => {
+                            let record = RecordId::new();
+                            let live = |m: &HashMap<u8, (i64, RecordId)>, k: &u8| {
+                                m.get(k).is_some_and(|(expires, _)| *expires > now)
+                            };
+                            let shard_live = model
+                                .keys()
+                                .filter(|other| usize::from(**other) % SHARDS == usize::from(k) % SHARDS)
+                                .filter(|other| live(&model, other))
+                                .count();
+                            let answer = answer(store.first_seen(key(k), record, Duration::from_secs(window)));
+                            if live(&model, &k) {
+                                prop_assert_eq!(answer, Ok(false), "a live key was forgotten");
+                            } else if shard_live >= 2 {
+                                prop_assert!(answer.is_err(), "a full shard took a new key");
+                            } else {
+                                prop_assert_eq!(answer, Ok(true), "room was refused");
+                                model.insert(k, (now + window as i64, record));
+                            }
+                        }
+                        Op::Release(k) => {
+                            let Some((expires, record)) = model.get(&k).copied() else { continue };
+                            prop_assert_eq!(answer(store.release(key(k), RecordId::new())), Ok(false));
+                            let released = answer(store.release(key(k), record));
+                            // An expired record may have been reclaimed already.
+                            if expires > now {
+                                prop_assert_eq!(released, Ok(true));
+                            }
+                            model.remove(&k);
+                        }
+                        Op::Advance(seconds) => {
+                            clock.advance(Duration::from_secs(seconds));
+                            now += seconds as i64;
+                        }
+                    }
+                    for (k, (expires, _)) in &model {
+                        let held = answer(store.contains(key(*k))) == Ok(true);
+                        prop_assert_eq!(held, *expires > now, "contains disagrees for {}", k);
+                    }
+                }
+            }
+        }
+    }
 }

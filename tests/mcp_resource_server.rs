@@ -422,3 +422,80 @@ async fn strings_the_layer_skips_are_checked_as_serde_json_checks_them() {
         assert!(seen.is_none());
     }
 }
+
+mod reading_rule {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Whether serde_json reads `text` as a `tools/call` of `refund` (alone or in a batch).
+    fn calls_refund(text: &[u8]) -> bool {
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(text) else {
+            return false;
+        };
+        let one = |call: &serde_json::Value| {
+            call["method"] == "tools/call" && call.pointer("/params/name") == Some(&"refund".into())
+        };
+        match &value {
+            serde_json::Value::Array(calls) => calls.iter().any(one),
+            call => one(call),
+        }
+    }
+
+    /// The texts a lenient server might make of a body: as sent, without a BOM, from UTF-16.
+    fn readings(body: &[u8]) -> Vec<Vec<u8>> {
+        let mut texts = vec![body.to_vec()];
+        if let Some(rest) = body.strip_prefix(b"\xef\xbb\xbf") {
+            texts.push(rest.to_vec());
+        }
+        let units: Vec<u16> = body
+            .chunks_exact(2)
+            .map(|p| u16::from_le_bytes([p[0], p[1]]))
+            .collect();
+        if let Ok(text) = String::from_utf16(&units) {
+            texts.push(text.trim_start_matches('\u{feff}').as_bytes().to_vec());
+        }
+        texts
+    }
+
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        let name = prop::sample::select(vec!["refund", "whoami", "ref\\u0075nd"]);
+        let call = (name, any::<bool>(), any::<bool>()).prop_map(|(name, twice, batch)| {
+            let params = if twice {
+                format!(r#"{{"name":"whoami","name":"{name}"}}"#)
+            } else {
+                format!(r#"{{"name":"{name}"}}"#)
+            };
+            let call =
+                format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{params}}}"#);
+            if batch { format!("[{call}]") } else { call }
+        });
+        let prefix = prop::sample::select(vec!["", " ", "\u{feff}", "\u{c}", "\n\t"]);
+        let suffix = prop::sample::select(vec!["", " ", "\n", "x", ",", "NaN"]);
+        (prefix, call, suffix, any::<bool>()).prop_map(|(prefix, call, suffix, utf16)| {
+            let text = format!("{prefix}{call}{suffix}");
+            if utf16 {
+                text.encode_utf16().flat_map(u16::to_le_bytes).collect()
+            } else {
+                text.into_bytes()
+            }
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// Whatever the layer hands on to a caller with `mcp:call` only is, to serde_json
+        /// and to a server reading it leniently, never a `tools/call` of `refund`.
+        #[test]
+        fn what_the_layer_passes_is_never_a_call_it_should_have_checked(body in body()) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let body: &'static [u8] = body.leak();
+            let (status, _, seen) = runtime.block_on(call(AGENT, body));
+            if seen.is_some() {
+                prop_assert_eq!(status, StatusCode::OK);
+                for text in readings(body) {
+                    prop_assert!(!calls_refund(&text), "handed on: {:?}", String::from_utf8_lossy(body));
+                }
+            }
+        }
+    }
+}
