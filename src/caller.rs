@@ -220,7 +220,23 @@ pub struct Caller {
     claims: Option<Arc<Claims>>,
     actor: Option<Arc<Actor>>,
     on_behalf_of: Option<Arc<str>>,
+    /// The guard that accepted this caller, for telling stacked guards apart; not part of
+    /// who the caller is.
+    accepted_by: AcceptedBy,
 }
+
+/// The name of the guard that accepted a caller; equal whatever it holds, so that it never
+/// makes two callers differ.
+#[derive(Clone, Default)]
+pub(crate) struct AcceptedBy(pub(crate) Option<Arc<str>>);
+
+impl PartialEq for AcceptedBy {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for AcceptedBy {}
 
 impl Caller {
     /// A caller proved by `method` with identity `id` (a token name, a verifier's name, a
@@ -234,6 +250,7 @@ impl Caller {
             claims: None,
             actor: None,
             on_behalf_of: None,
+            accepted_by: AcceptedBy::default(),
         }
     }
 
@@ -357,6 +374,19 @@ impl Caller {
             Some(_) => Err(crate::AuthError::insufficient_scope(required.join(" "))),
             None => Ok(()),
         }
+    }
+}
+
+impl Caller {
+    /// This caller, marked as accepted by the guard named `guard`.
+    pub(crate) fn accepted_by(mut self, guard: &Arc<str>) -> Self {
+        self.accepted_by = AcceptedBy(Some(Arc::clone(guard)));
+        self
+    }
+
+    /// The name of the guard that accepted this caller, if a guard did.
+    pub(crate) fn guard(&self) -> Option<&str> {
+        self.accepted_by.0.as_deref()
     }
 }
 

@@ -261,6 +261,10 @@ pub enum AuthErrorKind {
     /// presented without proof of that key (RFC 9449 §7, RFC 8705 §3): whoever holds a
     /// copy of a bound token must not be able to use it as a bearer token.
     UnprovenKeyBinding,
+    /// A guard found a [`Caller`](crate::Caller) another guard had already accepted on the
+    /// same request: a server setup mistake (two guards do not combine their proofs; put
+    /// the methods into one `any_of`, or require both proofs with a `Delegation`).
+    GuardStacked,
 }
 
 impl AuthErrorKind {
@@ -274,7 +278,7 @@ impl AuthErrorKind {
             Self::StoreUnavailable | Self::KeysUnavailable | Self::IntrospectionUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            Self::GuardMissing => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::GuardMissing | Self::GuardStacked => StatusCode::INTERNAL_SERVER_ERROR,
             Self::BodyReadFailed | Self::AmbiguousRequest | Self::UnreadableJsonRpc => {
                 StatusCode::BAD_REQUEST
             }
@@ -328,6 +332,7 @@ impl AuthErrorKind {
             Self::AmbiguousRequest => "request does not read unambiguously",
             Self::UnreadableJsonRpc => "body is not JSON-RPC the layer can read",
             Self::UnprovenKeyBinding => "key-bound token without proof of its key",
+            Self::GuardStacked => "a second guard on a request another guard accepted",
         }
     }
 }

@@ -34,10 +34,16 @@ impl std::fmt::Display for MissingCaller {
 impl std::error::Error for MissingCaller {}
 
 /// Answers with the default [`ProblemDetails`](crate::reject::ProblemDetails) response,
-/// so a handler can write `caller.require_scopes(["orders:write"])?`.
+/// so a handler can write `caller.require_scopes(["orders:write"])?`. Behind a guard, the
+/// guard renders it again with its own responder (realm, `resource_metadata`) and logs it,
+/// as it does its own refusals.
 impl IntoResponse for crate::AuthError {
     fn into_response(self) -> Response {
-        crate::reject::response(&crate::reject::ProblemDetails::default(), self)
+        let mut response = crate::reject::response(&crate::reject::ProblemDetails::default(), self);
+        response
+            .extensions_mut()
+            .insert(crate::guard::DefaultRendered);
+        response
     }
 }
 

@@ -29,17 +29,17 @@ pin_project! {
         S: Service<Request<GuardedBody<B>>>,
     {
         #[pin]
-        state: State<B, S::Future, Collecting<S, R>, Box<Remembering<S, B, R>>, S::Response, Box<Waiting<S, B, R>>, Result<S::Response, S::Error>>,
+        state: State<B, S::Future, Collecting<S, R>, Box<Remembering<S, B, R>>, S::Response, Box<Waiting<S, B, R>>, Result<S::Response, S::Error>, Answering<R>>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<B, F, C, M, Rsp, W, O> {
+    enum State<B, F, C, M, Rsp, W, O, A> {
         Collecting { #[pin] body: B, collecting: Option<C>, #[pin] deadline: BodyDeadline },
         Remembering { store: StoreFuture, remembering: Option<M> },
         Inspecting { pending: PendingInspection, waiting: Option<W> },
-        Calling { #[pin] future: F, recorded: Option<Box<Recorded>> },
+        Calling { #[pin] future: F, answering: Option<A> },
         Releasing { store: StoreFuture, output: Option<O> },
         Refused { response: Option<Rsp> },
     }
@@ -82,7 +82,17 @@ type FutureState<S, B, R> = State<
         <S as Service<Request<GuardedBody<B>>>>::Response,
         <S as Service<Request<GuardedBody<B>>>>::Error,
     >,
+    Answering<R>,
 >;
+
+/// What the guard does with the inner service's answer: render an `AuthError` the handler
+/// answered with through the guard's responder (and log it), and release a recorded
+/// delivery the service failed.
+pub(crate) struct Answering<R> {
+    shared: Arc<Shared<R>>,
+    uri: http::Uri,
+    recorded: Option<Box<Recorded>>,
+}
 
 /// One store lookup a verified request waits for before it is accepted.
 pub(crate) enum StoreStep {
@@ -146,10 +156,17 @@ where
     S: Service<Request<GuardedBody<B>>>,
 {
     match steps.pop() {
-        None => State::Calling {
-            future: inner.call(request),
-            recorded: recorded.map(Box::new),
-        },
+        None => {
+            let uri = request.uri().clone();
+            State::Calling {
+                future: inner.call(request),
+                answering: Some(Answering {
+                    shared,
+                    uri,
+                    recorded: recorded.map(Box::new),
+                }),
+            }
+        }
         Some(step) => {
             let started = step.start();
             State::Remembering {
@@ -168,6 +185,11 @@ where
         }
     }
 }
+
+/// Marks a response an [`AuthError`] rendered with the default responder (a handler's
+/// `caller.require_scopes(..)?`), for the guard around it to render again with its own.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DefaultRendered;
 
 /// A request whose inspection waits for something (a key fetch), with what is needed to act
 /// on the answer.
@@ -194,11 +216,16 @@ impl<S, B, R> GuardFuture<S, B, R>
 where
     S: Service<Request<GuardedBody<B>>>,
 {
-    pub(crate) fn calling(future: S::Future) -> Self {
+    /// The inner service's future, its answer looked at as [`Answering`] says.
+    pub(crate) fn calling(future: S::Future, shared: Arc<Shared<R>>, uri: http::Uri) -> Self {
         Self {
             state: State::Calling {
                 future,
-                recorded: None,
+                answering: Some(Answering {
+                    shared,
+                    uri,
+                    recorded: None,
+                }),
             },
         }
     }
@@ -381,9 +408,23 @@ where
                     let next = dispatch(inspection, parts, body, ReadyInner::Owned(inner), &shared);
                     state.set(next.state);
                 }
-                StateProj::Calling { future, recorded } => {
-                    let output = ready!(future.poll(cx));
-                    let release = recorded.take().filter(|recorded| match &output {
+                StateProj::Calling { future, answering } => {
+                    let mut output = ready!(future.poll(cx));
+                    let Answering {
+                        shared,
+                        uri,
+                        recorded,
+                    } = answering.take().expect("future polled after completion");
+                    if let Ok(response) = &mut output
+                        && response
+                            .extensions_mut()
+                            .remove::<DefaultRendered>()
+                            .is_some()
+                        && let Some(error) = response.extensions_mut().remove::<AuthError>()
+                    {
+                        *response = shared.respond(uri.path(), error);
+                    }
+                    let release = recorded.filter(|recorded| match &output {
                         Ok(response) => (recorded.release_on)(response.status()),
                         Err(_) => true,
                     });

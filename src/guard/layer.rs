@@ -47,6 +47,7 @@ pub(crate) struct Shared<R> {
 impl<R> Shared<R> {
     /// The caller as the guard hands it on: with implied scopes, when configured.
     pub(crate) fn accepted(&self, caller: crate::Caller) -> crate::Caller {
+        let caller = caller.accepted_by(self.log.name_arc());
         match &self.implications {
             Some(implications) => caller.with_implied_scopes(implications),
             None => caller,

@@ -8,6 +8,8 @@ mod service;
 
 pub use body::GuardedBody;
 pub(crate) use body::{BodyBuffer, Collect, poll_collect};
+#[cfg(feature = "axum")]
+pub(crate) use future::DefaultRendered;
 pub use future::GuardFuture;
 #[cfg(feature = "oauth")]
 pub(crate) use future::PendingInspection;

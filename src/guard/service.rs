@@ -46,6 +46,9 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let (parts, body) = request.into_parts();
+        if let Some(first) = parts.extensions.get::<crate::Caller>() {
+            return GuardFuture::refused(stacked(&self.shared, first, parts.uri.path()));
+        }
         let inspection = self.shared.authenticator.inspect(&parts);
         dispatch(
             inspection,
@@ -55,6 +58,25 @@ where
             &self.shared,
         )
     }
+}
+
+/// The answer of a guard that finds a caller another guard accepted: a setup mistake (500),
+/// logged once, naming both guards.
+fn stacked<R: Reject, ResBody: From<Bytes>>(
+    shared: &Shared<R>,
+    first: &crate::Caller,
+    path: &str,
+) -> Response<ResBody> {
+    tracing::error!(
+        guard = shared.log.name(),
+        first = first.guard().unwrap_or("unnamed"),
+        path = %&path[..path.len().min(256)],
+        "callguard: a second guard on a request another guard accepted; put every method into one any_of, or require both proofs with a Delegation"
+    );
+    crate::reject::response(
+        &shared.responder,
+        AuthError::new(AuthErrorKind::GuardStacked, crate::Challenges::default()),
+    )
 }
 
 /// The inner service that was polled ready: the service's own, borrowed, or one a future
@@ -111,8 +133,11 @@ where
             parts
                 .extensions
                 .insert(AnonymousPass(shared.authenticator.challenges()));
+            let uri = parts.uri.clone();
             GuardFuture::calling(
                 inner.call(Request::from_parts(parts, GuardedBody::streaming(body))),
+                Arc::clone(shared),
+                uri,
             )
         }
         Inspection::Absent => refuse(
@@ -125,8 +150,11 @@ where
         Inspection::Rejected(error) => refuse(&parts, error),
         Inspection::Accepted(caller) => {
             parts.extensions.insert(shared.accepted(caller));
+            let uri = parts.uri.clone();
             GuardFuture::calling(
                 inner.call(Request::from_parts(parts, GuardedBody::streaming(body))),
+                Arc::clone(shared),
+                uri,
             )
         }
         #[cfg(feature = "jwt")]

@@ -1,0 +1,104 @@
+//! How the guard treats what happens around it: an `AuthError` a handler answers with is
+//! rendered by the guard's own responder and logged, and a second guard on a route that one
+//! already guards is a setup mistake (500), not a silent replacement of the caller.
+
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+
+mod common;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::post;
+use callguard::bearer::BearerTokens;
+use callguard::reject::ProblemDetails;
+use callguard::{AuthError, AuthErrorKind, Caller, GuardLayer, Scopes, Secret};
+use http::header::WWW_AUTHENTICATE;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+const TOKEN: &str = "tok_agent_0123456789abcdef";
+
+fn tokens(name: &str, token: &str) -> BearerTokens {
+    BearerTokens::builder()
+        .token(
+            name,
+            Secret::from_utf8(token).unwrap(),
+            Scopes::from_iter(["tools:call"]),
+        )
+        .build()
+        .unwrap()
+}
+
+async fn needs_refunds(caller: Caller) -> Result<&'static str, AuthError> {
+    caller.require_scopes(["refunds:write"])?;
+    Ok("refunded")
+}
+
+fn bearer(request: http::request::Builder, token: &str) -> Request<Body> {
+    request
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_auth_error_from_the_handler_is_rendered_by_the_guards_responder_and_logged() {
+    let responder = ProblemDetails::with_realm("tools")
+        .unwrap()
+        .with_resource_metadata("https://api.example.com/.well-known/oauth-protected-resource/mcp")
+        .unwrap();
+    let app = Router::new()
+        .route("/refund", post(needs_refunds))
+        .route_layer(GuardLayer::new(tokens("agent", TOKEN)).on_reject(responder));
+    let response = app
+        .oneshot(bearer(Request::post("/refund"), TOKEN))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let challenge = response.headers()[WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(challenge.contains("realm=\"tools\""), "{challenge}");
+    assert!(challenge.contains("resource_metadata=\""), "{challenge}");
+    assert!(challenge.contains("scope=\"refunds:write\""), "{challenge}");
+    assert_eq!(
+        response
+            .extensions()
+            .get::<AuthError>()
+            .map(AuthError::kind),
+        Some(AuthErrorKind::InsufficientScope)
+    );
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(!body.is_empty());
+}
+
+#[tokio::test]
+async fn a_second_guard_on_a_guarded_route_is_a_500_naming_both() {
+    let outer = GuardLayer::new(tokens("agent", TOKEN))
+        .named("outer")
+        .unwrap();
+    let inner = GuardLayer::new(tokens("other", "tok_other_0123456789abcdef"))
+        .named("inner")
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/tool",
+            post(|caller: Caller| async move { caller.id().to_owned() }),
+        )
+        .route_layer(inner)
+        .route_layer(outer);
+    let response = app
+        .oneshot(bearer(Request::post("/tool"), TOKEN))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        response
+            .extensions()
+            .get::<AuthError>()
+            .map(AuthError::kind),
+        Some(AuthErrorKind::GuardStacked)
+    );
+}
