@@ -11,6 +11,7 @@ pub mod clock;
 pub(crate) mod ct;
 pub mod dangerous;
 pub mod delegation;
+mod document;
 mod error;
 #[cfg(feature = "axum")]
 mod extract;

@@ -5,8 +5,7 @@ use std::future::{Ready, ready};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE};
-use http::{Method, Request, Response, StatusCode};
+use http::{Request, Response};
 use http_body_util::Full;
 use tower_service::Service;
 
@@ -85,29 +84,11 @@ impl<B> Service<Request<B>> for JwksService {
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let method = request.method();
-        let response = if method == Method::GET || method == Method::HEAD {
-            let body = if method == Method::HEAD {
-                Bytes::new()
-            } else {
-                self.body.clone()
-            };
-            let mut response = Response::new(Full::new(body));
-            let headers = response.headers_mut();
-            headers.insert(
-                CONTENT_TYPE,
-                http::HeaderValue::from_static("application/jwk-set+json"),
-            );
-            headers.insert(CACHE_CONTROL, http::HeaderValue::from_static(MAX_AGE));
-            response
-        } else {
-            let mut response = Response::new(Full::new(Bytes::new()));
-            *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-            response
-                .headers_mut()
-                .insert(ALLOW, http::HeaderValue::from_static("GET, HEAD"));
-            response
-        };
-        ready(Ok(response))
+        ready(Ok(crate::document::answer(
+            request.method(),
+            &self.body,
+            "application/jwk-set+json",
+            MAX_AGE,
+        )))
     }
 }
