@@ -240,7 +240,9 @@ fn credentials_of(method: &Method) -> Vec<String> {
     match method {
         Method::Signature(verifier) => header(verifier),
         Method::FirstOf(verifiers) => {
+            // Schemes of one `first_of` share headers (SignalWire's hex and base64 forms).
             let mut names: Vec<String> = verifiers.iter().flat_map(header).collect();
+            names.sort_unstable();
             names.dedup();
             names
         }

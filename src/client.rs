@@ -40,6 +40,19 @@ impl ClientAddr {
         }
     }
 
+    /// The client's network: an IPv4 /24, an IPv6 /48 (what one subscriber is commonly
+    /// given whole), tagged so that it never equals a [`group`](Self::group).
+    pub(crate) fn network(self) -> u128 {
+        let tag = 1u128 << 127;
+        match self.0 {
+            IpAddr::V4(v4) => tag | u128::from(u32::from(v4) >> 8),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => tag | u128::from(u32::from(v4) >> 8),
+                None => tag | (1 << 126) | (u128::from(v6) >> 80),
+            },
+        }
+    }
+
     /// The client address a request carries, if its server put one there.
     pub(crate) fn of(parts: &http::request::Parts) -> Option<Self> {
         parts.extensions.get::<Self>().copied()

@@ -165,9 +165,12 @@ impl fmt::Debug for RecordId {
 ///
 /// - [`first_seen`](Self::first_seen) is atomic: of two concurrent calls with one key,
 ///   exactly one may answer `Ok(true)`.
-/// - A key recorded for a window is remembered for all of it. A store that cannot hold a
-///   new key without forgetting a live one answers `Err` (the guard answers 503): it never
+/// - A key recorded for a window is remembered for all of it, and a `first_seen` that finds
+///   it live extends it to the new window if that ends later (a retry under the same
+///   signed id with a later timestamp verifies for longer). A store that cannot hold a new
+///   key without forgetting a live one answers `Err` (the guard answers 503): it never
 ///   forgets a key inside its window, which would let a replay or a revoked token through.
+/// - Windows are whole seconds, at least one.
 /// - A call that answers `Err` leaves no record behind, including one that reaches the
 ///   store after the caller gave up waiting (undo it by its [`RecordId`]).
 /// - [`release`](Self::release) forgets a record only while it still holds the same
@@ -345,13 +348,19 @@ impl fmt::Debug for MemoryReplayStore {
 impl ReplayStore for MemoryReplayStore {
     fn first_seen(&self, key: ReplayKey, record: RecordId, window: Duration) -> StoreFuture {
         let now = self.clock.unix_seconds();
-        let expires = now.saturating_add(i64::try_from(window.as_secs()).unwrap_or(i64::MAX));
+        // At least a second, as Redis's `EX` has it: a shorter window would remember nothing.
+        let seconds = window.as_secs().max(1);
+        let expires = now.saturating_add(i64::try_from(seconds).unwrap_or(i64::MAX));
         let mut shard = self.shard(&key);
-        if shard
-            .keys
-            .get(&key)
-            .is_some_and(|entry| entry.expires > now)
+        if let Some(entry) = shard.keys.get_mut(&key)
+            && entry.expires > now
         {
+            // A refused retry (a new timestamp under the same signed id) verifies for as
+            // long as its own window: the key is kept at least that long.
+            if expires > entry.expires {
+                entry.expires = expires;
+                shard.expiries.push(std::cmp::Reverse((expires, key)));
+            }
             return StoreFuture::ready(Ok(false));
         }
         // Room is made only when needed: expired keys first, then the queue's stale
@@ -505,6 +514,34 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_retry_extends_the_window_and_no_window_is_shorter_than_a_second() {
+        let clock = FixedClock::at_unix(1_000);
+        let store = MemoryReplayStore::with_clock(64, clock.clone());
+        assert_eq!(record(&store, 4, 300), Ok(true));
+        clock.advance(Duration::from_secs(10));
+        // The platform's retry, stamped 10 s later, verifies until 1 310.
+        assert_eq!(record(&store, 4, 300), Ok(false));
+        clock.advance(Duration::from_secs(295));
+        assert_eq!(
+            answer(store.contains(key(4))),
+            Ok(true),
+            "kept for the retry's window"
+        );
+        assert_eq!(record(&store, 4, 1), Ok(false));
+        clock.advance(Duration::from_secs(6));
+        assert_eq!(answer(store.contains(key(4))), Ok(false));
+        assert_eq!(
+            answer(store.first_seen(key(5), RecordId::new(), Duration::from_millis(500))),
+            Ok(true)
+        );
+        assert_eq!(
+            answer(store.first_seen(key(5), RecordId::new(), Duration::ZERO)),
+            Ok(false),
+            "a sub-second window still remembers for a second"
+        );
+    }
+
+    #[test]
     fn a_release_forgets_only_its_own_record() {
         let store = MemoryReplayStore::new(64);
         let (first, other) = (RecordId::new(), RecordId::new());
@@ -595,6 +632,8 @@ mod tests {
                             let answer = answer(store.first_seen(key(k), record, Duration::from_secs(window)));
                             if live(&model, &k) {
                                 prop_assert_eq!(answer, Ok(false), "a live key was forgotten");
+                                let entry = model.get_mut(&k).expect("live");
+                                entry.0 = entry.0.max(now + window as i64);
                             } else if shard_live >= 2 {
                                 prop_assert!(answer.is_err(), "a full shard took a new key");
                             } else {

@@ -11,6 +11,14 @@ use crate::replay::{RecordId, ReplayKey, ReplayStore, StoreError, StoreFuture};
 /// How long one Redis command may take before the store reports itself unavailable.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Records `KEYS[1]` as `ARGV[1]` for `ARGV[2]` seconds if it is new (1); if it is there,
+/// extends its time to `ARGV[2]` seconds when that ends later (0): a refused retry under the
+/// same signed id keeps the key as long as the retry verifies.
+const RECORD: &str = r"if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
+local ttl = redis.call('TTL', KEYS[1])
+if ttl >= 0 and ttl < tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return 0";
+
 /// Deletes `KEYS[1]` only while it holds the record `ARGV[1]`.
 const RELEASE: &str = r"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
@@ -18,8 +26,9 @@ const RELEASE: &str = r"if redis.call('GET', KEYS[1]) == ARGV[1] then return red
 const UNDO_ATTEMPTS: u32 = 10;
 const UNDO_INTERVAL: Duration = Duration::from_secs(1);
 
-/// A [`ReplayStore`] on Redis: `SET key <record> NX EX window` records a key atomically, so
-/// two replicas sharing one Redis accept a delivery once between them. The connection
+/// A [`ReplayStore`] on Redis: one script runs `SET key <record> NX EX window` (and, when the
+/// key is there, extends its time to a later-ending window), so two replicas sharing one
+/// Redis accept a delivery once between them. The connection
 /// manager reconnects by itself; a command that fails or takes longer than a second is
 /// reported as [`StoreError`], which the guard answers with 503 unless the verifier fails
 /// open.
@@ -46,6 +55,7 @@ const UNDO_INTERVAL: Duration = Duration::from_secs(1);
 pub struct RedisReplayStore {
     connection: ConnectionManager,
     prefix: Arc<str>,
+    record: Arc<redis::Script>,
     release: Arc<redis::Script>,
 }
 
@@ -68,6 +78,7 @@ impl RedisReplayStore {
         Ok(Self {
             connection,
             prefix: "callguard:replay:".into(),
+            record: Arc::new(redis::Script::new(RECORD)),
             release: Arc::new(redis::Script::new(RELEASE)),
         })
     }
@@ -140,17 +151,16 @@ impl ReplayStore for RedisReplayStore {
         let record = format!("{:032x}", record.as_u128());
         let seconds = window.as_secs().max(1);
         let store = self.clone();
+        let script = Arc::clone(&self.record);
         StoreFuture::pending(async move {
-            let set: Result<Option<String>, _> = redis::cmd("SET")
-                .arg(&key)
+            let set: Result<i64, _> = script
+                .key(&key)
                 .arg(&record)
-                .arg("NX")
-                .arg("EX")
                 .arg(seconds)
-                .query_async(&mut connection)
+                .invoke_async(&mut connection)
                 .await;
             match set {
-                Ok(set) => Ok(set.is_some()),
+                Ok(set) => Ok(set == 1),
                 Err(error) => {
                     // The guard answers 503 now; a SET Redis applies later must not refuse
                     // the delivery's retry.

@@ -1082,4 +1082,13 @@ async fn one_client_cannot_take_every_introspection_slot() {
         refused,
         callguard::oauth::MAX_CALLS_IN_FLIGHT + 44 - callguard::oauth::MAX_CALLS_PER_CLIENT
     );
+    // Many /64s of one /48 (one subscriber's allocation) share the network's cap.
+    let spread: Vec<_> = (0..64)
+        .map(|n| tokio::spawn(from(&format!("2001:db8:7:{n:x}::1"), format!("spread-{n}"))))
+        .collect();
+    let mut refused = 0;
+    for call in spread {
+        refused += usize::from(call.await.unwrap().status() == StatusCode::SERVICE_UNAVAILABLE);
+    }
+    assert_eq!(refused, 64 - callguard::oauth::MAX_CALLS_PER_NETWORK);
 }

@@ -499,3 +499,39 @@ async fn a_revocation_the_store_cannot_hold_is_an_error_and_none_is_forgotten() 
     }
     assert!(store.len() <= store.capacity());
 }
+
+#[tokio::test]
+async fn a_delivery_whose_request_was_dropped_while_handled_is_released() {
+    let verifier = build(providers::standard_webhooks());
+    let guard = GuardLayer::new(verifier.clone());
+    let headers = signed(&verifier, b"{}", "msg_abandoned");
+    let never = service_fn(|_request: Request<_>| async {
+        std::future::pending::<Result<http::Response<Full<Bytes>>, std::convert::Infallible>>()
+            .await
+    });
+    let mut request = Request::post("/hook");
+    for (name, value) in &headers {
+        request = request.header(name, value);
+    }
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(50),
+        guard
+            .clone()
+            .layer(never)
+            .oneshot(request.body(Full::new(Bytes::from_static(b"{}"))).unwrap()),
+    )
+    .await;
+    assert!(
+        abandoned.is_err(),
+        "the platform gave up on the slow handler"
+    );
+    assert_eq!(
+        deliver(&guard, &headers, b"{}").await.0,
+        StatusCode::OK,
+        "its retry is accepted"
+    );
+    assert_eq!(
+        deliver(&guard, &headers, b"{}").await.1,
+        Some(AuthErrorKind::Replayed)
+    );
+}

@@ -328,3 +328,53 @@ async fn a_delivery_answered_503_while_redis_stalled_is_accepted_on_retry() {
         "and accepted once"
     );
 }
+
+#[tokio::test]
+async fn a_refused_retry_keeps_the_key_as_long_as_the_retry_verifies() {
+    let Some(redis) = start_redis() else { return };
+    let guard = GuardLayer::new(
+        providers::standard_webhooks()
+            .secret("k", secret())
+            .replay_protection(RedisReplayStore::connect(&redis.url).await.unwrap())
+            .build()
+            .unwrap(),
+    );
+    let signer = providers::standard_webhooks()
+        .secret("k", secret())
+        .build()
+        .unwrap();
+    let at = |timestamp: i64| {
+        signer
+            .sign(&SigningRequest {
+                url: None,
+                body: b"{}",
+                timestamp,
+                id: "msg_retried",
+            })
+            .unwrap()
+    };
+    // First seen stamped 200 s ago: remembered for about 100 s more.
+    assert_eq!(deliver(&guard, &at(now() - 200)).await.0, StatusCode::OK);
+    // The platform's retry, stamped now, verifies for 300 s: refused, and the key kept so long.
+    assert_eq!(
+        deliver(&guard, &at(now())).await.1,
+        Some(AuthErrorKind::Replayed)
+    );
+    let admin = redis::Client::open(redis.url.as_str()).unwrap();
+    let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("callguard:replay:*")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1);
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(&keys[0])
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert!(
+        ttl >= 290,
+        "the key expires in {ttl} s, before the retry stops verifying"
+    );
+}

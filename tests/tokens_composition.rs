@@ -554,3 +554,14 @@ mod composition_rule {
         }
     }
 }
+
+#[test]
+fn signalwire_composes_with_token_methods() {
+    let signalwire = callguard::providers::signalwire()
+        .signing_secret("k", "signalwire-signing-key-0123456789")
+        .public_base_url("https://hooks.example.com")
+        .build()
+        .unwrap();
+    Authenticator::any_of([signalwire.clone()]).unwrap();
+    Authenticator::any_of([signalwire, tokens().into()]).unwrap();
+}

@@ -258,12 +258,15 @@ impl PendingDelegation {
     }
 }
 
-/// Whether two token callers are one principal: the same method, issuer and subject.
+/// Whether two token callers are one principal: the same subject of the same issuer (by
+/// `iss` when both name one, whichever verifier checked them; by method when neither does).
 fn same_principal(agent: &Caller, user: &Caller) -> bool {
-    agent.claims().is_some()
-        && agent.method() == user.method()
-        && agent.issuer() == user.issuer()
-        && agent.id() == user.id()
+    let same_issuer = match (agent.issuer(), user.issuer()) {
+        (Some(a), Some(b)) => a == b,
+        (None, None) => agent.method() == user.method(),
+        _ => false,
+    };
+    agent.claims().is_some() && user.claims().is_some() && same_issuer && agent.id() == user.id()
 }
 
 /// Whether two presented tokens are one proof: for a compact JWS, the same signed part

@@ -31,6 +31,48 @@ pin_project! {
         #[pin]
         state: State<B, S::Future, Collecting<S, R>, Box<Remembering<S, B, R>>, S::Response, Box<Waiting<S, B, R>>, Result<S::Response, S::Error>, Answering<R>>,
     }
+    // A request dropped while its service runs (the client gave up, a timeout outside the
+    // guard) is a delivery the service did not finish: its record is released as if the
+    // service had failed, so the platform's retry is accepted.
+    impl<S, B, R> PinnedDrop for GuardFuture<S, B, R>
+    where
+        S: Service<Request<GuardedBody<B>>>,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            match this.project().state.project() {
+                StateProj::Calling { answering, .. } => {
+                    if let Some(recorded) = answering.take().and_then(|a| a.recorded) {
+                        finish_detached(recorded.store.release(recorded.key, recorded.record));
+                    }
+                }
+                StateProj::Releasing { store, .. } => {
+                    finish_detached(std::mem::replace(store, StoreFuture::ready(Ok(false))));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Drive a store step whose request went away: at once when it answers at once (in memory),
+/// otherwise on the tokio runtime, when there is one.
+fn finish_detached(mut step: StoreFuture) {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    if Pin::new(&mut step).poll(&mut cx).is_ready() {
+        return;
+    }
+    #[cfg(any(feature = "timeout", feature = "oauth", feature = "redis"))]
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            if let Err(error) = step.await {
+                tracing::error!(%error, "callguard could not release a delivery whose request was dropped");
+            }
+        });
+        return;
+    }
+    tracing::error!(
+        "callguard could not release a delivery whose request was dropped: no runtime to finish it on"
+    );
 }
 
 pin_project! {
@@ -405,8 +447,12 @@ where
                         inner,
                         shared,
                     } = *waiting.take().expect("future polled after completion");
-                    let next = dispatch(inspection, parts, body, ReadyInner::Owned(inner), &shared);
-                    state.set(next.state);
+                    let mut next =
+                        dispatch(inspection, parts, body, ReadyInner::Owned(inner), &shared);
+                    // Take the decided state out, leaving one with nothing to release.
+                    let decided =
+                        std::mem::replace(&mut next.state, State::Refused { response: None });
+                    state.set(decided);
                 }
                 StateProj::Calling { future, answering } => {
                     let mut output = ready!(future.poll(cx));
@@ -440,7 +486,10 @@ where
                     if let Err(error) = ready!(Pin::new(store).poll(cx)) {
                         tracing::error!(%error, "callguard could not release a delivery the service failed; its retry will be refused as a replay");
                     }
-                    return Poll::Ready(output.take().expect("future polled after completion"));
+                    let output = output.take().expect("future polled after completion");
+                    // Done: nothing is left for a drop to release.
+                    state.set(State::Refused { response: None });
+                    return Poll::Ready(output);
                 }
                 StateProj::Refused { response } => {
                     return Poll::Ready(Ok(response

@@ -31,22 +31,44 @@ pub const MAX_CALLS_IN_FLIGHT: usize = 256;
 /// once: one source of made-up tokens cannot take the slots of everyone else.
 pub const MAX_CALLS_PER_CLIENT: usize = 16;
 
-/// The calls in flight, and how many each client started.
+/// The most introspection calls made for one network (an IPv4 /24, an IPv6 /48, which one
+/// subscriber can hold whole) at once.
+pub const MAX_CALLS_PER_NETWORK: usize = 32;
+
+/// The client group and the network a call was started for.
+type Sources = (u128, u128);
+
+/// The calls in flight, and how many each client and network started.
 #[derive(Default)]
 struct Flights {
-    answers: HashMap<[u8; 32], (Answer, Option<u128>)>,
-    per_client: HashMap<u128, usize>,
+    answers: HashMap<[u8; 32], (Answer, Option<Sources>)>,
+    per_source: HashMap<u128, usize>,
 }
 
 impl Flights {
-    /// Forget the call for `key` and give its client's slot back.
+    /// Count a call for `client` and its network, unless either holds its share already.
+    fn start(&mut self, client: ClientAddr) -> Result<Sources, ()> {
+        let (group, network) = (client.group(), client.network());
+        let held = |key| self.per_source.get(&key).copied().unwrap_or(0);
+        if held(group) >= MAX_CALLS_PER_CLIENT || held(network) >= MAX_CALLS_PER_NETWORK {
+            return Err(());
+        }
+        for key in [group, network] {
+            *self.per_source.entry(key).or_default() += 1;
+        }
+        Ok((group, network))
+    }
+
+    /// Forget the call for `key` and give its client's and network's slots back.
     fn end(&mut self, key: &[u8; 32]) {
-        if let Some((_, Some(client))) = self.answers.remove(key)
-            && let Some(count) = self.per_client.get_mut(&client)
-        {
-            *count -= 1;
-            if *count == 0 {
-                self.per_client.remove(&client);
+        if let Some((_, Some((group, network)))) = self.answers.remove(key) {
+            for source in [group, network] {
+                if let Some(count) = self.per_source.get_mut(&source) {
+                    *count -= 1;
+                    if *count == 0 {
+                        self.per_source.remove(&source);
+                    }
+                }
             }
         }
     }
@@ -250,7 +272,8 @@ pub(crate) enum Introspected {
 impl Introspection {
     /// The cached answer for `token`, or the one call (shared by every request presenting
     /// it now) that will give it. A new call is refused (503) when [`MAX_CALLS_IN_FLIGHT`]
-    /// are under way, or [`MAX_CALLS_PER_CLIENT`] for the request's `client`.
+    /// are under way, [`MAX_CALLS_PER_CLIENT`] for the request's `client`, or
+    /// [`MAX_CALLS_PER_NETWORK`] for its network.
     pub(crate) fn check(&self, token: &[u8], client: Option<ClientAddr>) -> Introspected {
         let inner = &self.inner;
         let key = TokenCache::key(token);
@@ -271,17 +294,16 @@ impl Introspection {
         if flights.answers.len() >= MAX_CALLS_IN_FLIGHT {
             return Introspected::Cached(Err(AuthErrorKind::IntrospectionUnavailable.into()));
         }
-        let client = client.map(ClientAddr::group);
-        if let Some(client) = client {
-            let started = flights.per_client.entry(client).or_default();
-            if *started >= MAX_CALLS_PER_CLIENT {
+        let client = match client.map(|client| flights.start(client)) {
+            None => None,
+            Some(Ok(sources)) => Some(sources),
+            Some(Err(())) => {
                 return Introspected::Cached(Err(Refusal::by(
                     AuthErrorKind::IntrospectionUnavailable,
                     "client-calls",
                 )));
             }
-            *started += 1;
-        }
+        };
         let (this, token) = (self.clone(), token.to_vec());
         let answer = async move {
             let result = this.call(&token).await;

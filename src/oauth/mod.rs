@@ -32,7 +32,7 @@ pub use access_token::AccessTokens;
 pub(crate) use access_token::Checked;
 pub use introspection::{
     DEFAULT_MAX_POSITIVE_TTL, DEFAULT_NEGATIVE_TTL, Introspection, IntrospectionBuilder,
-    MAX_CALLS_IN_FLIGHT, MAX_CALLS_PER_CLIENT,
+    MAX_CALLS_IN_FLIGHT, MAX_CALLS_PER_CLIENT, MAX_CALLS_PER_NETWORK,
 };
 pub use issuer::{Issuer, IssuerBuilder};
 pub use resource_metadata::{
