@@ -14,6 +14,7 @@ use crate::delegation::{Delegation, PendingDelegation, UserTokenAt, UserTokens};
 #[cfg(feature = "jwt")]
 use crate::error::Refusal;
 use crate::error::{AuthError, AuthErrorKind, ChallengeScheme, Challenges, ConfigError};
+use crate::guard::Owed;
 #[cfg(feature = "jwt")]
 use crate::jwt::{JwtVerifier, RevocationCheck};
 #[cfg(feature = "oauth")]
@@ -65,16 +66,24 @@ pub(crate) enum Inspection {
     Absent,
     /// A credential was presented and failed: final, no other method is tried.
     Rejected(AuthError),
-    /// A credential was presented and passed; the body is not needed.
-    Accepted(Caller),
-    /// A token passed, but its revocation must be looked up before it is accepted.
-    #[cfg(feature = "jwt")]
-    AcceptedUnlessRevoked(Caller, RevocationCheck),
+    /// A credential was presented and passed; the body is not needed. The service runs once
+    /// the store steps `owed` (a token's revocation, …) let it through.
+    Accepted { caller: Caller, owed: Owed },
     /// The decision needs the body.
     NeedsBody(Box<SignatureCheck>),
     /// The decision needs an awaited step first (a remote key set's fetch for a new key id).
     #[cfg(feature = "oauth")]
     Pending(crate::guard::PendingInspection),
+}
+
+impl Inspection {
+    /// Accepted, owing nothing.
+    pub(crate) fn accepted(caller: Caller) -> Self {
+        Self::Accepted {
+            caller,
+            owed: Owed::none(),
+        }
+    }
 }
 
 impl Authenticator {
@@ -344,7 +353,7 @@ fn uses_authorization(method: &Method) -> bool {
 fn inspect_one(method: &Method, parts: &Parts, auth: Option<Authorization<'_>>) -> Inspection {
     let reject = |kind| Inspection::Rejected(AuthError::new(kind, challenges_of(method)));
     let decide = |result: Result<Caller, AuthErrorKind>| match result {
-        Ok(caller) => Inspection::Accepted(caller),
+        Ok(caller) => Inspection::accepted(caller),
         Err(kind) => reject(kind),
     };
     let signature = match method {
@@ -525,19 +534,18 @@ fn combine_delegated(
         user,
         head_claim,
     };
-    let finish =
-        |pending: PendingDelegation, agent: &Caller, agent_check: Option<RevocationCheck>| {
-            match pending.complete(agent, None) {
-                Ok((caller, user_check)) => match RevocationCheck::chain(user_check, agent_check) {
-                    Some(check) => Inspection::AcceptedUnlessRevoked(caller, check),
-                    None => Inspection::Accepted(caller),
-                },
-                Err(error) => Inspection::Rejected(error),
-            }
-        };
+    // The user's steps first, then the agent's.
+    let finish = |pending: PendingDelegation, agent: &Caller, agent_owes: Owed| match pending
+        .complete(agent, None)
+    {
+        Ok((caller, user_owes)) => Inspection::Accepted {
+            caller,
+            owed: user_owes.then(agent_owes),
+        },
+        Err(error) => Inspection::Rejected(error),
+    };
     match agent {
-        Inspection::Accepted(agent) => finish(pending, &agent, None),
-        Inspection::AcceptedUnlessRevoked(agent, check) => finish(pending, &agent, Some(check)),
+        Inspection::Accepted { caller, owed } => finish(pending, &caller, owed),
         Inspection::NeedsBody(mut check) => {
             check.delegation = Some(Box::new(pending));
             Inspection::NeedsBody(check)
@@ -545,10 +553,7 @@ fn combine_delegated(
         #[cfg(feature = "oauth")]
         Inspection::Pending(agent) => Inspection::Pending(Box::pin(async move {
             match agent.await {
-                Inspection::Accepted(agent) => finish(pending, &agent, None),
-                Inspection::AcceptedUnlessRevoked(agent, check) => {
-                    finish(pending, &agent, Some(check))
-                }
+                Inspection::Accepted { caller, owed } => finish(pending, &caller, owed),
                 other => other,
             }
         })),
@@ -575,8 +580,10 @@ fn accept_token(
         Ok((check, caller))
     });
     match checked {
-        Ok((Some(check), caller)) => Inspection::AcceptedUnlessRevoked(caller, check),
-        Ok((None, caller)) => Inspection::Accepted(caller),
+        Ok((check, caller)) => Inspection::Accepted {
+            caller,
+            owed: RevocationCheck::owed(check),
+        },
         Err(kind) => reject(kind),
     }
 }
@@ -655,7 +662,7 @@ fn inspect_any(methods: &[Method], parts: &Parts) -> Inspection {
     {
         let introspected = methods.iter().find(|m| matches!(m, Method::OAuth(_)));
         return match (statics.check(token), introspected) {
-            (Ok(caller), _) => Inspection::Accepted(caller),
+            (Ok(caller), _) => Inspection::accepted(caller),
             (Err(_), Some(method)) => inspect_one(method, parts, Some(auth)),
             (Err(kind), None) => Inspection::Rejected(AuthError::new(kind, all())),
         };

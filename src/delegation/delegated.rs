@@ -199,12 +199,12 @@ pub(crate) struct PendingDelegation {
 impl PendingDelegation {
     /// Combine the agent's proof with the user's: the token's `act` must name the agent,
     /// the platform's user must be the token's, and the scopes in force are the user's
-    /// within the agent's. Then the user token's revocation check, still owed.
+    /// within the agent's. Then what the user token still owes (its revocation check).
     pub(crate) fn complete(
         self,
         agent: &Caller,
         body: Option<&[u8]>,
-    ) -> Result<(Caller, Option<RevocationCheck>), AuthError> {
+    ) -> Result<(Caller, crate::guard::Owed), AuthError> {
         let inner = &self.delegation.inner;
         let forbidden = |kind| AuthError::new(kind, Challenges::one(ChallengeScheme::Bearer));
         // Two proofs of one principal are the user acting as themselves, not an agent
@@ -254,7 +254,7 @@ impl PendingDelegation {
             .user
             .revocation_check(&self.user)
             .map_err(|kind| AuthError::new(kind, Challenges::one(ChallengeScheme::Bearer)))?;
-        Ok((caller, revocation))
+        Ok((caller, RevocationCheck::owed(revocation)))
     }
 }
 

@@ -16,10 +16,11 @@ use tower_service::Service;
 use super::body::{BodyBuffer, GuardedBody};
 use super::deadline::BodyDeadline;
 use super::layer::Shared;
+use super::owed::{Owed, Recorded, StoreStep};
 use super::service::{ReadyInner, dispatch};
 use crate::error::{AuthError, AuthErrorKind};
 use crate::reject::Reject;
-use crate::replay::{RecordId, ReplayKey, ReplayPolicy, ReplayStore, StoreFuture};
+use crate::replay::{ReplayPolicy, StoreFuture};
 use crate::signature::{SignatureCheck, Verified};
 
 pin_project! {
@@ -96,20 +97,10 @@ pub(crate) struct Remembering<S, B, R> {
     /// The answer that refuses the request, and the reason it gives.
     refuse_on: bool,
     refusal: AuthErrorKind,
-    /// The lookups still owed after this one, last first (empty but for delegated
-    /// requests, which owe a revocation check and a replay check).
+    /// The lookups still owed after this one, last first.
     then: Vec<StoreStep>,
     /// The record this lookup makes, released if the inner service fails.
     records: Option<Recorded>,
-}
-
-/// A delivery recorded in a replay store, to release if the inner service fails, so that
-/// the platform's retry of it is not refused as a replay.
-pub(crate) struct Recorded {
-    store: Arc<dyn ReplayStore>,
-    key: ReplayKey,
-    record: RecordId,
-    release_on: fn(http::StatusCode) -> bool,
 }
 
 /// The state of a [`GuardFuture`] for inner service `S`, body `B` and responder `R`.
@@ -134,55 +125,6 @@ pub(crate) struct Answering<R> {
     shared: Arc<Shared<R>>,
     uri: http::Uri,
     recorded: Option<Box<Recorded>>,
-}
-
-/// One store lookup a verified request waits for before it is accepted.
-pub(crate) enum StoreStep {
-    /// Refused when the denylist holds the token's `jti`.
-    #[cfg(feature = "jwt")]
-    Revocation(crate::jwt::RevocationCheck),
-    /// Refused when the delivery was seen within its window (and recorded otherwise).
-    Replay(crate::signature::PendingReplay),
-}
-
-/// A store lookup under way: the answer that refuses, the reason then, and the record it
-/// makes.
-struct Started {
-    store: StoreFuture,
-    policy: ReplayPolicy,
-    refuse_on: bool,
-    refusal: AuthErrorKind,
-    records: Option<Recorded>,
-}
-
-impl StoreStep {
-    fn start(self) -> Started {
-        match self {
-            #[cfg(feature = "jwt")]
-            Self::Revocation(check) => Started {
-                store: check.store.contains(check.key),
-                policy: check.policy,
-                refuse_on: true,
-                refusal: AuthErrorKind::TokenRevoked,
-                records: None,
-            },
-            Self::Replay(replay) => {
-                let record = RecordId::new();
-                Started {
-                    store: replay.store.first_seen(replay.key, record, replay.window),
-                    policy: replay.policy,
-                    refuse_on: false,
-                    refusal: AuthErrorKind::Replayed,
-                    records: Some(Recorded {
-                        store: replay.store,
-                        key: replay.key,
-                        record,
-                        release_on: replay.release_on,
-                    }),
-                }
-            }
-        }
-    }
 }
 
 /// Call the inner service, or first wait for the store lookups `steps` owes (given last
@@ -272,18 +214,15 @@ where
         }
     }
 
-    /// A request accepted on condition that the denylist does not hold its token(s).
-    #[cfg(feature = "jwt")]
+    /// A request accepted on condition that the store steps it `owed` let it through.
     pub(crate) fn consulting(
-        check: crate::jwt::RevocationCheck,
+        owed: Owed,
         request: Request<GuardedBody<B>>,
         inner: S,
         shared: Arc<Shared<R>>,
     ) -> Self {
-        let mut steps: Vec<StoreStep> = check.into_steps().map(StoreStep::Revocation).collect();
-        steps.reverse();
         Self {
-            state: checked_or_called(steps, request, inner, shared, None),
+            state: checked_or_called(owed.into_stack(), request, inner, shared, None),
         }
     }
 
@@ -388,12 +327,17 @@ where
                         .map_err(|kind| AuthError::new(kind, shared.authenticator.challenges()))
                         .and_then(|verified| complete_delegation(&mut check, verified, &body));
                     match verified {
-                        Ok((caller, mut steps)) => {
+                        Ok((caller, owed)) => {
                             parts.extensions.insert(shared.accepted(caller));
                             let request =
                                 Request::from_parts(parts, GuardedBody::buffered(body, trailers));
-                            steps.reverse();
-                            state.set(checked_or_called(steps, request, inner, shared, None));
+                            state.set(checked_or_called(
+                                owed.into_stack(),
+                                request,
+                                inner,
+                                shared,
+                                None,
+                            ));
                         }
                         Err(error) => {
                             state.set(State::Refused {
@@ -508,27 +452,19 @@ fn complete_delegation(
     check: &mut SignatureCheck,
     verified: Verified,
     body: &[u8],
-) -> Result<(crate::caller::Caller, Vec<StoreStep>), AuthError> {
+) -> Result<(crate::caller::Caller, Owed), AuthError> {
     let Verified { caller, replay } = verified;
-    let mut steps = Vec::new();
     #[cfg(feature = "jwt")]
-    let caller = match check.delegation.take() {
-        Some(pending) => {
-            let (user, revocation) = pending.complete(&caller, Some(body))?;
-            steps.extend(
-                revocation
-                    .into_iter()
-                    .flat_map(crate::jwt::RevocationCheck::into_steps)
-                    .map(StoreStep::Revocation),
-            );
-            user
-        }
-        None => caller,
+    let (caller, mut owed) = match check.delegation.take() {
+        Some(pending) => pending.complete(&caller, Some(body))?,
+        None => (caller, Owed::none()),
     };
     #[cfg(not(feature = "jwt"))]
-    let _ = (check, body);
-    steps.extend(replay.map(StoreStep::Replay));
-    Ok((caller, steps))
+    let (mut owed, _) = (Owed::none(), (check, body));
+    if let Some(replay) = replay {
+        owed.push(StoreStep::Replay(replay));
+    }
+    Ok((caller, owed))
 }
 
 /// Read frames until the body ends, feeding each data frame to the check and the buffer.

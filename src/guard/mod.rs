@@ -4,6 +4,7 @@ mod body;
 pub(crate) mod deadline;
 mod future;
 mod layer;
+mod owed;
 mod service;
 
 pub use body::GuardedBody;
@@ -14,5 +15,8 @@ pub use future::GuardFuture;
 #[cfg(feature = "oauth")]
 pub(crate) use future::PendingInspection;
 pub use layer::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, GuardLayer};
+pub(crate) use owed::Owed;
+#[cfg(feature = "jwt")]
+pub(crate) use owed::StoreStep;
 pub use service::Guard;
 pub(crate) use service::ReadyInner;

@@ -148,7 +148,7 @@ where
             ),
         ),
         Inspection::Rejected(error) => refuse(&parts, error),
-        Inspection::Accepted(caller) => {
+        Inspection::Accepted { caller, owed } if owed.is_empty() => {
             parts.extensions.insert(shared.accepted(caller));
             let uri = parts.uri.clone();
             GuardFuture::calling(
@@ -157,11 +157,10 @@ where
                 uri,
             )
         }
-        #[cfg(feature = "jwt")]
-        Inspection::AcceptedUnlessRevoked(caller, check) => {
+        Inspection::Accepted { caller, owed } => {
             parts.extensions.insert(shared.accepted(caller));
             let request = Request::from_parts(parts, GuardedBody::streaming(body));
-            GuardFuture::consulting(check, request, inner.into_owned(), Arc::clone(shared))
+            GuardFuture::consulting(owed, request, inner.into_owned(), Arc::clone(shared))
         }
         #[cfg(feature = "oauth")]
         Inspection::Pending(pending) => {

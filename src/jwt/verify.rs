@@ -201,7 +201,6 @@ impl Revocations {
                 store: Arc::clone(&self.store),
                 key: jti_key(jti),
                 policy: self.policy,
-                also: None,
             })),
             None if self.require_jti => Err(AuthErrorKind::InvalidClaims),
             None => Ok(None),
@@ -220,30 +219,15 @@ pub(crate) struct RevocationCheck {
     pub(crate) store: Arc<dyn ReplayStore>,
     pub(crate) key: ReplayKey,
     pub(crate) policy: ReplayPolicy,
-    /// A second token's check, for a delegated request whose agent also used a token.
-    pub(crate) also: Option<Box<RevocationCheck>>,
 }
 
 impl RevocationCheck {
-    /// Both checks, or whichever is owed.
-    pub(crate) fn chain(first: Option<Self>, second: Option<Self>) -> Option<Self> {
-        match (first, second) {
-            (Some(mut first), Some(second)) => {
-                first.also = Some(Box::new(second));
-                Some(first)
-            }
-            (first, second) => first.or(second),
+    /// What a token whose revocation may need checking owes: this step, or nothing.
+    pub(crate) fn owed(check: Option<Self>) -> crate::guard::Owed {
+        match check {
+            Some(check) => crate::guard::StoreStep::Revocation(check).into(),
+            None => crate::guard::Owed::none(),
         }
-    }
-
-    /// The checks in order.
-    pub(crate) fn into_steps(self) -> impl Iterator<Item = Self> {
-        let mut next = Some(self);
-        std::iter::from_fn(move || {
-            let mut check = next.take()?;
-            next = check.also.take().map(|also| *also);
-            Some(check)
-        })
     }
 }
 

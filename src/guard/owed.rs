@@ -1,0 +1,106 @@
+//! What an accepted request still owes a store before its service runs: revocation and
+//! replay lookups today, a DPoP proof's `jti`, nonces and rate limits next. Each method
+//! adds its steps to one list; the guard future awaits them in order, one state for all.
+
+use std::sync::Arc;
+
+use crate::error::AuthErrorKind;
+use crate::replay::{RecordId, ReplayKey, ReplayPolicy, ReplayStore, StoreFuture};
+
+/// One store lookup an accepted request waits for before its service runs.
+pub(crate) enum StoreStep {
+    /// Refused when the denylist holds the token's `jti`.
+    #[cfg(feature = "jwt")]
+    Revocation(crate::jwt::RevocationCheck),
+    /// Refused when the delivery was seen within its window (and recorded otherwise).
+    Replay(crate::signature::PendingReplay),
+}
+
+/// The store steps owed, in the order they run.
+#[derive(Default)]
+pub(crate) struct Owed(Vec<StoreStep>);
+
+impl Owed {
+    /// Nothing owed: the service runs at once (no allocation).
+    pub(crate) fn none() -> Self {
+        Self(Vec::new())
+    }
+
+    /// `step` owed after the others.
+    pub(crate) fn push(&mut self, step: StoreStep) {
+        self.0.push(step);
+    }
+
+    /// These steps, then `later`'s.
+    #[cfg(feature = "jwt")]
+    #[must_use]
+    pub(crate) fn then(mut self, later: Owed) -> Self {
+        self.0.extend(later.0);
+        self
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The steps last first, for popping in order.
+    pub(crate) fn into_stack(mut self) -> Vec<StoreStep> {
+        self.0.reverse();
+        self.0
+    }
+}
+
+impl From<StoreStep> for Owed {
+    fn from(step: StoreStep) -> Self {
+        Self(vec![step])
+    }
+}
+
+/// A delivery recorded in a replay store, to release if the inner service fails, so that
+/// the platform's retry of it is not refused as a replay.
+pub(crate) struct Recorded {
+    pub(crate) store: Arc<dyn ReplayStore>,
+    pub(crate) key: ReplayKey,
+    pub(crate) record: RecordId,
+    pub(crate) release_on: fn(http::StatusCode) -> bool,
+}
+
+/// A store lookup under way: the answer that refuses, the reason then, and the record it
+/// makes.
+pub(crate) struct Started {
+    pub(crate) store: StoreFuture,
+    pub(crate) policy: ReplayPolicy,
+    pub(crate) refuse_on: bool,
+    pub(crate) refusal: AuthErrorKind,
+    pub(crate) records: Option<Recorded>,
+}
+
+impl StoreStep {
+    pub(crate) fn start(self) -> Started {
+        match self {
+            #[cfg(feature = "jwt")]
+            Self::Revocation(check) => Started {
+                store: check.store.contains(check.key),
+                policy: check.policy,
+                refuse_on: true,
+                refusal: AuthErrorKind::TokenRevoked,
+                records: None,
+            },
+            Self::Replay(replay) => {
+                let record = RecordId::new();
+                Started {
+                    store: replay.store.first_seen(replay.key, record, replay.window),
+                    policy: replay.policy,
+                    refuse_on: false,
+                    refusal: AuthErrorKind::Replayed,
+                    records: Some(Recorded {
+                        store: replay.store,
+                        key: replay.key,
+                        record,
+                        release_on: replay.release_on,
+                    }),
+                }
+            }
+        }
+    }
+}
