@@ -9,6 +9,7 @@ use crate::authorization::{self, Authorization};
 use crate::basic::BasicUsers;
 use crate::bearer::BearerTokens;
 use crate::caller::Caller;
+use crate::custom::Custom;
 #[cfg(feature = "jwt")]
 use crate::delegation::{Delegation, PendingDelegation, UserTokenAt, UserTokens};
 #[cfg(feature = "jwt")]
@@ -54,6 +55,8 @@ enum Method {
     #[cfg(feature = "jwt")]
     Delegated(Delegation),
     Basic(BasicUsers),
+    /// A method of the application's own.
+    Custom(Custom),
     /// Never nested: `any_of` flattens.
     AnyOf(Arc<[Method]>),
     /// Signature schemes in order of preference: the first the request carries decides.
@@ -263,6 +266,7 @@ fn credentials_of(method: &Method) -> Vec<String> {
         #[cfg(feature = "jwt")]
         Method::Delegated(delegation) => delegation.inner.agent.credentials(),
         Method::Basic(_) => vec!["Basic credentials".to_owned()],
+        Method::Custom(custom) => vec![format!("the credential of `{}`", custom.0.name())],
         Method::AnyOf(methods) => methods.iter().flat_map(credentials_of).collect(),
     }
 }
@@ -317,6 +321,7 @@ fn name_of(method: &Method) -> String {
         #[cfg(feature = "jwt")]
         Method::Delegated(delegation) => format!("delegated:{}", delegation.inner.agent.name()),
         Method::Basic(_) => "basic".to_owned(),
+        Method::Custom(custom) => custom.0.name().to_owned(),
         Method::AnyOf(methods) => methods.iter().map(name_of).collect::<Vec<_>>().join("+"),
         Method::FirstOf(verifiers) => verifiers
             .first()
@@ -339,13 +344,18 @@ fn challenges_of(method: &Method) -> Challenges {
             .challenges()
             .union(Challenges::one(ChallengeScheme::Bearer)),
         Method::Basic(_) => Challenges::one(ChallengeScheme::Basic),
+        Method::Custom(custom) => custom.0.challenges(),
         Method::AnyOf(methods) => challenges_of_all(methods),
         Method::FirstOf(_) => Challenges::one(ChallengeScheme::Signature),
     }
 }
 
 fn uses_authorization(method: &Method) -> bool {
-    !matches!(method, Method::Signature(_) | Method::FirstOf(_))
+    match method {
+        Method::Signature(_) | Method::FirstOf(_) => false,
+        Method::Custom(custom) => custom.0.reads_authorization(),
+        _ => true,
+    }
 }
 
 /// Inspect the head for one method. `auth` is the `Authorization` header when the caller
@@ -384,6 +394,15 @@ fn inspect_one(method: &Method, parts: &Parts, auth: Option<Authorization<'_>>) 
     }
     if matches!(method, Method::FirstOf(_)) {
         return Inspection::Absent;
+    }
+    if let Method::Custom(custom) = method {
+        return match custom.0.presented(parts) {
+            false => Inspection::Absent,
+            true => match custom.0.authenticate(parts) {
+                Ok(caller) => Inspection::accepted(caller),
+                Err(error) => Inspection::Rejected(error),
+            },
+        };
     }
     #[cfg(feature = "jwt")]
     if let Method::Delegated(delegation) = method {
@@ -632,6 +651,7 @@ fn inspect_any(methods: &[Method], parts: &Parts) -> Inspection {
         #[cfg(feature = "jwt")]
         Method::Delegated(_) => false,
         Method::Basic(_) => matches!(auth, Authorization::Basic(_)),
+        Method::Custom(custom) => custom.0.presented(parts),
         Method::AnyOf(_) => unreachable!("any_of flattens nested sets"),
     };
     let mut claimed = methods.iter().filter(|m| claims(m));
@@ -691,6 +711,14 @@ impl From<BearerTokens> for Authenticator {
     fn from(tokens: BearerTokens) -> Self {
         Self {
             method: Method::Bearer(tokens),
+        }
+    }
+}
+
+impl Authenticator {
+    pub(crate) fn from_custom(custom: Custom) -> Self {
+        Self {
+            method: Method::Custom(custom),
         }
     }
 }

@@ -30,10 +30,13 @@ pub enum AuthMethod {
     /// issuer: its `iss` and `client_id` are in [`Caller::issuer`] and
     /// [`Caller::client_id`]).
     OAuth,
+    /// A method of the application's own ([`Authenticator::custom`](crate::Authenticator::custom)).
+    Custom,
 }
 
 impl AuthMethod {
-    /// The method's lower-case name: `signature`, `bearer`, `jwt`, `basic` or `oauth`.
+    /// The method's lower-case name: `signature`, `bearer`, `jwt`, `basic`, `oauth` or
+    /// `custom`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Signature => "signature",
@@ -41,6 +44,7 @@ impl AuthMethod {
             Self::Jwt => "jwt",
             Self::Basic => "basic",
             Self::OAuth => "oauth",
+            Self::Custom => "custom",
         }
     }
 }

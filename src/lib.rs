@@ -9,6 +9,7 @@ mod caller;
 mod client;
 pub mod clock;
 pub(crate) mod ct;
+pub mod custom;
 pub mod dangerous;
 pub mod delegation;
 mod document;
