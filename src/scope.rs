@@ -109,6 +109,23 @@ pub struct RequireScopes<S, R = ProblemDetails> {
     log: RejectionLog,
 }
 
+impl<S, R> RequireScopes<S, R> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, consuming this one.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
 impl<S, R, B, ResBody> Service<Request<B>> for RequireScopes<S, R>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,

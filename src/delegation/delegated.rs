@@ -14,8 +14,10 @@ use crate::jwt::{JwtVerifier, RevocationCheck};
 #[cfg(feature = "oauth")]
 use crate::oauth::AccessTokens;
 
-/// What proves the user: tokens this server minted, or access tokens from external issuers.
+/// What proves the user: tokens this server minted, or access tokens from external issuers
+/// (with feature `oauth`; more kinds may come).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum UserTokens {
     /// JWTs this server issued.
     Jwt(JwtVerifier),

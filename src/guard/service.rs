@@ -29,6 +29,23 @@ pub struct Guard<S, R = ProblemDetails> {
     pub(crate) shared: Arc<Shared<R>>,
 }
 
+impl<S, R> Guard<S, R> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, consuming this one.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
 impl<S, R, B, ResBody> Service<Request<B>> for Guard<S, R>
 where
     S: Service<Request<GuardedBody<B>>, Response = Response<ResBody>> + Clone,

@@ -98,6 +98,7 @@ impl TokenRequest {
 
 /// A minted token.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct IssuedToken {
     /// The compact JWS.
     pub access_token: String,

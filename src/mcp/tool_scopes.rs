@@ -152,6 +152,23 @@ pub struct ToolScopes<S, R = ProblemDetails> {
     layer: ToolScopesLayer<R>,
 }
 
+impl<S, R> ToolScopes<S, R> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, consuming this one.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
 impl<S, R, B, ResBody> Service<Request<B>> for ToolScopes<S, R>
 where
     S: Service<Request<GuardedBody<B>>, Response = Response<ResBody>> + Clone,
