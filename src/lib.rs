@@ -26,6 +26,7 @@ pub mod mcp;
 #[cfg(feature = "oauth")]
 pub mod oauth;
 pub mod providers;
+mod public_url;
 pub mod reject;
 mod rejection_log;
 pub mod replay;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use http::request::Parts;
 use http::{HeaderMap, HeaderName};
 
-use super::config::{PrefixPart, SignatureVerifier, TimestampSource, UrlSource, VerifierConfig};
+use super::config::{PrefixPart, SignatureVerifier, TimestampSource, VerifierConfig};
 use super::header::{Candidates, MAX_TAG_LEN, ParsedSignatures, parse_signatures, parse_timestamp};
 use super::mac::KeyedMac;
 use crate::caller::{AuthMethod, Caller};
@@ -184,7 +184,7 @@ impl SignatureVerifier {
                 .as_ref()
                 .expect("the builder refuses a URL part without a URL source");
             let mut url = Vec::new();
-            feed_public_url(source, parts, |piece| url.extend_from_slice(piece))?;
+            source.feed(parts, true, |piece| url.extend_from_slice(piece))?;
             return Ok(Some(Box::new(SignatureCheck {
                 config: Arc::clone(config),
                 macs,
@@ -226,7 +226,7 @@ impl SignatureVerifier {
                         .as_ref()
                         .expect("the builder refuses a URL part without a URL source");
                     let mut url = Vec::new();
-                    feed_public_url(source, parts, |piece| url.extend_from_slice(piece))?;
+                    source.feed(parts, true, |piece| url.extend_from_slice(piece))?;
                     let url = std::str::from_utf8(&url)
                         .map_err(|_| AuthErrorKind::MissingSignedHeader)?;
                     // Platforms sign the URL with or without its port, inconsistently; their
@@ -663,47 +663,6 @@ pub(crate) mod form_message {
             );
         }
     }
-}
-
-/// Feed the URL the sender called, in pieces, without building a string.
-fn feed_public_url(
-    source: &UrlSource,
-    parts: &Parts,
-    mut feed: impl FnMut(&[u8]),
-) -> Result<(), AuthErrorKind> {
-    match source {
-        UrlSource::Base(base) => feed(base.as_bytes()),
-        UrlSource::Forwarded => {
-            let first_token = |name: &str| {
-                let mut values = parts.headers.get_all(name).iter();
-                match (values.next(), values.next()) {
-                    (Some(value), None) => value
-                        .as_bytes()
-                        .split(|b| *b == b',')
-                        .next()
-                        .map(<[u8]>::trim_ascii),
-                    _ => None,
-                }
-            };
-            let scheme = first_token("x-forwarded-proto").unwrap_or(b"https");
-            let host = first_token("x-forwarded-host")
-                .or_else(|| first_token("host"))
-                .or_else(|| parts.uri.authority().map(|a| a.as_str().as_bytes()))
-                .filter(|h| !h.is_empty())
-                .ok_or(AuthErrorKind::MissingSignedHeader)?;
-            feed(scheme);
-            feed(b"://");
-            feed(host);
-        }
-    }
-    feed(
-        parts
-            .uri
-            .path_and_query()
-            .map_or("/", |pq| pq.as_str())
-            .as_bytes(),
-    );
-    Ok(())
 }
 
 /// Check the timestamp against the tolerance, both ends inclusive, and answer the last

@@ -78,15 +78,6 @@ pub(crate) struct KeyedSecret {
     pub(crate) mac: KeyedMac,
 }
 
-/// Where the public URL of a URL-covering scheme comes from.
-#[derive(Debug, Clone)]
-pub(crate) enum UrlSource {
-    /// A configured base URL, without a trailing slash.
-    Base(Box<str>),
-    /// `X-Forwarded-Proto` / `X-Forwarded-Host`, then `Host`: only when the user opted in.
-    Forwarded,
-}
-
 /// Alternative names under which a header may arrive (`svix-id` for `webhook-id`).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct HeaderAliases {
@@ -160,7 +151,7 @@ pub(crate) struct VerifierConfig {
     pub(crate) identity: Arc<str>,
     pub(crate) scopes: Scopes,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) url: Option<UrlSource>,
+    pub(crate) url: Option<crate::public_url::PublicUrl>,
     pub(crate) replay: Option<ReplaySettings>,
     /// Where the signed request names the user it is made for.
     pub(crate) on_behalf_of: Option<crate::delegation::PlatformUser>,
@@ -700,16 +691,13 @@ impl SignatureVerifierBuilder {
         } else {
             prepare_message(&self.message, timestamp.is_some())?
         };
-        let url = match (self.public_base_url, self.trust_forwarded) {
-            (Some(url), _) => Some(UrlSource::Base(validate_base_url(url)?)),
-            (None, true) => Some(UrlSource::Forwarded),
-            (None, false) if prefix.iter().any(|p| matches!(p, PrefixPart::Url)) => {
-                return Err(ConfigError::InvalidMessage {
-                    reason: "a URL part needs a public base URL (or trusted forwarded headers)",
-                });
-            }
-            (None, false) => None,
-        };
+        let url =
+            crate::public_url::PublicUrl::configured(self.public_base_url, self.trust_forwarded)?;
+        if url.is_none() && prefix.iter().any(|p| matches!(p, PrefixPart::Url)) {
+            return Err(ConfigError::InvalidMessage {
+                reason: "a URL part needs a public base URL (or trusted forwarded headers)",
+            });
+        }
         let aliases = HeaderAliases {
             pairs: self
                 .aliases
@@ -811,18 +799,6 @@ fn prepare_message(
             }),
         })
         .collect()
-}
-
-fn validate_base_url(url: String) -> Result<Box<str>, ConfigError> {
-    let parsed: http::Uri = url
-        .parse()
-        .map_err(|_| ConfigError::InvalidUrl { url: url.clone() })?;
-    let scheme_ok = matches!(parsed.scheme_str(), Some("http" | "https"));
-    let bare = parsed.query().is_none() && !url.contains('#');
-    if !scheme_ok || parsed.authority().is_none() || !bare {
-        return Err(ConfigError::InvalidUrl { url });
-    }
-    Ok(url.trim_end_matches('/').into())
 }
 
 fn key_secrets(
