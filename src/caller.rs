@@ -152,14 +152,14 @@ impl Claims {
         &self.map
     }
 
-    /// All claims as `T`.
+    /// All claims as `T`, read in place (nothing is copied but what `T` owns; `&str` fields
+    /// borrow from the claims).
     ///
     /// # Errors
     ///
     /// [`ClaimsError`] when the claims do not have `T`'s shape.
-    pub fn deserialize<T: serde::de::DeserializeOwned>(&self) -> Result<T, ClaimsError> {
-        T::deserialize(&serde_json::Value::Object(self.map.clone()))
-            .map_err(|e| ClaimsError(e.to_string()))
+    pub fn deserialize<'a, T: serde::Deserialize<'a>>(&'a self) -> Result<T, ClaimsError> {
+        T::deserialize(&self.map).map_err(|e| ClaimsError(e.to_string()))
     }
 }
 
@@ -182,6 +182,16 @@ impl fmt::Display for ClaimsError {
 
 impl std::error::Error for ClaimsError {}
 
+impl ClaimsError {
+    #[cfg_attr(
+        not(feature = "axum"),
+        allow(dead_code, reason = "used by the axum extractor")
+    )]
+    pub(crate) fn new(reason: &str) -> Self {
+        Self(reason.to_owned())
+    }
+}
+
 /// The agent that presented a user's proof on the user's behalf (RFC 8693's actor): how it
 /// proved itself, who it is, and which of its secrets or keys matched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,6 +199,7 @@ pub struct Actor {
     method: AuthMethod,
     id: Arc<str>,
     key_id: Option<Arc<str>>,
+    claims: Option<Arc<Claims>>,
 }
 
 impl Actor {
@@ -205,6 +216,16 @@ impl Actor {
     /// The id of the agent's secret or key that matched.
     pub fn key_id(&self) -> Option<&str> {
         self.key_id.as_deref()
+    }
+
+    /// The agent token's verified claims, when the agent proved itself with a token.
+    pub fn claims(&self) -> Option<&Claims> {
+        self.claims.as_deref()
+    }
+
+    /// The agent token's issuer (`iss`), when it names one.
+    pub fn issuer(&self) -> Option<&str> {
+        self.claims()?.get("iss")?.as_str()
     }
 }
 
@@ -266,6 +287,7 @@ impl Caller {
             method: agent.method,
             id: Arc::clone(&agent.id),
             key_id: agent.key_id.clone(),
+            claims: agent.claims.clone(),
         }));
         self
     }

@@ -69,3 +69,81 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Caller {
         Ok(parts.extensions.get::<Caller>().cloned())
     }
 }
+
+/// The verified token's claims as `T`, for handlers behind a guard that accepts tokens:
+///
+/// ```
+/// use axum::{Router, body::Body, routing::post};
+/// use callguard::{Scopes, Secret, TypedClaims};
+/// use callguard::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtVerifier, TokenIssuer, TokenRequest};
+/// use http::{Request, StatusCode};
+/// use tower::ServiceExt;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Order { sub: String, order_id: String }
+///
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let key = JwtKey::hmac(JwtAlgorithm::HS256, &Secret::from_utf8("a-jwt-signing-key-of-32-bytes!!!")?)?;
+/// let config = JwtConfig::builder().key("k1", key).build()?;
+/// let app = Router::new()
+///     .route("/refund", post(|TypedClaims(order): TypedClaims<Order>| async move {
+///         format!("{} refunds {}", order.sub, order.order_id)
+///     }))
+///     .route_layer(JwtVerifier::new(config.clone()).layer());
+/// let token = TokenIssuer::new(config)
+///     .issue(TokenRequest::new("agent-7", Scopes::empty(), std::time::Duration::from_secs(60)).claim("order_id", "o-9"))?;
+/// let request = Request::post("/refund")
+///     .header("authorization", format!("Bearer {}", token.access_token))
+///     .body(Body::empty())?;
+/// assert_eq!(app.oneshot(request).await?.status(), StatusCode::OK);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// A caller without claims (a signature, a static token), or whose claims lack what `T`
+/// needs, is refused with [`ClaimsRejection`] (403): the caller is known, but its proof
+/// does not carry what this route needs.
+#[derive(Debug, Clone)]
+pub struct TypedClaims<T>(pub T);
+
+/// Why [`TypedClaims`] could not be extracted.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ClaimsRejection {
+    /// No guard ran in front of the route (500).
+    MissingCaller,
+    /// The caller has no claims, or not of the shape asked for (403).
+    Shape(crate::ClaimsError),
+}
+
+impl IntoResponse for ClaimsRejection {
+    fn into_response(self) -> Response {
+        match self {
+            Self::MissingCaller => MissingCaller.into_response(),
+            Self::Shape(_) => (
+                StatusCode::FORBIDDEN,
+                "the caller's claims do not carry what this route needs",
+            )
+                .into_response(),
+        }
+    }
+}
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for TypedClaims<T> {
+    type Rejection = ClaimsRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let caller = parts
+            .extensions
+            .get::<Caller>()
+            .ok_or(ClaimsRejection::MissingCaller)?;
+        let claims = caller.claims().ok_or_else(|| {
+            ClaimsRejection::Shape(crate::ClaimsError::new("the caller has no claims"))
+        })?;
+        claims
+            .deserialize::<T>()
+            .map(TypedClaims)
+            .map_err(ClaimsRejection::Shape)
+    }
+}

@@ -42,7 +42,7 @@ pub use caller::{Actor, AuthMethod, Caller, Claims, ClaimsError, Scopes};
 pub use client::ClientAddr;
 pub use error::{AuthError, AuthErrorKind, ChallengeScheme, Challenges, ConfigError};
 #[cfg(feature = "axum")]
-pub use extract::MissingCaller;
+pub use extract::{ClaimsRejection, MissingCaller, TypedClaims};
 pub use guard::{
     DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, Guard, GuardFuture, GuardLayer, GuardedBody,
 };

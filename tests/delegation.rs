@@ -651,10 +651,20 @@ async fn a_delegation_whose_agent_and_user_are_one_principal_is_refused() {
         headers: vec![("x-user-token", mint("user-1", &["refunds:write"], None))],
         uri: "/tools/refund",
     };
+    let (status, _, caller) = send(&guard, call).await;
+    assert_eq!(status, StatusCode::OK, "two principals pass");
+    let actor = caller.unwrap().actor().cloned().unwrap();
     assert_eq!(
-        send(&guard, call).await.0,
-        StatusCode::OK,
-        "two principals pass"
+        actor.issuer(),
+        Some("tools"),
+        "the actor keeps its token's issuer"
+    );
+    assert_eq!(
+        actor
+            .claims()
+            .and_then(|c| c.get("sub"))
+            .and_then(|s| s.as_str()),
+        Some("agent-7")
     );
 }
 

@@ -102,3 +102,27 @@ async fn a_second_guard_on_a_guarded_route_is_a_500_naming_both() {
         Some(AuthErrorKind::GuardStacked)
     );
 }
+
+#[tokio::test]
+async fn typed_claims_refuse_a_caller_whose_proof_carries_none() {
+    #[derive(serde::Deserialize)]
+    struct Order {
+        #[allow(dead_code, reason = "read by the extractor only")]
+        order_id: String,
+    }
+    let app = Router::new()
+        .route(
+            "/refund",
+            post(|callguard::TypedClaims(_order): callguard::TypedClaims<Order>| async { "ok" }),
+        )
+        .route_layer(GuardLayer::new(tokens("agent", TOKEN)));
+    let response = app
+        .oneshot(bearer(Request::post("/refund"), TOKEN))
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::FORBIDDEN,
+        "a static token has no claims"
+    );
+}
