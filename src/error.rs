@@ -65,6 +65,12 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// Key material that cannot be used as given: a PEM or JWK of another family than its
+    /// algorithm, an RSA key under 2048 bits, a symmetric key in a JWK set.
+    InvalidKeyMaterial {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A signed-message layout that cannot be verified (for example the body not last).
     InvalidMessage {
         /// What is wrong with it.
@@ -145,6 +151,7 @@ impl fmt::Display for ConfigError {
                 write!(f, "`{name}` must be a comma-separated list of `{expected}`")
             }
             Self::InvalidKey { kid, reason } => write!(f, "JWT key `{kid}`: {reason}"),
+            Self::InvalidKeyMaterial { reason } => write!(f, "unusable key: {reason}"),
             Self::InvalidMessage { reason } => write!(f, "invalid signed message layout: {reason}"),
             Self::InvalidFormat { reason } => write!(f, "invalid signature format: {reason}"),
             Self::InvalidValue { field } => {

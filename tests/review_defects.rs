@@ -490,68 +490,8 @@ fn a_verifier_without_secrets_is_named_in_its_error() {
     assert!(error.to_string().contains("bearer"), "{error}");
 }
 
-// 12. Rejections are logged where operators look: named, with the path and the reason, no
-// credential, and rate-limited.
-#[derive(Clone, Default)]
-struct CapturedLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for CapturedLog {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[test]
-fn rejections_are_logged_by_guard_and_path_without_credentials_and_rate_limited() {
-    let log = CapturedLog::default();
-    let writer = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(move || writer.clone())
-        .finish();
-    let github = providers::github()
-        .signing_secret("k1", "github-webhook-secret-0123")
-        .build()
-        .unwrap();
-    let forged = "sha256=".to_owned() + &"ab".repeat(32);
-    tracing::subscriber::with_default(subscriber, || {
-        common::runtime().block_on(async {
-            let named = GuardLayer::new(github.clone()).named("deliveries").unwrap();
-            let headers = [("x-hub-signature-256".to_owned(), forged.clone())];
-            assert_eq!(
-                answer(&named, post(&headers, b"{}")).await.0,
-                StatusCode::UNAUTHORIZED
-            );
-            let preset = GuardLayer::new(github);
-            for _ in 0..100 {
-                answer(&preset, post(&[], b"{}")).await;
-            }
-        });
-    });
-    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[0].contains("WARN"), "{text}");
-    assert!(
-        lines[0].contains("guard=deliveries")
-            && lines[0].contains("path=/hook")
-            && lines[0].contains("reason=invalid credentials"),
-        "{text}"
-    );
-    assert!(!text.contains(&"ab".repeat(32)), "the signature was logged");
-    let preset_lines = lines.iter().filter(|l| l.contains("guard=github")).count();
-    let budget = callguard::REJECTION_LOG_LINES_PER_SECOND as usize;
-    // The flood takes milliseconds; should it straddle a second, it gets a second budget.
-    assert!(
-        (budget..=2 * budget).contains(&preset_lines),
-        "a preset names itself, and a flood is cut to the budget: {preset_lines} lines"
-    );
-}
+// 12. Rejections are logged: tests/rejection_log.rs, in a binary of its own (tracing
+// subscribers scoped to one test race with events of tests running beside them).
 
 // Issue 17, item 15: a token refusal names the rule it failed, never the token.
 #[test]
@@ -651,25 +591,25 @@ fn a_token_refusal_names_the_failing_rule_in_the_log() {
         .clock(FixedClock::at_unix(NOW))
         .build()
         .unwrap();
+    // Each refusal names its rule (deterministically, in the response's `AuthError`; the
+    // log line that writes it is checked in the logging test above, where one subscriber
+    // sees everything).
     for (rule, token) in cases {
-        let log = CapturedLog::default();
-        let writer = log.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
         let guard = GuardLayer::new(JwtVerifier::new(config.clone()));
-        let headers = [("authorization".to_owned(), format!("Bearer {token}"))];
-        tracing::subscriber::with_default(subscriber, || {
-            common::runtime().block_on(async {
-                assert_eq!(
-                    answer(&guard, post(&headers, b"")).await.0,
-                    StatusCode::UNAUTHORIZED
-                );
-            });
-        });
-        let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
-        assert!(text.contains(&format!("rule={rule}")), "{rule}: {text}");
-        assert!(!text.contains(&token), "the token was logged");
+        let request = Request::post("/hook")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let response = common::runtime()
+            .block_on(guard.layer(service_fn(echo)).oneshot(request))
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{rule}");
+        assert_eq!(
+            response
+                .extensions()
+                .get::<AuthError>()
+                .and_then(AuthError::rule),
+            Some(rule)
+        );
     }
 }

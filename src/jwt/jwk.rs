@@ -4,7 +4,8 @@
 use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 
-use super::key::{JwtAlgorithm, JwtKey, KeyError};
+use super::key::{JwtAlgorithm, JwtKey, invalid_key};
+use crate::error::ConfigError;
 
 /// The smallest RSA modulus accepted from a JWK: 2048 bits (RFC 7518 §3.3).
 const MIN_RSA_MODULUS_BYTES: usize = 256;
@@ -21,15 +22,15 @@ impl JwtKey {
     /// let jwk = r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
     /// let key = JwtKey::from_jwk(jwk)?;
     /// assert_eq!(key.algorithm(), JwtAlgorithm::EdDSA);
-    /// # Ok::<(), callguard::jwt::KeyError>(())
+    /// # Ok::<(), callguard::ConfigError>(())
     /// ```
     ///
     /// # Errors
     ///
-    /// [`KeyError`] for text that is not a JWK, a symmetric (`oct`) key, a key whose `use`
+    /// [`ConfigError::InvalidKeyMaterial`] for text that is not a JWK, a symmetric (`oct`) key, a key whose `use`
     /// is not `sig`, an algorithm its family does not have, an unsupported curve, or an RSA
     /// modulus under 2048 bits.
-    pub fn from_jwk(jwk: &str) -> Result<Self, KeyError> {
+    pub fn from_jwk(jwk: &str) -> Result<Self, ConfigError> {
         Self::from_jwk_with_algorithm(jwk, None)
     }
 
@@ -42,8 +43,8 @@ impl JwtKey {
     pub fn from_jwk_with_algorithm(
         jwk: &str,
         algorithm: Option<JwtAlgorithm>,
-    ) -> Result<Self, KeyError> {
-        let jwk: Jwk = serde_json::from_str(jwk).map_err(|_| KeyError("not a JSON Web Key"))?;
+    ) -> Result<Self, ConfigError> {
+        let jwk: Jwk = serde_json::from_str(jwk).map_err(|_| invalid_key("not a JSON Web Key"))?;
         let allowed: &[JwtAlgorithm] = match &algorithm {
             Some(algorithm) => std::slice::from_ref(algorithm),
             None => &[],
@@ -55,13 +56,13 @@ impl JwtKey {
 /// The key a JWK describes, pinned to its `alg`, else to the first algorithm of `allowed`
 /// that fits its family, else (with nothing allowed explicitly) to its curve's only
 /// algorithm. A JWK whose `alg` is not in a non-empty `allowed` is refused.
-pub(crate) fn key_from_jwk(jwk: &Jwk, allowed: &[JwtAlgorithm]) -> Result<JwtKey, KeyError> {
+pub(crate) fn key_from_jwk(jwk: &Jwk, allowed: &[JwtAlgorithm]) -> Result<JwtKey, ConfigError> {
     super::config::install_crypto_backend();
     if matches!(
         jwk.common.public_key_use,
         Some(PublicKeyUse::Encryption | PublicKeyUse::Other(_))
     ) {
-        return Err(KeyError("the key's use is not sig"));
+        return Err(invalid_key("the key's use is not sig"));
     }
     let family = match &jwk.algorithm {
         AlgorithmParameters::RSA(params) => {
@@ -69,53 +70,54 @@ pub(crate) fn key_from_jwk(jwk: &Jwk, allowed: &[JwtAlgorithm]) -> Result<JwtKey
                 &base64::engine::general_purpose::URL_SAFE_NO_PAD,
                 params.n.trim_end_matches('='),
             )
-            .map_err(|_| KeyError("the RSA modulus is not base64url"))?;
+            .map_err(|_| invalid_key("the RSA modulus is not base64url"))?;
             let significant = modulus.iter().skip_while(|b| **b == 0).count();
             if significant < MIN_RSA_MODULUS_BYTES {
-                return Err(KeyError("the RSA modulus is shorter than 2048 bits"));
+                return Err(invalid_key("the RSA modulus is shorter than 2048 bits"));
             }
             JwkFamily::Rsa
         }
         AlgorithmParameters::EllipticCurve(params) => match params.curve {
             EllipticCurve::P256 => JwkFamily::Ec(JwtAlgorithm::ES256),
             EllipticCurve::P384 => JwkFamily::Ec(JwtAlgorithm::ES384),
-            _ => return Err(KeyError("an unsupported elliptic curve")),
+            _ => return Err(invalid_key("an unsupported elliptic curve")),
         },
         AlgorithmParameters::OctetKeyPair(params) => match params.curve {
             EllipticCurve::Ed25519 => JwkFamily::Ed,
-            _ => return Err(KeyError("an unsupported OKP curve")),
+            _ => return Err(invalid_key("an unsupported OKP curve")),
         },
         AlgorithmParameters::OctetKey(_) => {
-            return Err(KeyError("a symmetric key is never taken from a JWK set"));
+            return Err(invalid_key("a symmetric key is never taken from a JWK set"));
         }
-        _ => return Err(KeyError("an unsupported key type")),
+        _ => return Err(invalid_key("an unsupported key type")),
     };
     let algorithm = match jwk.common.key_algorithm {
         Some(named) => {
-            let algorithm = signing_algorithm(named).ok_or(KeyError("not a signing algorithm"))?;
+            let algorithm =
+                signing_algorithm(named).ok_or(invalid_key("not a signing algorithm"))?;
             if !allowed.is_empty() && !allowed.contains(&algorithm) {
-                return Err(KeyError("the key's algorithm is not allowed"));
+                return Err(invalid_key("the key's algorithm is not allowed"));
             }
             algorithm
         }
         None if allowed.is_empty() => family
             .only_algorithm()
-            .ok_or(KeyError("an RSA key without alg needs an algorithm"))?,
+            .ok_or(invalid_key("an RSA key without alg needs an algorithm"))?,
         None => allowed
             .iter()
             .copied()
             .find(|a| family.fits(*a))
-            .ok_or(KeyError(
+            .ok_or(invalid_key(
                 "no allowed algorithm belongs to this key's family",
             ))?,
     };
     if !family.fits(algorithm) {
-        return Err(KeyError(
+        return Err(invalid_key(
             "the algorithm does not belong to this key's family",
         ));
     }
-    let decoding =
-        DecodingKey::from_jwk(jwk).map_err(|_| KeyError("the key's parameters do not decode"))?;
+    let decoding = DecodingKey::from_jwk(jwk)
+        .map_err(|_| invalid_key("the key's parameters do not decode"))?;
     Ok(JwtKey::public(algorithm, decoding))
 }
 
@@ -299,7 +301,7 @@ mod tests {
         let short = r#"{"kty":"RSA","alg":"RS256","n":"AQAB","e":"AQAB"}"#;
         assert_eq!(
             JwtKey::from_jwk(short).unwrap_err(),
-            KeyError("the RSA modulus is shorter than 2048 bits")
+            invalid_key("the RSA modulus is shorter than 2048 bits")
         );
     }
 }

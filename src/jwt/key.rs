@@ -9,7 +9,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use sha2::{Sha256, Sha384, Sha512};
 
-use crate::error::AuthErrorKind;
+use crate::error::{AuthErrorKind, ConfigError};
 use crate::secret::Secret;
 
 /// A JWS algorithm a key can be pinned to.
@@ -150,27 +150,28 @@ impl KeyedJwtMac {
 /// The longest signature an HMAC key checks: HS512's 64 bytes.
 const MAX_MAC_LEN: usize = 64;
 
-/// A key that does not fit the algorithm it is pinned to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyError(pub(crate) &'static str);
+/// The error of a key that does not fit the algorithm it is pinned to (now a
+/// [`ConfigError::InvalidKeyMaterial`], so a configuration has one error type).
+#[deprecated(
+    since = "0.2.0",
+    note = "key constructors return ConfigError::InvalidKeyMaterial"
+)]
+pub type KeyError = ConfigError;
 
-impl fmt::Display for KeyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
+/// A key that cannot be used as given.
+pub(crate) fn invalid_key(reason: &'static str) -> ConfigError {
+    ConfigError::InvalidKeyMaterial { reason }
 }
-
-impl std::error::Error for KeyError {}
 
 impl JwtKey {
     /// An HMAC key (HS256, HS384 or HS512) that both verifies and signs.
     ///
     /// # Errors
     ///
-    /// [`KeyError`] when `algorithm` is not an HMAC algorithm.
-    pub fn hmac(algorithm: JwtAlgorithm, secret: &Secret) -> Result<Self, KeyError> {
+    /// [`ConfigError::InvalidKeyMaterial`] when `algorithm` is not an HMAC algorithm.
+    pub fn hmac(algorithm: JwtAlgorithm, secret: &Secret) -> Result<Self, ConfigError> {
         super::config::install_crypto_backend();
-        let mac = KeyedJwtMac::new(algorithm, secret.expose()).ok_or(KeyError(
+        let mac = KeyedJwtMac::new(algorithm, secret.expose()).ok_or(invalid_key(
             "the algorithm does not belong to this key's family",
         ))?;
         Ok(Self {
@@ -184,19 +185,21 @@ impl JwtKey {
     ///
     /// # Errors
     ///
-    /// [`KeyError`] when `algorithm` is an HMAC algorithm or the PEM is not a public key of
+    /// [`ConfigError::InvalidKeyMaterial`] when `algorithm` is an HMAC algorithm or the PEM is not a public key of
     /// the algorithm's family.
-    pub fn public_pem(algorithm: JwtAlgorithm, pem: &[u8]) -> Result<Self, KeyError> {
+    pub fn public_pem(algorithm: JwtAlgorithm, pem: &[u8]) -> Result<Self, ConfigError> {
         super::config::install_crypto_backend();
         let decoding = match algorithm.family() {
             Family::Hmac => {
-                return Err(KeyError("an HMAC algorithm takes a secret, not a PEM key"));
+                return Err(invalid_key(
+                    "an HMAC algorithm takes a secret, not a PEM key",
+                ));
             }
             Family::Rsa => DecodingKey::from_rsa_pem(pem),
             Family::Ec => DecodingKey::from_ec_pem(pem),
             Family::Ed => DecodingKey::from_ed_pem(pem),
         }
-        .map_err(|_| KeyError("not a PEM public key of the algorithm's family"))?;
+        .map_err(|_| invalid_key("not a PEM public key of the algorithm's family"))?;
         Ok(Self {
             algorithm,
             verifying: Verifying::PublicKey(decoding),
@@ -221,23 +224,27 @@ impl JwtKey {
     ///
     /// # Errors
     ///
-    /// [`KeyError`] when `algorithm` is an HMAC algorithm or the PEM is not a private key of
+    /// [`ConfigError::InvalidKeyMaterial`] when `algorithm` is an HMAC algorithm or the PEM is not a private key of
     /// the algorithm's family.
-    pub fn private_pem(algorithm: JwtAlgorithm, pem: &[u8]) -> Result<Self, KeyError> {
+    pub fn private_pem(algorithm: JwtAlgorithm, pem: &[u8]) -> Result<Self, ConfigError> {
         super::config::install_crypto_backend();
         let encoding = match algorithm.family() {
             Family::Hmac => {
-                return Err(KeyError("an HMAC algorithm takes a secret, not a PEM key"));
+                return Err(invalid_key(
+                    "an HMAC algorithm takes a secret, not a PEM key",
+                ));
             }
             Family::Rsa => EncodingKey::from_rsa_pem(pem),
             Family::Ec => EncodingKey::from_ec_pem(pem),
             Family::Ed => EncodingKey::from_ed_pem(pem),
         }
-        .map_err(|_| KeyError("not a PEM private key of the algorithm's family"))?;
+        .map_err(|_| invalid_key("not a PEM private key of the algorithm's family"))?;
         let public =
             jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, algorithm.to_jsonwebtoken())
                 .and_then(|jwk| DecodingKey::from_jwk(&jwk))
-                .map_err(|_| KeyError("the public half cannot be derived from this private key"))?;
+                .map_err(|_| {
+                    invalid_key("the public half cannot be derived from this private key")
+                })?;
         Ok(Self {
             algorithm,
             verifying: Verifying::PublicKey(public),
@@ -265,15 +272,15 @@ impl JwtKey {
     ///
     /// # Errors
     ///
-    /// [`KeyError`] when the PEM is not a private key of the algorithm's family.
-    pub fn with_private_pem(mut self, pem: &[u8]) -> Result<Self, KeyError> {
+    /// [`ConfigError::InvalidKeyMaterial`] when the PEM is not a private key of the algorithm's family.
+    pub fn with_private_pem(mut self, pem: &[u8]) -> Result<Self, ConfigError> {
         let encoding = match self.algorithm.family() {
-            Family::Hmac => return Err(KeyError("an HMAC key already signs")),
+            Family::Hmac => return Err(invalid_key("an HMAC key already signs")),
             Family::Rsa => EncodingKey::from_rsa_pem(pem),
             Family::Ec => EncodingKey::from_ec_pem(pem),
             Family::Ed => EncodingKey::from_ed_pem(pem),
         }
-        .map_err(|_| KeyError("not a PEM private key of the algorithm's family"))?;
+        .map_err(|_| invalid_key("not a PEM private key of the algorithm's family"))?;
         self.encoding = Some(encoding);
         Ok(self)
     }

@@ -56,7 +56,9 @@ mod verify;
 pub use config::{DEFAULT_LEEWAY, DEFAULT_MAX_TTL, JwtConfig, JwtConfigBuilder};
 pub use issue::{IssueError, IssuedToken, TokenIssuer, TokenRequest};
 pub use jwk::JwtKeySet;
-pub use key::{JwtAlgorithm, JwtKey, KeyError};
+#[allow(deprecated)]
+pub use key::KeyError;
+pub use key::{JwtAlgorithm, JwtKey};
 pub use publish::JwksService;
 pub(crate) use verify::RevocationCheck;
 #[cfg(feature = "oauth")]
