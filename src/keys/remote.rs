@@ -14,8 +14,16 @@ use http::header::CACHE_CONTROL;
 
 use super::http::{FetchError, HttpClient, check_url, get_document};
 
+/// Keeps [`KeyDocument`] implemented by callguard's documents only: each is parsed under
+/// limits that are part of what callguard promises.
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for crate::jwt::JwtKeySet {}
+}
+
 /// A document of keys a [`RemoteKeys`] fetches: a JWKS today, a key directory tomorrow.
-pub trait KeyDocument: Sized + Send + Sync + 'static {
+/// Sealed: implemented by callguard's documents only.
+pub trait KeyDocument: sealed::Sealed + Sized + Send + Sync + 'static {
     /// Parse a fetched body, refusing more than `max_keys` keys.
     ///
     /// # Errors
