@@ -230,12 +230,7 @@ async fn timestamp_in_the_future_is_rejected() {
         .build()
         .unwrap();
     let headers = slack
-        .sign(&SigningRequest {
-            url: None,
-            body: b"a=b",
-            timestamp: NOW + 3600,
-            id: "",
-        })
+        .sign(&SigningRequest::new(b"a=b").timestamp(NOW + 3600))
         .unwrap();
     let mut request = Request::post("/hook");
     for (name, value) in &headers {
@@ -266,12 +261,7 @@ async fn replayed_delivery_is_rejected() {
         .build()
         .unwrap();
     let headers = verifier
-        .sign(&SigningRequest {
-            url: None,
-            body: b"{}",
-            timestamp: NOW,
-            id: "msg_1",
-        })
+        .sign(&SigningRequest::new(b"{}").timestamp(NOW).id("msg_1"))
         .unwrap();
     let guard = GuardLayer::new(verifier);
     for expected in [StatusCode::OK, StatusCode::UNAUTHORIZED] {

@@ -28,12 +28,11 @@ fn standard_webhooks_signing_reproduces_the_published_vector() {
         .build()
         .unwrap();
     let headers = verifier
-        .sign(&SigningRequest {
-            url: None,
-            body: v["body"].as_str().unwrap().as_bytes(),
-            timestamp: v["now"].as_i64().unwrap(),
-            id: v["headers"]["webhook-id"].as_str().unwrap(),
-        })
+        .sign(
+            &SigningRequest::new(v["body"].as_str().unwrap().as_bytes())
+                .timestamp(v["now"].as_i64().unwrap())
+                .id(v["headers"]["webhook-id"].as_str().unwrap()),
+        )
         .unwrap();
     assert_eq!(
         headers[0],
@@ -84,12 +83,12 @@ async fn every_preset_accepts_what_it_signs_and_rejects_a_changed_body() {
             .unwrap();
         let body = b"CallSid=CA1&Digits=1234&From=%2B1415";
         let headers = verifier
-            .sign(&SigningRequest {
-                url: Some(URL),
-                body,
-                timestamp: NOW,
-                id: "msg_1",
-            })
+            .sign(
+                &SigningRequest::new(body)
+                    .url(URL)
+                    .timestamp(NOW)
+                    .id("msg_1"),
+            )
             .unwrap();
         for (tampered, expected) in [(false, StatusCode::OK), (true, StatusCode::UNAUTHORIZED)] {
             let mut request = Request::post("/webhooks/x?a=1");
@@ -122,13 +121,6 @@ fn signing_a_url_scheme_without_a_url_is_a_clear_error() {
         .secret("k", Secret::from_utf8("a-signing-key-0123456789").unwrap())
         .build()
         .unwrap();
-    let err = verifier
-        .sign(&SigningRequest {
-            url: None,
-            body: b"",
-            timestamp: 0,
-            id: "",
-        })
-        .unwrap_err();
+    let err = verifier.sign(&SigningRequest::new(b"")).unwrap_err();
     assert!(err.to_string().contains("URL"), "{err}");
 }

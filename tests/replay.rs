@@ -38,12 +38,7 @@ fn build(builder: SignatureVerifierBuilder) -> SignatureVerifier {
 
 fn signed(verifier: &SignatureVerifier, body: &'static [u8], id: &str) -> Vec<(String, String)> {
     verifier
-        .sign(&SigningRequest {
-            url: None,
-            body,
-            timestamp: NOW,
-            id,
-        })
+        .sign(&SigningRequest::new(body).timestamp(NOW).id(id))
         .unwrap()
 }
 

@@ -131,12 +131,7 @@ async fn two_replicas_sharing_redis_accept_a_delivery_once_and_refuse_when_redis
         .build()
         .unwrap();
     let headers = signer
-        .sign(&SigningRequest {
-            url: None,
-            body: b"{}",
-            timestamp: now,
-            id: "msg_shared",
-        })
+        .sign(&SigningRequest::new(b"{}").timestamp(now).id("msg_shared"))
         .unwrap();
 
     assert_eq!(deliver(&replica_a, &headers).await.0, StatusCode::OK);
@@ -150,12 +145,11 @@ async fn two_replicas_sharing_redis_accept_a_delivery_once_and_refuse_when_redis
     );
 
     let fresh = signer
-        .sign(&SigningRequest {
-            url: None,
-            body: b"{}",
-            timestamp: now,
-            id: "msg_after_outage",
-        })
+        .sign(
+            &SigningRequest::new(b"{}")
+                .timestamp(now)
+                .id("msg_after_outage"),
+        )
         .unwrap();
     drop(redis);
     assert_eq!(
@@ -231,12 +225,7 @@ fn signed_delivery(id: &str) -> Vec<(String, String)> {
         .secret("k", secret())
         .build()
         .unwrap()
-        .sign(&SigningRequest {
-            url: None,
-            body: b"{}",
-            timestamp: now(),
-            id,
-        })
+        .sign(&SigningRequest::new(b"{}").timestamp(now()).id(id))
         .unwrap()
 }
 
@@ -345,12 +334,11 @@ async fn a_refused_retry_keeps_the_key_as_long_as_the_retry_verifies() {
         .unwrap();
     let at = |timestamp: i64| {
         signer
-            .sign(&SigningRequest {
-                url: None,
-                body: b"{}",
-                timestamp,
-                id: "msg_retried",
-            })
+            .sign(
+                &SigningRequest::new(b"{}")
+                    .timestamp(timestamp)
+                    .id("msg_retried"),
+            )
             .unwrap()
     };
     // First seen stamped 200 s ago: remembered for about 100 s more.

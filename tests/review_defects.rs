@@ -137,12 +137,7 @@ fn replay_case(
         .build()
         .unwrap();
     let headers = verifier
-        .sign(&SigningRequest {
-            url: None,
-            body: b"{}",
-            timestamp: stamped,
-            id: "msg_1",
-        })
+        .sign(&SigningRequest::new(b"{}").timestamp(stamped).id("msg_1"))
         .unwrap();
     let guard = GuardLayer::new(verifier);
     common::runtime().block_on(async {
@@ -203,14 +198,7 @@ async fn a_malformed_preferred_signature_does_not_fall_through_to_sha1() {
         .public_base_url("https://hooks.example.com")
         .build()
         .unwrap();
-    let mut headers = sha1
-        .sign(&SigningRequest {
-            url: Some(url),
-            body: b"{}",
-            timestamp: 0,
-            id: "",
-        })
-        .unwrap();
+    let mut headers = sha1.sign(&SigningRequest::new(b"{}").url(url)).unwrap();
     let guard = GuardLayer::new(
         providers::signalwire()
             .secret("k", secret())

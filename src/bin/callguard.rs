@@ -135,12 +135,10 @@ fn run(command: Command) -> Result<ExitCode, String> {
             let body = read_stdin()?;
             let timestamp = timestamp.unwrap_or_else(now);
             let id = id.unwrap_or_else(|| format!("msg_{timestamp}"));
-            let request = SigningRequest {
-                url: url.as_deref(),
-                body: &body,
-                timestamp,
-                id: &id,
-            };
+            let mut request = SigningRequest::new(&body).timestamp(timestamp).id(&id);
+            if let Some(url) = url.as_deref() {
+                request = request.url(url);
+            }
             for verifier in signing_verifiers(preset, &secret, url.as_deref())? {
                 for (name, value) in verifier.sign(&request).map_err(|e| e.to_string())? {
                     println!("{name}: {value}");

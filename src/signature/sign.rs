@@ -5,8 +5,17 @@ use super::check::form_message;
 use super::config::{PrefixPart, SignatureVerifier, TimestampSource};
 use crate::error::ConfigError;
 
-/// What to sign.
+/// What to sign: build it with [`SigningRequest::new`] and the setters, as fields may be
+/// added (a method, other signed headers).
+///
+/// ```
+/// use callguard::signature::SigningRequest;
+///
+/// let request = SigningRequest::new(b"{}").timestamp(1_700_000_000).id("msg_1");
+/// assert_eq!((request.body, request.timestamp, request.id, request.url), (&b"{}"[..], 1_700_000_000, "msg_1", None));
+/// ```
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct SigningRequest<'a> {
     /// The full URL the platform calls, for URL-covering schemes.
     pub url: Option<&'a str>,
@@ -18,6 +27,39 @@ pub struct SigningRequest<'a> {
     pub id: &'a str,
 }
 
+impl<'a> SigningRequest<'a> {
+    /// A request with `body`, no URL, timestamp 0 and no signed id.
+    pub fn new(body: &'a [u8]) -> Self {
+        Self {
+            url: None,
+            body,
+            timestamp: 0,
+            id: "",
+        }
+    }
+
+    /// The full URL the platform calls (URL-covering schemes need it).
+    #[must_use]
+    pub fn url(mut self, url: &'a str) -> Self {
+        self.url = Some(url);
+        self
+    }
+
+    /// The timestamp to sign, in seconds since the Unix epoch.
+    #[must_use]
+    pub fn timestamp(mut self, timestamp: i64) -> Self {
+        self.timestamp = timestamp;
+        self
+    }
+
+    /// The value of each signed header (a delivery id such as `webhook-id`).
+    #[must_use]
+    pub fn id(mut self, id: &'a str) -> Self {
+        self.id = id;
+        self
+    }
+}
+
 impl SignatureVerifier {
     /// The headers a platform would send with `request`, signed with the first configured
     /// secret: the signature header, and the timestamp and signed headers when the scheme
@@ -27,7 +69,7 @@ impl SignatureVerifier {
     /// use callguard::{Secret, providers, signature::SigningRequest};
     ///
     /// let slack = providers::slack().secret("k", Secret::from_utf8("0123456789abcdef0123")?).build()?;
-    /// let headers = slack.sign(&SigningRequest { url: None, body: b"a=b", timestamp: 1_700_000_000, id: "" })?;
+    /// let headers = slack.sign(&SigningRequest::new(b"a=b").timestamp(1_700_000_000))?;
     /// assert_eq!(headers[0].0, "x-slack-signature");
     /// assert_eq!(headers[1], ("x-slack-request-timestamp".to_owned(), "1700000000".to_owned()));
     /// # Ok::<(), callguard::ConfigError>(())
