@@ -530,3 +530,54 @@ async fn a_delivery_whose_request_was_dropped_while_handled_is_released() {
         Some(AuthErrorKind::Replayed)
     );
 }
+
+/// A store whose writes land after a delay whether or not anyone still waits for the
+/// answer (as a Redis `SET` already sent does).
+#[derive(Clone)]
+struct SlowWrites(MemoryReplayStore);
+
+impl ReplayStore for SlowWrites {
+    fn first_seen(&self, key: ReplayKey, record: RecordId, window: Duration) -> StoreFuture {
+        let (answer_tx, answer_rx) = tokio::sync::oneshot::channel();
+        let inner = self.0.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _ = answer_tx.send(inner.first_seen(key, record, window).await);
+        });
+        StoreFuture::pending(async move {
+            answer_rx
+                .await
+                .unwrap_or_else(|_| Err(StoreError("the writer went away".into())))
+        })
+    }
+
+    fn contains(&self, key: ReplayKey) -> StoreFuture {
+        self.0.contains(key)
+    }
+
+    fn release(&self, key: ReplayKey, record: RecordId) -> StoreFuture {
+        self.0.release(key, record)
+    }
+}
+
+#[tokio::test]
+async fn a_delivery_dropped_while_its_record_is_being_written_is_released() {
+    let store = SlowWrites(MemoryReplayStore::with_clock(64, FixedClock::at_unix(NOW)));
+    let verifier = build(providers::standard_webhooks().replay_protection(store));
+    let guard = GuardLayer::new(verifier.clone());
+    let headers = signed(&verifier, b"{}", "msg_dropped_while_recording");
+    // The platform gives up while the store is still writing; the write lands after.
+    let dropped =
+        tokio::time::timeout(Duration::from_millis(30), deliver(&guard, &headers, b"{}")).await;
+    assert!(dropped.is_err());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        deliver(&guard, &headers, b"{}").await.0,
+        StatusCode::OK,
+        "the retry is accepted"
+    );
+    assert_eq!(
+        deliver(&guard, &headers, b"{}").await.1,
+        Some(AuthErrorKind::Replayed)
+    );
+}

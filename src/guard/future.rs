@@ -49,6 +49,24 @@ pin_project! {
                 StateProj::Releasing { store, .. } => {
                     finish_detached(std::mem::replace(store, StoreFuture::ready(Ok(false))));
                 }
+                // Dropped while a store answers (Redis slow): a record this request made,
+                // or is making, is released once the answer is in.
+                StateProj::Remembering { store, remembering } => {
+                    if let Some(waiting) = remembering.take()
+                        && let Some(recorded) = waiting.records
+                    {
+                        let answer = std::mem::replace(store, StoreFuture::ready(Ok(false)));
+                        // A replay step (`refuse_on` false) records when its answer is new;
+                        // a record from an earlier step exists already.
+                        let recording_now = !waiting.refuse_on;
+                        finish_detached(StoreFuture::pending(async move {
+                            if recording_now && answer.await != Ok(true) {
+                                return Ok(false);
+                            }
+                            recorded.store.release(recorded.key, recorded.record).await
+                        }));
+                    }
+                }
                 _ => {}
             }
         }
