@@ -11,16 +11,17 @@ use crate::bearer::BearerTokens;
 use crate::caller::Caller;
 use crate::custom::Custom;
 #[cfg(feature = "jwt")]
-use crate::delegation::{Delegation, PendingDelegation, UserTokenAt, UserTokens};
+use crate::delegation::Delegation;
 #[cfg(feature = "jwt")]
 use crate::error::Refusal;
 use crate::error::{AuthError, AuthErrorKind, ChallengeScheme, Challenges, ConfigError};
+use crate::guard::BodyRead;
 use crate::guard::Owed;
 #[cfg(feature = "jwt")]
 use crate::jwt::{JwtVerifier, RevocationCheck};
 #[cfg(feature = "oauth")]
 use crate::oauth::{AccessTokens, Checked};
-use crate::signature::{HeadCheck, SignatureCheck, SignatureVerifier};
+use crate::signature::{HeadCheck, SignatureVerifier};
 
 /// What a [`GuardLayer`](crate::GuardLayer) checks: one method, or any one of several.
 ///
@@ -72,8 +73,8 @@ pub(crate) enum Inspection {
     /// A credential was presented and passed; the body is not needed. The service runs once
     /// the store steps `owed` (a token's revocation, …) let it through.
     Accepted { caller: Caller, owed: Owed },
-    /// The decision needs the body.
-    NeedsBody(Box<SignatureCheck>),
+    /// The decision needs the body: read it for this check.
+    NeedsBody(Box<BodyRead>),
     /// The decision needs an awaited step first (a remote key set's fetch for a new key id).
     #[cfg(feature = "oauth")]
     Pending(crate::guard::PendingInspection),
@@ -406,7 +407,7 @@ fn inspect_one(method: &Method, parts: &Parts, auth: Option<Authorization<'_>>) 
     }
     #[cfg(feature = "jwt")]
     if let Method::Delegated(delegation) = method {
-        return inspect_delegated(delegation, parts);
+        return delegation.inspect(parts);
     }
     let auth = auth.unwrap_or_else(|| authorization::parse(&parts.headers));
     match (method, auth) {
@@ -454,129 +455,6 @@ fn not_for_an_agent(caller: Caller) -> Result<Caller, Refusal> {
     match caller.claims().and_then(|claims| claims.get("act")) {
         Some(_) => Err(Refusal::by(AuthErrorKind::InvalidCredentials, "act")),
         None => Ok(caller),
-    }
-}
-
-/// Inspect a delegated request: the user's token from where it travels, the agent's proof
-/// by the agent's own authenticator, and the platform's claim from the head; then combine
-/// (now, or once the agent's signature verified over the body).
-#[cfg(feature = "jwt")]
-fn inspect_delegated(delegation: &Delegation, parts: &Parts) -> Inspection {
-    let inner = &delegation.inner;
-    let bearer = || Challenges::one(ChallengeScheme::Bearer);
-    let all = || inner.agent.challenges().union(bearer());
-    let token = match &inner.user_token {
-        UserTokenAt::Authorization => match authorization::parse(&parts.headers) {
-            Authorization::Absent => None,
-            Authorization::Bearer(token) => Some(Ok(token)),
-            _ => Some(Err(AuthErrorKind::MalformedCredentials)),
-        },
-        UserTokenAt::Header(name) => {
-            let mut values = parts.headers.get_all(name).iter();
-            match (values.next(), values.next()) {
-                (None, _) => None,
-                (Some(value), None) if value.len() > authorization::MAX_CREDENTIAL_LEN => {
-                    Some(Err(AuthErrorKind::MalformedCredentials))
-                }
-                (Some(value), None) => {
-                    // One token in both places would make one proof count twice, in
-                    // whatever spelling it comes.
-                    let same = matches!(
-                        authorization::parse(&parts.headers),
-                        Authorization::Bearer(agent)
-                            if crate::delegation::same_proof(agent, value.as_bytes())
-                    );
-                    Some(if same {
-                        Err(AuthErrorKind::ConflictingCredentials)
-                    } else {
-                        Ok(value.as_bytes())
-                    })
-                }
-                (Some(_), Some(_)) => Some(Err(AuthErrorKind::DuplicateHeader)),
-            }
-        }
-    };
-    let agent = inner.agent.inspect(parts);
-    let token = match (token, &agent) {
-        (None, Inspection::Absent) => return Inspection::Absent,
-        (None, _) => {
-            return Inspection::Rejected(AuthError::new(
-                AuthErrorKind::MissingCredentials,
-                bearer(),
-            ));
-        }
-        (Some(_), Inspection::Absent) => {
-            return Inspection::Rejected(AuthError::new(AuthErrorKind::MissingCredentials, all()));
-        }
-        (Some(Err(kind)), _) => return Inspection::Rejected(AuthError::new(kind, bearer())),
-        (Some(Ok(token)), _) => token,
-    };
-    let head_claim = inner
-        .binding
-        .as_ref()
-        .and_then(|binding| binding.read_head(parts));
-    let user = match &inner.user {
-        UserTokens::Jwt(verifier) => verifier.check(token),
-        #[cfg(feature = "oauth")]
-        UserTokens::OAuth(tokens) => match tokens.check(token, crate::ClientAddr::of(parts)) {
-            Checked::Done(result) => result,
-            Checked::Wait(pending) => {
-                let delegation = delegation.clone();
-                return Inspection::Pending(Box::pin(async move {
-                    combine_delegated(&delegation, agent, pending.await, head_claim)
-                }));
-            }
-        },
-    };
-    combine_delegated(delegation, agent, user, head_claim)
-}
-
-/// One decision from the agent's inspection and the user's verified token.
-#[cfg(feature = "jwt")]
-fn combine_delegated(
-    delegation: &Delegation,
-    agent: Inspection,
-    user: Result<Caller, Refusal>,
-    head_claim: Option<Result<String, crate::delegation::Unreadable>>,
-) -> Inspection {
-    let user = match user {
-        Ok(user) => user,
-        Err(refusal) => {
-            return Inspection::Rejected(AuthError::refused(
-                refusal,
-                Challenges::one(ChallengeScheme::Bearer),
-            ));
-        }
-    };
-    let pending = PendingDelegation {
-        delegation: delegation.clone(),
-        user,
-        head_claim,
-    };
-    // The user's steps first, then the agent's.
-    let finish = |pending: PendingDelegation, agent: &Caller, agent_owes: Owed| match pending
-        .complete(agent, None)
-    {
-        Ok((caller, user_owes)) => Inspection::Accepted {
-            caller,
-            owed: user_owes.then(agent_owes),
-        },
-        Err(error) => Inspection::Rejected(error),
-    };
-    match agent {
-        Inspection::Accepted { caller, owed } => finish(pending, &caller, owed),
-        Inspection::NeedsBody(mut check) => {
-            check.delegation = Some(Box::new(pending));
-            Inspection::NeedsBody(check)
-        }
-        #[cfg(feature = "oauth")]
-        Inspection::Pending(agent) => Inspection::Pending(Box::pin(async move {
-            match agent.await {
-                Inspection::Accepted { caller, owed } => finish(pending, &caller, owed),
-                other => other,
-            }
-        })),
-        other => other,
     }
 }
 

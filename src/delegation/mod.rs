@@ -46,4 +46,6 @@ mod delegated;
 #[cfg(feature = "jwt")]
 pub use delegated::{Delegation, DelegationBuilder, UserTokens};
 #[cfg(feature = "jwt")]
-pub(crate) use delegated::{PendingDelegation, UserTokenAt, same_proof};
+mod inspect;
+#[cfg(feature = "jwt")]
+pub(crate) use inspect::DelegatedBody;

@@ -8,12 +8,13 @@ use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use http::request::Parts;
-use http::{HeaderMap, Request, Response};
+use http::{Request, Response};
 use http_body::Body;
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use super::body::{BodyBuffer, GuardedBody};
+use super::body::GuardedBody;
+use super::body_check::{BodyDone, BodyRead};
 use super::deadline::BodyDeadline;
 use super::layer::Shared;
 use super::owed::{Owed, Recorded, StoreStep};
@@ -21,7 +22,6 @@ use super::service::{ReadyInner, dispatch};
 use crate::error::{AuthError, AuthErrorKind};
 use crate::reject::Reject;
 use crate::replay::{ReplayPolicy, StoreFuture};
-use crate::signature::{SignatureCheck, Verified};
 
 pin_project! {
     /// The response future of [`Guard`](crate::Guard).
@@ -206,11 +206,11 @@ pub(crate) struct Waiting<S, B, R> {
 pub(crate) type PendingInspection =
     Pin<Box<dyn Future<Output = crate::authenticator::Inspection> + Send>>;
 
-/// Everything the collecting state owns besides the body. The request head, the MAC states
-/// and the bytes so far live in the boxed check, so this stays small on every path.
+/// Everything the collecting state owns besides the body. The request head, the check's
+/// state and the bytes so far live in the boxed read, so this stays small on every path.
 pub(crate) struct Collecting<S, R> {
     inner: S,
-    check: Box<SignatureCheck>,
+    read: Box<BodyRead>,
     shared: Arc<Shared<R>>,
 }
 
@@ -277,19 +277,18 @@ where
     pub(crate) fn collecting(
         body: B,
         parts: Parts,
-        mut check: Box<SignatureCheck>,
+        mut read: Box<BodyRead>,
         inner: S,
         shared: Arc<Shared<R>>,
         expected: usize,
     ) -> Self {
-        check.head = Some(parts);
-        check.buffer = BodyBuffer::new(expected);
+        read.start(parts, expected);
         Self {
             state: State::Collecting {
                 body,
                 collecting: Some(Collecting {
                     inner,
-                    check,
+                    read,
                     shared,
                 }),
                 deadline: BodyDeadline::new(),
@@ -328,22 +327,20 @@ where
                     };
                     let Collecting {
                         inner,
-                        mut check,
+                        mut read,
                         shared,
                     } = collecting
                         .take()
                         .expect("the collecting state always holds its data until it ends");
-                    let mut parts = check
-                        .head
-                        .take()
-                        .expect("the guard stores the head before collecting");
-                    let trailers = check.trailers.take();
-                    let body =
-                        std::mem::replace(&mut check.buffer, BodyBuffer::new(0)).into_bytes();
+                    let BodyDone {
+                        head: mut parts,
+                        body,
+                        trailers,
+                    } = read.take();
+                    let challenges = shared.authenticator.challenges();
                     let verified = outcome
-                        .and_then(|()| check.finish(&body))
-                        .map_err(|kind| AuthError::new(kind, shared.authenticator.challenges()))
-                        .and_then(|verified| complete_delegation(&mut check, verified, &body));
+                        .map_err(|kind| AuthError::new(kind, challenges))
+                        .and_then(|()| read.check.finish(&body, challenges));
                     match verified {
                         Ok((caller, owed)) => {
                             parts.extensions.insert(shared.accepted(caller));
@@ -463,28 +460,6 @@ where
     }
 }
 
-/// The caller a verified signature proves, and the store lookups it owes, in order: for a
-/// delegated request, the user's side is combined with it now (a failure refuses the
-/// request before any store records anything), then revocation, then replay.
-fn complete_delegation(
-    check: &mut SignatureCheck,
-    verified: Verified,
-    body: &[u8],
-) -> Result<(crate::caller::Caller, Owed), AuthError> {
-    let Verified { caller, replay } = verified;
-    #[cfg(feature = "jwt")]
-    let (caller, mut owed) = match check.delegation.take() {
-        Some(pending) => pending.complete(&caller, Some(body))?,
-        None => (caller, Owed::none()),
-    };
-    #[cfg(not(feature = "jwt"))]
-    let (mut owed, _) = (Owed::none(), (check, body));
-    if let Some(replay) = replay {
-        owed.push(StoreStep::Replay(replay));
-    }
-    Ok((caller, owed))
-}
-
 /// Read frames until the body ends, feeding each data frame to the check and the buffer.
 fn poll_collect<B, S, R>(
     body: Pin<&mut B>,
@@ -494,22 +469,5 @@ fn poll_collect<B, S, R>(
 where
     B: Body<Data = Bytes>,
 {
-    super::body::poll_collect(body, &mut *progress.check, progress.shared.body_limit, cx)
-}
-
-impl super::body::Collect for SignatureCheck {
-    fn collected(&self) -> usize {
-        self.buffer.len()
-    }
-
-    fn data(&mut self, data: Bytes) {
-        self.update(&data);
-        self.buffer.push(data);
-    }
-
-    fn trailers(&mut self, trailers: HeaderMap) {
-        self.trailers
-            .get_or_insert_with(HeaderMap::new)
-            .extend(trailers);
-    }
+    super::body::poll_collect(body, &mut *progress.read, progress.shared.body_limit, cx)
 }

@@ -1,6 +1,7 @@
 //! The tower plumbing shared by every method: one layer, one service, one future, one body.
 
 mod body;
+mod body_check;
 pub(crate) mod deadline;
 mod future;
 mod layer;
@@ -9,6 +10,7 @@ mod service;
 
 pub use body::GuardedBody;
 pub(crate) use body::{BodyBuffer, Collect, poll_collect};
+pub(crate) use body_check::{BodyCheck, BodyRead};
 #[cfg(feature = "axum")]
 pub(crate) use future::DefaultRendered;
 pub use future::GuardFuture;

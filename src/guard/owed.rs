@@ -26,11 +26,6 @@ impl Owed {
         Self(Vec::new())
     }
 
-    /// `step` owed after the others.
-    pub(crate) fn push(&mut self, step: StoreStep) {
-        self.0.push(step);
-    }
-
     /// These steps, then `later`'s.
     #[cfg(feature = "jwt")]
     #[must_use]

@@ -11,7 +11,7 @@ use super::header::{Candidates, MAX_TAG_LEN, ParsedSignatures, parse_signatures,
 use super::mac::KeyedMac;
 use crate::caller::{AuthMethod, Caller};
 use crate::error::AuthErrorKind;
-use crate::guard::BodyBuffer;
+use crate::guard::{BodyCheck, BodyRead};
 use crate::replay::{ReplayKey, ReplayPolicy, ReplayStore};
 
 /// The MAC states of one request, one per configured secret. The common single-secret case
@@ -30,19 +30,12 @@ impl MacStates {
     }
 }
 
-/// A signed request waiting for its body: the head passed, the MAC states are keyed and fed
-/// the signed prefix, and the body collected so far is held here. It is boxed once, when the
-/// head passes, so the request's future stays small and this state never moves again.
+/// A signed request waiting for its body: the head passed, and the MAC states are keyed and
+/// fed the signed prefix. It is boxed once, inside a [`BodyRead`], when the head passes.
 pub(crate) struct SignatureCheck {
     config: Arc<VerifierConfig>,
     macs: MacStates,
     candidates: Candidates,
-    /// The request head, held by the guard while the body arrives.
-    pub(crate) head: Option<Parts>,
-    /// The body's data so far.
-    pub(crate) buffer: BodyBuffer,
-    /// The body's trailers, if any.
-    pub(crate) trailers: Option<HeaderMap>,
     /// For the URL-and-form-parameters message: the public URL, kept until the body is in.
     form_url: Option<Vec<u8>>,
     /// The replay key from a signed id header, when the scheme signs one.
@@ -52,10 +45,6 @@ pub(crate) struct SignatureCheck {
     verifies_until: Option<i64>,
     /// The user the request names in its head, when the verifier reads one there.
     asserted_user: Option<String>,
-    /// The user's side of a delegated request, combined with this signature once it
-    /// verified.
-    #[cfg(feature = "jwt")]
-    pub(crate) delegation: Option<Box<crate::delegation::PendingDelegation>>,
 }
 
 /// A signature that verified, and the replay check still owed for it.
@@ -81,7 +70,7 @@ pub(crate) enum HeadCheck {
     /// A signature header that cannot pass.
     Rejected(AuthErrorKind),
     /// A plausible signature: read the body.
-    Pending(Box<SignatureCheck>),
+    Pending(Box<BodyRead>),
 }
 
 impl SignatureVerifier {
@@ -145,7 +134,7 @@ impl SignatureVerifier {
         }
     }
 
-    fn prepare(&self, parts: &Parts) -> Result<Option<Box<SignatureCheck>>, AuthErrorKind> {
+    fn prepare(&self, parts: &Parts) -> Result<Option<Box<BodyRead>>, AuthErrorKind> {
         let config = &self.config;
         let header = |name: &HeaderName| config.aliases.single_value(&parts.headers, name);
         let Some(parsed) = self.signatures(&parts.headers)? else {
@@ -185,7 +174,7 @@ impl SignatureVerifier {
                 .expect("the builder refuses a URL part without a URL source");
             let mut url = Vec::new();
             source.feed(parts, true, |piece| url.extend_from_slice(piece))?;
-            return Ok(Some(Box::new(SignatureCheck {
+            return Ok(Some(BodyRead::new(BodyCheck::Signature(SignatureCheck {
                 config: Arc::clone(config),
                 macs,
                 candidates: parsed.candidates,
@@ -193,12 +182,7 @@ impl SignatureVerifier {
                 replay_id: None,
                 verifies_until,
                 asserted_user: asserted_user.clone(),
-                #[cfg(feature = "jwt")]
-                delegation: None,
-                head: None,
-                buffer: BodyBuffer::new(0),
-                trailers: None,
-            })));
+            }))));
         }
         for part in &config.prefix {
             match part {
@@ -244,7 +228,7 @@ impl SignatureVerifier {
                 }
             }
         }
-        Ok(Some(Box::new(SignatureCheck {
+        Ok(Some(BodyRead::new(BodyCheck::Signature(SignatureCheck {
             config: Arc::clone(config),
             macs,
             candidates: parsed.candidates,
@@ -252,12 +236,7 @@ impl SignatureVerifier {
             replay_id,
             verifies_until,
             asserted_user,
-            #[cfg(feature = "jwt")]
-            delegation: None,
-            head: None,
-            buffer: BodyBuffer::new(0),
-            trailers: None,
-        })))
+        }))))
     }
 }
 

@@ -1,0 +1,142 @@
+//! A decision that needs the body: the check a method built from the head, fed every data
+//! frame of the one frame loop as it arrives, and decided once the body is in.
+//!
+//! A shared-secret signature is one such check today; a `Content-Digest`, an RFC 9421
+//! signature covering one, or a JSON-RPC reader are further variants of the same enum, each
+//! fed by the same loop. A delegation wraps the agent's check rather than living inside it.
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http::request::Parts;
+
+use super::body::{BodyBuffer, Collect};
+use super::owed::{Owed, StoreStep};
+use crate::caller::Caller;
+use crate::error::{AuthError, Challenges};
+use crate::signature::{SignatureCheck, Verified};
+
+/// What a method checks over the body.
+// The common check is held inline: the whole read is boxed once, and a second box for the
+// signature's MAC states would be one more allocation on every signed request.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum BodyCheck {
+    /// A shared-secret signature whose MACs are fed the body as it streams.
+    Signature(SignatureCheck),
+    /// An agent's body check, combined with its user's proven token once it passes.
+    #[cfg(feature = "jwt")]
+    Delegated(Box<crate::delegation::DelegatedBody>),
+}
+
+impl BodyCheck {
+    /// Feed the next data frame.
+    pub(crate) fn update(&mut self, data: &[u8]) {
+        match self {
+            Self::Signature(check) => check.update(data),
+            #[cfg(feature = "jwt")]
+            Self::Delegated(delegated) => delegated.agent.update(data),
+        }
+    }
+
+    /// Decide, with the whole body: the caller it proves and the store steps it owes, or
+    /// the refusal (with `challenges` when the check has none of its own).
+    pub(crate) fn finish(
+        &mut self,
+        body: &[u8],
+        challenges: Challenges,
+    ) -> Result<(Caller, Owed), AuthError> {
+        match self {
+            Self::Signature(check) => {
+                let Verified { caller, replay } = check
+                    .finish(body)
+                    .map_err(|kind| AuthError::new(kind, challenges))?;
+                let owed =
+                    replay.map_or_else(Owed::none, |replay| StoreStep::Replay(replay).into());
+                Ok((caller, owed))
+            }
+            #[cfg(feature = "jwt")]
+            Self::Delegated(delegated) => delegated.finish(body, challenges),
+        }
+    }
+}
+
+/// A body check and the request it reads: the head, held while the body arrives, the body's
+/// bytes and trailers. Boxed once when the head passes, so the request's future stays small
+/// and this state never moves again.
+pub(crate) struct BodyRead {
+    pub(crate) check: BodyCheck,
+    head: Option<Parts>,
+    buffer: BodyBuffer,
+    trailers: Option<HeaderMap>,
+}
+
+/// The request a body check read, once its body is in.
+pub(crate) struct BodyDone {
+    pub(crate) head: Parts,
+    pub(crate) body: Bytes,
+    pub(crate) trailers: Option<HeaderMap>,
+}
+
+impl BodyRead {
+    /// A read for `check`, its request not yet attached.
+    pub(crate) fn new(check: BodyCheck) -> Box<Self> {
+        Box::new(Self {
+            check,
+            head: None,
+            buffer: BodyBuffer::new(0),
+            trailers: None,
+        })
+    }
+
+    /// Its check replaced by `wrap(check)`: a delegation wrapping an agent's check.
+    #[cfg(feature = "jwt")]
+    pub(crate) fn wrapped(self: Box<Self>, wrap: impl FnOnce(BodyCheck) -> BodyCheck) -> Box<Self> {
+        let Self {
+            check,
+            head,
+            buffer,
+            trailers,
+        } = *self;
+        Box::new(Self {
+            check: wrap(check),
+            head,
+            buffer,
+            trailers,
+        })
+    }
+
+    /// Start reading the body of the request whose head is `head`, expecting `expected`
+    /// bytes (a hint only: the buffer reserves a bounded part of it).
+    pub(crate) fn start(&mut self, head: Parts, expected: usize) {
+        self.head = Some(head);
+        self.buffer = BodyBuffer::new(expected);
+    }
+
+    /// The head, the bytes and the trailers read.
+    pub(crate) fn take(&mut self) -> BodyDone {
+        BodyDone {
+            head: self
+                .head
+                .take()
+                .expect("the guard stores the head before collecting"),
+            body: std::mem::replace(&mut self.buffer, BodyBuffer::new(0)).into_bytes(),
+            trailers: self.trailers.take(),
+        }
+    }
+}
+
+impl Collect for BodyRead {
+    fn collected(&self) -> usize {
+        self.buffer.len()
+    }
+
+    fn data(&mut self, data: Bytes) {
+        self.check.update(&data);
+        self.buffer.push(data);
+    }
+
+    fn trailers(&mut self, trailers: HeaderMap) {
+        self.trailers
+            .get_or_insert_with(HeaderMap::new)
+            .extend(trailers);
+    }
+}
