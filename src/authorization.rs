@@ -9,7 +9,7 @@ use http::header::AUTHORIZATION;
 pub(crate) const MAX_CREDENTIAL_LEN: usize = 8 * 1024;
 
 /// What the request's `Authorization` header holds.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Authorization<'a> {
     /// No `Authorization` header.
     Absent,

@@ -24,9 +24,10 @@ use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use zeroize::Zeroizing;
 
-use crate::authorization::MAX_CREDENTIAL_LEN;
+use crate::authenticator::{Head, Inspection, Method};
+use crate::authorization::{Authorization, MAX_CREDENTIAL_LEN};
 use crate::caller::{AuthMethod, Caller, Scopes};
-use crate::error::{AuthErrorKind, ConfigError};
+use crate::error::{AuthErrorKind, ChallengeScheme, Challenges, ConfigError};
 use crate::secret::Secret;
 use crate::token_set::{NamedDigests, SecretDigest};
 
@@ -114,6 +115,38 @@ impl BasicUsers {
         self.inner
             .caller(AuthMethod::Basic, &SecretDigest::of(&[decoded]))
             .ok_or(AuthErrorKind::InvalidCredentials)
+    }
+}
+
+/// `Authorization: Basic`'s row of the authenticator's table.
+impl Method for BasicUsers {
+    fn name(&self) -> String {
+        "basic".to_owned()
+    }
+
+    fn challenges(&self) -> Challenges {
+        Challenges::one(ChallengeScheme::Basic)
+    }
+
+    fn credentials(&self) -> Vec<String> {
+        vec!["Basic credentials".to_owned()]
+    }
+
+    fn presented(&self, head: &Head<'_>) -> bool {
+        matches!(head.authorization(), Authorization::Basic(_))
+    }
+
+    fn inspect(&self, head: &Head<'_>) -> Inspection {
+        let result = match head.authorization() {
+            Authorization::Absent => return Inspection::Absent,
+            Authorization::Duplicate => Err(AuthErrorKind::DuplicateHeader),
+            Authorization::Basic(credentials) => self.check(credentials),
+            _ => Err(AuthErrorKind::MalformedCredentials),
+        };
+        match result {
+            Ok(caller) => Inspection::accepted(caller),
+            Err(kind) => Inspection::rejected(kind, self.challenges()),
+        }
     }
 }
 

@@ -59,6 +59,7 @@ use std::sync::Arc;
 
 use http::request::Parts;
 
+use crate::authenticator::{Head, Inspection, Method};
 use crate::caller::Caller;
 use crate::error::{AuthError, Challenges};
 
@@ -107,6 +108,40 @@ pub(crate) struct Custom(pub(crate) Arc<dyn Authenticate>);
 impl fmt::Debug for Custom {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("Custom").field(&self.0.name()).finish()
+    }
+}
+
+/// A custom method's row of the authenticator's table: what the application's
+/// [`Authenticate`] says.
+impl Method for Custom {
+    fn name(&self) -> String {
+        self.0.name().to_owned()
+    }
+
+    fn challenges(&self) -> Challenges {
+        self.0.challenges()
+    }
+
+    fn credentials(&self) -> Vec<String> {
+        vec![format!("the credential of `{}`", self.0.name())]
+    }
+
+    fn reads_authorization(&self) -> bool {
+        self.0.reads_authorization()
+    }
+
+    fn presented(&self, head: &Head<'_>) -> bool {
+        self.0.presented(head.parts)
+    }
+
+    fn inspect(&self, head: &Head<'_>) -> Inspection {
+        if !self.0.presented(head.parts) {
+            return Inspection::Absent;
+        }
+        match self.0.authenticate(head.parts) {
+            Ok(caller) => Inspection::accepted(caller),
+            Err(error) => Inspection::Rejected(error),
+        }
     }
 }
 

@@ -5,6 +5,7 @@ mod authenticator;
 mod authorization;
 pub mod basic;
 pub mod bearer;
+mod bearer_router;
 mod caller;
 mod client;
 pub mod clock;

@@ -155,6 +155,21 @@ async fn both_proofs_give_one_caller_the_user_acting_through_the_agent() {
 }
 
 #[tokio::test]
+async fn a_delegation_alone_in_any_of_still_runs() {
+    let delegation = Delegation::builder(signature_agent(), users())
+        .bind(PlatformUser::json_pointer("/user_id").unwrap())
+        .build()
+        .unwrap();
+    let guard = callguard::Authenticator::any_of([delegation.into()])
+        .unwrap()
+        .layer();
+    let token = mint("user-1", &["refunds:write"], None);
+    let (status, _, caller) = send(&guard, Call::signed(BODY, Some(&token))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(caller.unwrap().actor().unwrap().id(), "sendbird");
+}
+
+#[tokio::test]
 async fn missing_either_proof_is_401() {
     let guard = signed_delegation(users());
     let token = mint("user-1", &["refunds:write"], None);

@@ -2,11 +2,9 @@
 //! agent's proof by the agent's own authenticator, the platform's claim from the head; then
 //! the two combined, at once or once the agent's check over the body passed.
 
-use http::request::Parts;
-
 use super::Unreadable;
 use super::delegated::{Delegation, PendingDelegation, UserTokenAt, UserTokens, same_proof};
-use crate::authenticator::Inspection;
+use crate::authenticator::{Head, Inspection, Method};
 use crate::authorization::{self, Authorization};
 use crate::caller::Caller;
 use crate::error::{AuthError, AuthErrorKind, ChallengeScheme, Challenges, Refusal};
@@ -14,22 +12,47 @@ use crate::guard::{BodyCheck, Owed};
 #[cfg(feature = "oauth")]
 use crate::oauth::Checked;
 
-/// Inspect a delegated request: the user's token from where it travels, the agent's proof
-/// by the agent's own authenticator, and the platform's claim from the head; then combine
-/// (now, or once the agent's signature verified over the body).
-impl Delegation {
-    /// Inspect a delegated request's head.
-    pub(crate) fn inspect(&self, parts: &Parts) -> Inspection {
-        inspect(self, parts)
+/// A delegation's row of the authenticator's table.
+impl Method for Delegation {
+    fn name(&self) -> String {
+        format!("delegated:{}", self.inner.agent.name())
+    }
+
+    fn challenges(&self) -> Challenges {
+        self.inner
+            .agent
+            .challenges()
+            .union(Challenges::one(ChallengeScheme::Bearer))
+    }
+
+    fn credentials(&self) -> Vec<String> {
+        self.inner.agent.credentials()
+    }
+
+    fn default_body_limit(&self) -> usize {
+        self.inner.agent.default_body_limit()
+    }
+
+    /// A delegation is composed on its own, never as one choice of `any_of`.
+    fn presented(&self, _: &Head<'_>) -> bool {
+        false
+    }
+
+    fn inspect(&self, head: &Head<'_>) -> Inspection {
+        inspect(self, head)
     }
 }
 
-fn inspect(delegation: &Delegation, parts: &Parts) -> Inspection {
+/// Inspect a delegated request: the user's token from where it travels, the agent's proof
+/// by the agent's own authenticator, and the platform's claim from the head; then combine
+/// (now, or once the agent's signature verified over the body).
+fn inspect(delegation: &Delegation, head: &Head<'_>) -> Inspection {
+    let parts = head.parts;
     let inner = &delegation.inner;
     let bearer = || Challenges::one(ChallengeScheme::Bearer);
     let all = || inner.agent.challenges().union(bearer());
     let token = match &inner.user_token {
-        UserTokenAt::Authorization => match authorization::parse(&parts.headers) {
+        UserTokenAt::Authorization => match head.authorization() {
             Authorization::Absent => None,
             Authorization::Bearer(token) => Some(Ok(token)),
             _ => Some(Err(AuthErrorKind::MalformedCredentials)),
@@ -45,7 +68,7 @@ fn inspect(delegation: &Delegation, parts: &Parts) -> Inspection {
                     // One token in both places would make one proof count twice, in
                     // whatever spelling it comes.
                     let same = matches!(
-                        authorization::parse(&parts.headers),
+                        head.authorization(),
                         Authorization::Bearer(agent)
                             if same_proof(agent, value.as_bytes())
                     );
@@ -59,7 +82,7 @@ fn inspect(delegation: &Delegation, parts: &Parts) -> Inspection {
             }
         }
     };
-    let agent = inner.agent.inspect(parts);
+    let agent = inner.agent.inspect_head(head);
     let token = match (token, &agent) {
         (None, Inspection::Absent) => return Inspection::Absent,
         (None, _) => {

@@ -52,9 +52,10 @@ mod check;
 mod config;
 mod header;
 mod mac;
+mod method;
 mod sign;
 
-pub(crate) use check::{HeadCheck, PendingReplay, SignatureCheck, Verified};
+pub(crate) use check::{PendingReplay, SignatureCheck, Verified};
 pub use config::{
     DEFAULT_HEADER, DEFAULT_REPLAY_CAPACITY, DEFAULT_TOLERANCE, MessagePart, SignatureVerifier,
     SignatureVerifierBuilder,
@@ -62,4 +63,5 @@ pub use config::{
 pub(crate) use config::{SecretList, SecretText};
 pub use header::{Encoding, SignatureFormat};
 pub use mac::SignatureAlgorithm;
+pub(crate) use method::SignaturePreference;
 pub use sign::SigningRequest;
