@@ -20,6 +20,8 @@ mod extract;
 mod guard;
 mod json;
 #[cfg(feature = "jwt")]
+mod jws;
+#[cfg(feature = "jwt")]
 pub mod jwt;
 #[cfg(feature = "oauth")]
 pub mod keys;

@@ -63,7 +63,7 @@ pub use publish::JwksService;
 pub(crate) use verify::RevocationCheck;
 #[cfg(feature = "oauth")]
 pub(crate) use verify::{
-    ClaimRules, ClaimsChecked, ParsedToken, Revocations, TokenCache, TypRule, Verified,
-    names_audience, refuse_key_binding, subject_of,
+    ClaimRules, ClaimsChecked, Revocations, TokenCache, TypRule, Verified, names_audience,
+    refuse_key_binding, subject_of,
 };
 pub use verify::{DEFAULT_CACHE_BYTES, DEFAULT_CACHE_CAPACITY, JwtVerifier};

@@ -2,8 +2,6 @@
 
 use std::sync::Arc;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -14,6 +12,7 @@ use crate::replay::{ReplayKey, ReplayPolicy, ReplayStore, StoreFuture};
 use super::config::JwtConfig;
 use crate::caller::{AuthMethod, Caller, Claims, Scopes};
 use crate::error::{AuthErrorKind, Refusal};
+use crate::jws::Jws;
 
 /// The default number of verified tokens remembered per verifier.
 pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
@@ -350,7 +349,7 @@ impl JwtVerifier {
     /// checked with the key's pinned algorithm, and the claims parsed once, after it.
     fn verify(&self, token: &[u8]) -> Result<Verified, Refusal> {
         let inner = &self.config.inner;
-        let parsed = ParsedToken::parse(token)?;
+        let parsed = Jws::parse(token)?;
         let unknown_kid = Refusal::by(AuthErrorKind::InvalidCredentials, "kid");
         let pinned = match (inner.sole_kid.as_deref(), parsed.kid()) {
             // One key: a token may leave `kid` out, but may not name another key.
@@ -402,50 +401,7 @@ pub(crate) struct ClaimsChecked {
     pub(crate) exp: i64,
 }
 
-/// A token split at its dots and its header parsed: the first step of every JWT check,
-/// before any key is chosen.
-pub(crate) struct ParsedToken<'a> {
-    compact: Compact<'a>,
-    header: jsonwebtoken::Header,
-}
-
-impl<'a> ParsedToken<'a> {
-    /// Split `token` and parse its header once. A header with `crit` is refused (RFC 7515
-    /// §4.1.11: the extensions it lists must be understood, and callguard understands none).
-    pub(crate) fn parse(token: &'a [u8]) -> Result<Self, AuthErrorKind> {
-        let compact = Compact::split(token).ok_or(AuthErrorKind::MalformedCredentials)?;
-        let header: jsonwebtoken::Header = serde_json::from_slice(&base64url(compact.header)?)
-            .map_err(|_| AuthErrorKind::MalformedCredentials)?;
-        if header.crit.is_some() {
-            return Err(AuthErrorKind::InvalidCredentials);
-        }
-        Ok(Self { compact, header })
-    }
-
-    /// The token's length in bytes.
-    #[cfg(feature = "oauth")]
-    pub(crate) fn len(&self) -> usize {
-        self.compact.signing_input.len() + 1 + self.compact.signature.len()
-    }
-
-    /// The key id the header names, if any.
-    pub(crate) fn kid(&self) -> Option<&str> {
-        self.header.kid.as_deref()
-    }
-
-    /// The `iss` the payload claims, read before any verification and used only to choose
-    /// the issuer whose keys and rules must then verify the token (which checks `iss`
-    /// again, after the signature).
-    #[cfg(feature = "oauth")]
-    pub(crate) fn unverified_issuer(&self) -> Option<String> {
-        #[derive(serde::Deserialize)]
-        struct Issuer {
-            iss: Option<String>,
-        }
-        let payload = base64url(self.compact.payload).ok()?;
-        serde_json::from_slice::<Issuer>(&payload).ok()?.iss
-    }
-
+impl Jws<'_> {
     /// Check the header's `alg` against `key`'s pinned algorithm, the signature, `typ`, and
     /// then, parsed only now, the claims: no claim named twice, `exp` a non-negative integer
     /// not passed, `iss`, `aud`, `nbf`, `jti` a string when present.
@@ -454,15 +410,10 @@ impl<'a> ParsedToken<'a> {
         key: &super::JwtKey,
         rules: &ClaimRules<'_>,
     ) -> Result<ClaimsChecked, Refusal> {
-        use AuthErrorKind::{InvalidClaims, InvalidCredentials};
-        let (compact, header) = (&self.compact, &self.header);
-        if header.alg != key.algorithm.to_jsonwebtoken() {
-            return Err(Refusal::by(InvalidCredentials, "alg"));
-        }
-        key.verify_signature(compact.signing_input, compact.signature)
-            .map_err(|kind| Refusal::by(kind, "signature"))?;
+        use AuthErrorKind::InvalidClaims;
+        self.verify_signature(key)?;
         if let Some(rule) = &rules.typ {
-            let passes = match header.typ.as_deref() {
+            let passes = match self.header().typ.as_deref() {
                 None => rule.absent_ok,
                 Some(typ) => rule
                     .accepted
@@ -473,9 +424,7 @@ impl<'a> ParsedToken<'a> {
                 return Err(Refusal::by(InvalidClaims, "typ"));
             }
         }
-        let claims_error = Refusal::by(InvalidClaims, "claims");
-        let UniqueClaims(claims) =
-            serde_json::from_slice(&base64url(compact.payload)?).map_err(|_| claims_error)?;
+        let claims = self.payload_object()?;
         let exp = claims
             .get("exp")
             .and_then(Value::as_u64)
@@ -536,74 +485,6 @@ pub(crate) fn subject_of(claims: &Map<String, Value>) -> Result<Arc<str>, Refusa
         None => Ok("".into()),
         Some(Value::String(sub)) => Ok(sub.as_str().into()),
         Some(_) => Err(Refusal::by(AuthErrorKind::InvalidClaims, "sub")),
-    }
-}
-
-/// A compact JWS split at its two dots.
-struct Compact<'a> {
-    header: &'a [u8],
-    payload: &'a [u8],
-    /// The header and payload segments with the dot between them: what is signed.
-    signing_input: &'a [u8],
-    signature: &'a [u8],
-}
-
-impl<'a> Compact<'a> {
-    /// The segments of `token`, which must have exactly two dots.
-    fn split(token: &'a [u8]) -> Option<Self> {
-        let mut dots = memchr::memchr_iter(b'.', token);
-        let (first, second) = (dots.next()?, dots.next()?);
-        if dots.next().is_some() {
-            return None;
-        }
-        Some(Self {
-            header: &token[..first],
-            payload: &token[first + 1..second],
-            signing_input: &token[..second],
-            signature: &token[second + 1..],
-        })
-    }
-}
-
-/// One segment decoded from unpadded base64url; anything else is a malformed token.
-fn base64url(segment: &[u8]) -> Result<Vec<u8>, AuthErrorKind> {
-    URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|_| AuthErrorKind::MalformedCredentials)
-}
-
-/// A claims set whose members are all named once: a token naming a claim twice (say two
-/// `iss`) is refused rather than read by whichever copy a parser keeps.
-struct UniqueClaims(Map<String, Value>);
-
-impl<'de> serde::Deserialize<'de> for UniqueClaims {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ClaimsVisitor;
-
-        impl<'de> serde::de::Visitor<'de> for ClaimsVisitor {
-            type Value = UniqueClaims;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object of claims")
-            }
-
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut members: A,
-            ) -> Result<UniqueClaims, A::Error> {
-                let mut claims = Map::new();
-                while let Some(name) = members.next_key::<String>()? {
-                    if claims.contains_key(&name) {
-                        return Err(serde::de::Error::custom("a claim is named twice"));
-                    }
-                    let value = members.next_value()?;
-                    claims.insert(name, value);
-                }
-                Ok(UniqueClaims(claims))
-            }
-        }
-
-        deserializer.deserialize_map(ClaimsVisitor)
     }
 }
 

@@ -12,9 +12,10 @@ use super::introspection::{Introspected, Introspection};
 use super::issuer::{Issuer, IssuerKeys};
 use crate::caller::{AuthMethod, Caller, Claims, Scopes};
 use crate::error::{AuthErrorKind, ConfigError, Refusal};
+use crate::jws::Jws;
 use crate::jwt::{
-    ClaimRules, ClaimsChecked, DEFAULT_CACHE_CAPACITY, JwtKeySet, ParsedToken, RevocationCheck,
-    Revocations, TokenCache, TypRule, Verified, subject_of,
+    ClaimRules, ClaimsChecked, DEFAULT_CACHE_CAPACITY, JwtKeySet, RevocationCheck, Revocations,
+    TokenCache, TypRule, Verified, subject_of,
 };
 use crate::keys::KeyState;
 use crate::replay::{ReplayPolicy, ReplayStore, StoreFuture};
@@ -181,7 +182,7 @@ impl AccessTokens {
     /// Whether `token`'s `iss` names one of these issuers: how `any_of` tells an external
     /// access token from a self-issued JWT. Read before verification, only to route.
     pub(crate) fn names_issuer(&self, token: &[u8]) -> bool {
-        ParsedToken::parse(token)
+        Jws::parse(token)
             .ok()
             .and_then(|parsed| parsed.unverified_issuer())
             .is_some_and(|iss| self.inner.issuers.iter().any(|i| i.issuer() == iss))
@@ -218,7 +219,7 @@ impl AccessTokens {
                 return Checked::Done(hit);
             }
         }
-        let parsed = match ParsedToken::parse(token) {
+        let parsed = match Jws::parse(token) {
             Ok(parsed) => parsed,
             Err(kind) => return Checked::Done(Err(kind.into())),
         };
@@ -294,13 +295,13 @@ impl AccessTokens {
                     return Err(Refusal::by(AuthErrorKind::InvalidCredentials, "kid"));
                 }
             };
-            let parsed = ParsedToken::parse(&token)?;
+            let parsed = Jws::parse(&token)?;
             this.verify(&issuer, &parsed, &loaded.keys, key)
         }))
     }
 
     /// The one issuer a token may be verified by.
-    fn route(&self, parsed: &ParsedToken<'_>) -> Option<&Issuer> {
+    fn route(&self, parsed: &Jws<'_>) -> Option<&Issuer> {
         match self.inner.issuers.as_slice() {
             [] => None,
             // The sole issuer checks `iss` itself, after the signature.
@@ -315,7 +316,7 @@ impl AccessTokens {
     fn verify(
         &self,
         issuer: &Issuer,
-        parsed: &ParsedToken<'_>,
+        parsed: &Jws<'_>,
         keys: &JwtKeySet,
         cache_key: Option<[u8; 32]>,
     ) -> Result<Caller, Refusal> {
