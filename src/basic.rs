@@ -187,7 +187,7 @@ impl BasicUsersBuilder {
     ///
     /// [`ConfigError::NoSecrets`] for an empty set, [`ConfigError::InvalidUserName`] for an
     /// empty name or one with a colon or non-printable characters,
-    /// [`ConfigError::DuplicateSecretId`] for a repeated user.
+    /// [`ConfigError::DuplicateName`] for a repeated user.
     pub fn build(self) -> Result<BasicUsers, ConfigError> {
         if self.users.is_empty() {
             return Err(ConfigError::NoSecrets {
@@ -201,7 +201,7 @@ impl BasicUsersBuilder {
                 return Err(ConfigError::InvalidUserName);
             }
             let digest = SecretDigest::of(&[name.as_bytes(), b":", password.expose()]);
-            set.push(name, digest, scopes)?;
+            set.push("user", name, digest, scopes)?;
         }
         Ok(BasicUsers {
             inner: Arc::new(set),

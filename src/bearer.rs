@@ -124,7 +124,7 @@ impl BearerTokensBuilder {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::NoSecrets`] for an empty set, [`ConfigError::DuplicateSecretId`] for a
+    /// [`ConfigError::NoSecrets`] for an empty set, [`ConfigError::DuplicateName`] for a
     /// repeated name, [`ConfigError::DuplicateSecret`] for a repeated token,
     /// [`ConfigError::InvalidValue`] for a name that is not printable ASCII or a token with
     /// characters a bearer token cannot carry (RFC 6750 `b64token`).
@@ -149,7 +149,7 @@ impl BearerTokensBuilder {
                     field: "bearer token",
                 });
             }
-            set.push(name, SecretDigest::of(&[token.expose()]), scopes)?;
+            set.push("token", name, SecretDigest::of(&[token.expose()]), scopes)?;
         }
         Ok(BearerTokens {
             inner: Arc::new(set),
@@ -214,7 +214,7 @@ mod tests {
             .build();
         assert!(matches!(
             same_name,
-            Err(ConfigError::DuplicateSecretId { .. })
+            Err(ConfigError::DuplicateName { what: "token", .. })
         ));
         let same_token = BearerTokens::builder()
             .token("a", secret("token-aaaaaaaaaaaaaaaa"), Scopes::empty())

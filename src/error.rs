@@ -42,10 +42,25 @@ pub enum ConfigError {
         /// `basic users` or `jwt`.
         verifier: String,
     },
-    /// Two secrets with the same id, which would make rotation telemetry ambiguous.
+    /// Two signature secrets with the same id, which would make rotation telemetry
+    /// ambiguous.
     DuplicateSecretId {
         /// The repeated id.
         id: String,
+    },
+    /// One name given to two entries that must be told apart by it: two static tokens, two
+    /// Basic users, two JWT keys (`kid`), two issuers.
+    DuplicateName {
+        /// What is named: `token`, `user`, `JWT key id`, `issuer`.
+        what: &'static str,
+        /// The repeated name.
+        name: String,
+    },
+    /// A JWK set that cannot be read: not a JSON object with a `keys` array, or more keys
+    /// than allowed.
+    InvalidKeySet {
+        /// What is wrong with it.
+        reason: String,
     },
     /// The same secret configured twice (for example one token under two names).
     DuplicateSecret,
@@ -144,6 +159,8 @@ impl fmt::Display for ConfigError {
             Self::NoSecrets { verifier } => write!(f, "{verifier}: no secret configured"),
             Self::DuplicateSecretId { id } => write!(f, "secret id `{id}` is used twice"),
             Self::DuplicateSecret => f.write_str("the same secret is configured twice"),
+            Self::DuplicateName { what, name } => write!(f, "{what} `{name}` is configured twice"),
+            Self::InvalidKeySet { reason } => write!(f, "unusable JWK set: {reason}"),
             Self::InvalidUserName => {
                 f.write_str("user name must be printable ASCII without a colon")
             }
@@ -561,3 +578,83 @@ mod tests {
         assert!(!set.contains(ChallengeScheme::Bearer));
     }
 }
+
+/// Why something outside callguard failed (a store, a connection): a message, or the error
+/// itself, kept so that [`std::error::Error::source`] reaches it (a `reqwest` or `redis`
+/// error and its own causes). Two causes are equal when they read the same.
+///
+/// ```
+/// use callguard::Cause;
+/// let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+/// let cause = Cause::new(io);
+/// assert_eq!(cause.to_string(), "refused");
+/// assert!(cause.error().is_some());
+/// assert_eq!(Cause::from("refused"), cause);
+/// ```
+#[derive(Clone)]
+pub struct Cause(CauseKind);
+
+#[derive(Clone)]
+enum CauseKind {
+    Message(Arc<str>),
+    Error(Arc<dyn std::error::Error + Send + Sync>),
+}
+
+impl Cause {
+    /// The cause `error`, kept whole.
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(CauseKind::Error(Arc::new(error)))
+    }
+
+    /// The error, when the cause is one rather than a message.
+    pub fn error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        match &self.0 {
+            CauseKind::Message(_) => None,
+            CauseKind::Error(error) => Some(&**error),
+        }
+    }
+
+    /// The cause as an error's `source`.
+    pub(crate) fn as_source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<&str> for Cause {
+    fn from(message: &str) -> Self {
+        Self(CauseKind::Message(message.into()))
+    }
+}
+
+impl From<String> for Cause {
+    fn from(message: String) -> Self {
+        Self(CauseKind::Message(message.into()))
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            CauseKind::Message(message) => f.write_str(message),
+            CauseKind::Error(error) => error.fmt(f),
+        }
+    }
+}
+
+impl fmt::Debug for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            CauseKind::Message(message) => f.debug_tuple("Cause").field(message).finish(),
+            CauseKind::Error(error) => f.debug_tuple("Cause").field(error).finish(),
+        }
+    }
+}
+
+impl PartialEq for Cause {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for Cause {}

@@ -43,7 +43,7 @@ mod token_set;
 pub use authenticator::Authenticator;
 pub use caller::{Actor, AuthMethod, Caller, Claims, ClaimsError, Scopes};
 pub use client::ClientAddr;
-pub use error::{AuthError, AuthErrorKind, ChallengeScheme, Challenges, ConfigError};
+pub use error::{AuthError, AuthErrorKind, Cause, ChallengeScheme, Challenges, ConfigError};
 #[cfg(feature = "axum")]
 pub use extract::{ClaimsRejection, MissingCaller, TypedClaims};
 pub use guard::{

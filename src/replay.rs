@@ -27,6 +27,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
+use crate::error::Cause;
 
 /// A key derived from signed material: the SHA-256 of the verifier's identity, the kind of
 /// material and its bytes.
@@ -57,9 +58,29 @@ impl fmt::Debug for ReplayKey {
     }
 }
 
-/// A store that could not answer (down, timed out, refused).
+/// A store that could not answer (down, timed out, refused, full). The store's own error,
+/// when there is one, is the [`source`](std::error::Error::source).
+///
+/// ```
+/// use callguard::replay::StoreError;
+/// let error = StoreError::new("connection refused");
+/// assert_eq!(error.to_string(), "replay store unavailable: connection refused");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreError(pub String);
+pub struct StoreError(Cause);
+
+impl StoreError {
+    /// A store error for `cause`: a message (`&str`, `String`) or an error
+    /// ([`Cause::new`]).
+    pub fn new(cause: impl Into<Cause>) -> Self {
+        Self(cause.into())
+    }
+
+    /// Why the store could not answer.
+    pub fn cause(&self) -> &Cause {
+        &self.0
+    }
+}
 
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -67,7 +88,11 @@ impl fmt::Display for StoreError {
     }
 }
 
-impl std::error::Error for StoreError {}
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.as_source()
+    }
+}
 
 /// The answer of a store: ready at once (in memory) or later (over the network).
 pub struct StoreFuture(Kind);
@@ -372,7 +397,7 @@ impl ReplayStore for MemoryReplayStore {
             shard.compact();
         }
         if shard.keys.len() >= self.keys_per_shard && !shard.keys.contains_key(&key) {
-            return StoreFuture::ready(Err(StoreError(format!(
+            return StoreFuture::ready(Err(StoreError::new(format!(
                 "in-memory store full: {} keys still inside their windows",
                 self.capacity()
             ))));
@@ -507,8 +532,8 @@ mod tests {
         );
         assert_eq!(
             record(&store, 0, 300),
-            Err(StoreError(
-                "in-memory store full: 32 keys still inside their windows".into()
+            Err(StoreError::new(
+                "in-memory store full: 32 keys still inside their windows"
             ))
         );
     }

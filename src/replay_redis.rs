@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use crate::error::Cause;
 use crate::replay::{RecordId, ReplayKey, ReplayStore, StoreError, StoreFuture};
 
 /// How long one Redis command may take before the store reports itself unavailable.
@@ -67,14 +68,14 @@ impl RedisReplayStore {
     ///
     /// [`StoreError`] when the URL is invalid or the server cannot be reached.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(|e| StoreError(e.to_string()))?;
+        let client = redis::Client::open(url).map_err(|e| StoreError::new(Cause::new(e)))?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_connection_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(1);
         let connection = ConnectionManager::new_with_config(client, config)
             .await
-            .map_err(|e| StoreError(e.to_string()))?;
+            .map_err(|e| StoreError::new(Cause::new(e)))?;
         Ok(Self {
             connection,
             prefix: "callguard:replay:".into(),
@@ -115,7 +116,7 @@ async fn release(
         .arg(record)
         .invoke_async(connection)
         .await
-        .map_err(|e| StoreError(e.to_string()))?;
+        .map_err(|e| StoreError::new(Cause::new(e)))?;
     Ok(deleted > 0)
 }
 
@@ -165,7 +166,7 @@ impl ReplayStore for RedisReplayStore {
                     // The guard answers 503 now; a SET Redis applies later must not refuse
                     // the delivery's retry.
                     undo(&store, key, record);
-                    Err(StoreError(error.to_string()))
+                    Err(StoreError::new(Cause::new(error)))
                 }
             }
         })
@@ -187,7 +188,7 @@ impl ReplayStore for RedisReplayStore {
                 .arg(&key)
                 .query_async(&mut connection)
                 .await
-                .map_err(|e| StoreError(e.to_string()))?;
+                .map_err(|e| StoreError::new(Cause::new(e)))?;
             Ok(count > 0)
         })
     }

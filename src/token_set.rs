@@ -99,15 +99,17 @@ pub(crate) struct NamedDigests {
 }
 
 impl NamedDigests {
-    /// Add an entry; a repeated name or a repeated secret is a configuration error.
+    /// Add an entry; a repeated name (of `what`: a token, a user) or a repeated secret is a
+    /// configuration error.
     pub(crate) fn push(
         &mut self,
+        what: &'static str,
         name: String,
         digest: SecretDigest,
         scopes: Scopes,
     ) -> Result<(), ConfigError> {
         if self.entries.iter().any(|(existing, _)| **existing == *name) {
-            return Err(ConfigError::DuplicateSecretId { id: name });
+            return Err(ConfigError::DuplicateName { what, name });
         }
         self.digests.push(digest)?;
         self.entries.push((name.into(), scopes));

@@ -1092,3 +1092,30 @@ async fn one_client_cannot_take_every_introspection_slot() {
     }
     assert_eq!(refused, 64 - callguard::oauth::MAX_CALLS_PER_NETWORK);
 }
+
+#[cfg(feature = "reqwest")]
+#[tokio::test]
+async fn a_failed_connection_keeps_the_clients_error_as_its_source() {
+    use std::error::Error as _;
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client = callguard::keys::ReqwestClient::new().unwrap();
+    let request = Request::get(format!("http://127.0.0.1:{port}/jwks"))
+        .body(Bytes::new())
+        .unwrap();
+    let error = client
+        .send(request, 1024, Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, FetchError::Connect(_)), "{error:?}");
+    let source = error.source().expect("reqwest's error is kept");
+    assert!(
+        source.downcast_ref::<reqwest::Error>().is_some(),
+        "{source:?}"
+    );
+    assert!(error.at("http://127.0.0.1/jwks").source().is_some());
+}

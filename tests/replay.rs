@@ -161,16 +161,16 @@ struct DownStore(Arc<AtomicUsize>);
 impl ReplayStore for DownStore {
     fn first_seen(&self, _key: ReplayKey, _record: RecordId, _window: Duration) -> StoreFuture {
         self.0.fetch_add(1, Ordering::Relaxed);
-        StoreFuture::pending(async { Err(StoreError("connection refused".into())) })
+        StoreFuture::pending(async { Err(StoreError::new("connection refused")) })
     }
 
     fn release(&self, _key: ReplayKey, _record: RecordId) -> StoreFuture {
-        StoreFuture::pending(async { Err(StoreError("connection refused".into())) })
+        StoreFuture::pending(async { Err(StoreError::new("connection refused")) })
     }
 
     fn contains(&self, _key: ReplayKey) -> StoreFuture {
         self.0.fetch_add(1, Ordering::Relaxed);
-        StoreFuture::pending(async { Err(StoreError("connection refused".into())) })
+        StoreFuture::pending(async { Err(StoreError::new("connection refused")) })
     }
 }
 
@@ -547,7 +547,7 @@ impl ReplayStore for SlowWrites {
         StoreFuture::pending(async move {
             answer_rx
                 .await
-                .unwrap_or_else(|_| Err(StoreError("the writer went away".into())))
+                .unwrap_or_else(|_| Err(StoreError::new("the writer went away")))
         })
     }
 

@@ -366,3 +366,17 @@ async fn a_refused_retry_keeps_the_key_as_long_as_the_retry_verifies() {
         "the key expires in {ttl} s, before the retry stops verifying"
     );
 }
+
+#[tokio::test]
+async fn a_store_error_keeps_the_redis_error_as_its_source() {
+    use std::error::Error as _;
+    let Err(error) = RedisReplayStore::connect("not-a-redis-url").await else {
+        panic!("an invalid URL cannot connect");
+    };
+    assert!(error.to_string().starts_with("replay store unavailable: "));
+    let source = error.source().expect("the redis error is kept");
+    assert!(
+        source.downcast_ref::<redis::RedisError>().is_some(),
+        "{source:?}"
+    );
+}

@@ -565,3 +565,49 @@ fn signalwire_composes_with_token_methods() {
     Authenticator::any_of([signalwire.clone()]).unwrap();
     Authenticator::any_of([signalwire, tokens().into()]).unwrap();
 }
+
+#[test]
+fn a_repeated_name_is_named_for_what_it_names() {
+    use callguard::ConfigError;
+    let password = || Secret::from_utf8("minter-password-0001").unwrap();
+    let error = BasicUsers::builder()
+        .user("minter", password(), Scopes::empty())
+        .user(
+            "minter",
+            Secret::from_utf8("other-password-0002").unwrap(),
+            Scopes::empty(),
+        )
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        error,
+        ConfigError::DuplicateName {
+            what: "user",
+            name: "minter".into()
+        }
+    );
+    assert_eq!(error.to_string(), "user `minter` is configured twice");
+    let key = || {
+        JwtKey::hmac(
+            JwtAlgorithm::HS256,
+            &Secret::from_utf8("a-jwt-signing-key-of-32-bytes!!!").unwrap(),
+        )
+        .unwrap()
+    };
+    let error = JwtConfig::builder()
+        .key("j1", key())
+        .key("j1", key())
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&error, ConfigError::DuplicateName { what: "JWT key id", name } if name == "j1"),
+        "{error:?}"
+    );
+    let error = callguard::jwt::JwtKeySet::from_json(b"[]", 8).unwrap_err();
+    assert!(
+        matches!(error, ConfigError::InvalidKeySet { .. }),
+        "{error:?}"
+    );
+    let error = callguard::jwt::JwtKeySet::from_json(br#"{"keys":[{},{}]}"#, 1).unwrap_err();
+    assert_eq!(error.to_string(), "unusable JWK set: more than 1 keys");
+}

@@ -182,7 +182,7 @@ impl JwtConfigBuilder {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::NoSecrets`] without keys, [`ConfigError::DuplicateSecretId`] for a
+    /// [`ConfigError::NoSecrets`] without keys, [`ConfigError::DuplicateName`] for a
     /// repeated kid, [`ConfigError::InvalidValue`] for a kid, issuer, audience or typ that is
     /// not printable ASCII, [`ConfigError::InvalidKey`] for a signing key that cannot sign
     /// or is unknown.
@@ -233,7 +233,10 @@ impl JwtConfigBuilder {
                 key,
             };
             if keys.insert(kid.clone().into_boxed_str(), pinned).is_some() {
-                return Err(ConfigError::DuplicateSecretId { id: kid });
+                return Err(ConfigError::DuplicateName {
+                    what: "JWT key id",
+                    name: kid,
+                });
             }
         }
         Ok(JwtConfig {

@@ -184,17 +184,21 @@ impl JwtKeySet {
     ///
     /// # Errors
     ///
-    /// A description when the text is not a JSON object with a `keys` array, or the array is
-    /// longer than `max_keys`.
-    pub fn from_json(body: &[u8], max_keys: usize) -> Result<Self, String> {
+    /// [`ConfigError::InvalidKeySet`] when the text is not a JSON object with a `keys`
+    /// array, or the array is longer than `max_keys`.
+    pub fn from_json(body: &[u8], max_keys: usize) -> Result<Self, ConfigError> {
         #[derive(serde::Deserialize)]
         struct Document {
             keys: Vec<serde_json::Value>,
         }
         let document: Document =
-            serde_json::from_slice(body).map_err(|_| "not a JWK set".to_owned())?;
+            serde_json::from_slice(body).map_err(|_| ConfigError::InvalidKeySet {
+                reason: "not a JSON object with a `keys` array".to_owned(),
+            })?;
         if document.keys.len() > max_keys {
-            return Err(format!("more than {max_keys} keys"));
+            return Err(ConfigError::InvalidKeySet {
+                reason: format!("more than {max_keys} keys"),
+            });
         }
         let mut keys = std::collections::HashMap::new();
         for value in document.keys {
@@ -245,7 +249,10 @@ impl JwtKeySet {
 #[cfg(feature = "oauth")]
 impl crate::keys::KeyDocument for JwtKeySet {
     fn parse(body: &[u8], max_keys: usize) -> Result<Self, crate::keys::FetchError> {
-        Self::from_json(body, max_keys).map_err(crate::keys::FetchError::Invalid)
+        Self::from_json(body, max_keys).map_err(|error| match error {
+            ConfigError::InvalidKeySet { reason } => crate::keys::FetchError::Invalid(reason),
+            other => crate::keys::FetchError::Invalid(other.to_string()),
+        })
     }
 
     fn len(&self) -> usize {

@@ -9,14 +9,17 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Response};
 
+use crate::error::Cause;
+
 /// Why a fetch failed. Carries no response body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FetchError {
     /// The URL is not `https` (or `http` on loopback, when allowed).
     InsecureUrl(String),
-    /// The server could not be reached, or the connection failed.
-    Connect(String),
+    /// The server could not be reached, or the connection failed; the client's error is
+    /// the [`source`](std::error::Error::source).
+    Connect(Cause),
     /// No complete answer within the timeout.
     Timeout,
     /// The server answered with a redirect, which is never followed.
@@ -80,7 +83,16 @@ impl fmt::Display for FetchError {
     }
 }
 
-impl std::error::Error for FetchError {}
+impl std::error::Error for FetchError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Connect(cause) => cause.as_source(),
+            // The cause's text is in this error's own; its source is what lies under it.
+            Self::At { cause, .. } => std::error::Error::source(&**cause),
+            _ => None,
+        }
+    }
+}
 
 /// The future an [`HttpClient`] answers with.
 pub type HttpFuture = Pin<Box<dyn Future<Output = Result<Response<Bytes>, FetchError>> + Send>>;
@@ -165,7 +177,7 @@ impl ReqwestClient {
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .build()
-            .map_err(|e| FetchError::Connect(e.to_string()))?;
+            .map_err(|e| FetchError::Connect(Cause::new(e)))?;
         Ok(Self { client })
     }
 }
@@ -188,7 +200,7 @@ impl HttpClient for ReqwestClient {
                     if e.is_timeout() {
                         FetchError::Timeout
                     } else {
-                        FetchError::Connect(e.without_url().to_string())
+                        FetchError::Connect(Cause::new(e.without_url()))
                     }
                 })?;
             let status = response.status();
@@ -210,7 +222,7 @@ impl HttpClient for ReqwestClient {
                 if e.is_timeout() {
                     FetchError::Timeout
                 } else {
-                    FetchError::Connect(e.without_url().to_string())
+                    FetchError::Connect(Cause::new(e.without_url()))
                 }
             })? {
                 if body.len() + chunk.len() > max_body {

@@ -77,7 +77,7 @@ impl AccessTokens {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::InvalidComposition`] for no issuer, [`ConfigError::DuplicateSecretId`]
+    /// [`ConfigError::InvalidComposition`] for no issuer, [`ConfigError::DuplicateName`]
     /// for an issuer named twice.
     pub fn new(issuers: impl IntoIterator<Item = Issuer>) -> Result<Self, ConfigError> {
         let issuers: Vec<Issuer> = issuers.into_iter().collect();
@@ -91,8 +91,9 @@ impl AccessTokens {
                 .iter()
                 .any(|i| i.issuer() == issuer.issuer())
             {
-                return Err(ConfigError::DuplicateSecretId {
-                    id: issuer.issuer().to_owned(),
+                return Err(ConfigError::DuplicateName {
+                    what: "issuer",
+                    name: issuer.issuer().to_owned(),
                 });
             }
         }
