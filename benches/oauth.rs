@@ -105,12 +105,12 @@ fn bench_external(c: &mut Criterion) {
         });
         let tokens = AccessTokens::new([issuer]).unwrap();
         let first_use = GuardLayer::new(tokens.clone().without_cache())
-            .layer(service_fn(answer::<callguard::GuardedBody<Body>>));
+            .layer(service_fn(answer::<callguard::guard::GuardedBody<Body>>));
         group.bench_function(BenchmarkId::new("layer_first_use", label), |b| {
             b.iter(|| served_ok(&runtime, &first_use, request(&token)));
         });
-        let repeated =
-            GuardLayer::new(tokens).layer(service_fn(answer::<callguard::GuardedBody<Body>>));
+        let repeated = GuardLayer::new(tokens)
+            .layer(service_fn(answer::<callguard::guard::GuardedBody<Body>>));
         served_ok(&runtime, &repeated, request(&token));
         group.bench_function(BenchmarkId::new("layer_repeated", label), |b| {
             b.iter(|| served_ok(&runtime, &repeated, request(&token)));
@@ -126,7 +126,7 @@ fn bench_external(c: &mut Criterion) {
     .build()
     .unwrap();
     let introspected = GuardLayer::new(AccessTokens::introspected(introspection))
-        .layer(service_fn(answer::<callguard::GuardedBody<Body>>));
+        .layer(service_fn(answer::<callguard::guard::GuardedBody<Body>>));
     let opaque = "I89bOeDfM75mQLhInH65vcuGmqBD84d-NpLxiIrPz6c";
     served_ok(&runtime, &introspected, request(opaque));
     group.bench_function("introspection_cache_hit", |b| {

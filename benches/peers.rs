@@ -73,7 +73,7 @@ fn bench_standard_webhooks(c: &mut Criterion) {
             .build()
             .unwrap(),
     )
-    .layer(service_fn(answer::<callguard::GuardedBody<Body>>));
+    .layer(service_fn(answer::<callguard::guard::GuardedBody<Body>>));
     group.bench_function("callguard_layer", |b| {
         b.iter(|| {
             served_ok(&runtime, &guarded, request());

@@ -50,7 +50,7 @@ fn bench_bearer(c: &mut Criterion) {
             );
         }
         let guarded = GuardLayer::new(builder.build().unwrap())
-            .layer(service_fn(answer::<callguard::GuardedBody<Body>>));
+            .layer(service_fn(answer::<callguard::guard::GuardedBody<Body>>));
         let presented = token(size - 1);
         let header = format!("Bearer {presented}");
         let digests: Vec<[u8; 32]> = (0..size).map(|i| Sha256::digest(token(i)).into()).collect();
@@ -101,7 +101,8 @@ fn bench_basic(c: &mut Criterion) {
         )
         .build()
         .unwrap();
-    let guarded = GuardLayer::new(users).layer(service_fn(answer::<callguard::GuardedBody<Body>>));
+    let guarded =
+        GuardLayer::new(users).layer(service_fn(answer::<callguard::guard::GuardedBody<Body>>));
     let header = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode("minter:minter-password-0001")
@@ -206,7 +207,7 @@ fn bench_jwt(c: &mut Criterion) {
             });
         });
         let first_use = GuardLayer::new(JwtVerifier::new(config.clone()).without_cache())
-            .layer(service_fn(answer::<callguard::GuardedBody<Body>>));
+            .layer(service_fn(answer::<callguard::guard::GuardedBody<Body>>));
         group.bench_function(BenchmarkId::new("layer_first_use", alg), |b| {
             b.iter(|| {
                 served_ok(&runtime, &first_use, request(&header));
@@ -241,7 +242,7 @@ fn bench_jwt(c: &mut Criterion) {
             });
         });
         let cached = GuardLayer::new(JwtVerifier::new(config))
-            .layer(service_fn(answer::<callguard::GuardedBody<Body>>));
+            .layer(service_fn(answer::<callguard::guard::GuardedBody<Body>>));
         group.bench_function(BenchmarkId::new("layer_repeated", alg), |b| {
             b.iter(|| {
                 served_ok(&runtime, &cached, request(&header));
@@ -314,16 +315,16 @@ fn bench_delegated(c: &mut Criterion) {
         request.body(Full::new(body.clone())).unwrap()
     };
     let bearer = format!("Bearer {token}");
-    let signature_only =
-        GuardLayer::new(signature()).layer(service_fn(answer::<callguard::GuardedBody<Body>>));
+    let signature_only = GuardLayer::new(signature())
+        .layer(service_fn(answer::<callguard::guard::GuardedBody<Body>>));
     let jwt_only = GuardLayer::new(JwtVerifier::new(config.clone()))
-        .layer(service_fn(answer::<callguard::GuardedBody<Body>>));
+        .layer(service_fn(answer::<callguard::guard::GuardedBody<Body>>));
     let delegation = Delegation::builder(signature(), JwtVerifier::new(config))
         .bind(PlatformUser::json_pointer("/user_id").unwrap())
         .build()
         .unwrap();
-    let delegated =
-        GuardLayer::new(delegation).layer(service_fn(answer::<callguard::GuardedBody<Body>>));
+    let delegated = GuardLayer::new(delegation)
+        .layer(service_fn(answer::<callguard::guard::GuardedBody<Body>>));
     served_ok(&runtime, &delegated, signed(Some(&bearer), true));
     served_ok(&runtime, &jwt_only, signed(Some(&bearer), false));
     let mut group = c.benchmark_group("delegated_1KiB");
@@ -373,13 +374,13 @@ fn bench_tool_scopes(c: &mut Criterion) {
             .unwrap()
     };
     let without =
-        GuardLayer::new(tokens()).layer(service_fn(answer::<callguard::GuardedBody<Body>>));
+        GuardLayer::new(tokens()).layer(service_fn(answer::<callguard::guard::GuardedBody<Body>>));
     let with = GuardLayer::new(tokens()).layer(
         ToolScopesLayer::new()
             .tool("refund", ["mcp:call", "refunds:write"])
             .unwrap()
             .layer(service_fn(
-                answer::<callguard::GuardedBody<callguard::GuardedBody<Body>>>,
+                answer::<callguard::guard::GuardedBody<callguard::guard::GuardedBody<Body>>>,
             )),
     );
     let mut group = c.benchmark_group("mcp_tool_scopes_1KiB");

@@ -135,7 +135,7 @@ pub(crate) trait Method {
 
     /// The body limit a guard of this method has unless told otherwise.
     fn default_body_limit(&self) -> usize {
-        crate::DEFAULT_BODY_LIMIT
+        crate::guard::DEFAULT_BODY_LIMIT
     }
 
     /// Whether the request presents this method's credential: `any_of` chooses by it.
@@ -336,7 +336,7 @@ impl Authenticator {
 
     /// The body limit a guard of this authenticator has unless told otherwise: the largest
     /// a signature method's platform delivers (the most of several), or
-    /// [`DEFAULT_BODY_LIMIT`](crate::DEFAULT_BODY_LIMIT).
+    /// [`DEFAULT_BODY_LIMIT`](crate::guard::DEFAULT_BODY_LIMIT).
     pub fn default_body_limit(&self) -> usize {
         self.choice.default_body_limit()
     }
@@ -427,7 +427,7 @@ impl Method for AnyOf {
             .iter()
             .map(Method::default_body_limit)
             .max()
-            .unwrap_or(crate::DEFAULT_BODY_LIMIT)
+            .unwrap_or(crate::guard::DEFAULT_BODY_LIMIT)
     }
 
     fn presented(&self, head: &Head<'_>) -> bool {

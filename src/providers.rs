@@ -34,7 +34,7 @@
 //! a legitimate delivery is never refused with 413 (which the platform records as a failed
 //! delivery): GitHub caps payloads at 25 MB, and the guard accepts 25 MiB. The other
 //! platforms document no maximum, so their guards keep the 1 MiB default
-//! ([`crate::DEFAULT_BODY_LIMIT`]); raise it with
+//! ([`crate::guard::DEFAULT_BODY_LIMIT`]); raise it with
 //! [`GuardLayer::body_limit`](crate::GuardLayer::body_limit) if your deliveries are larger.
 //! In axum, raise `DefaultBodyLimit` to match on the same route, or the `Bytes` extractor
 //! refuses what the guard verified.
@@ -45,7 +45,7 @@
 //! let github = providers::github().signing_secret("k1", "a-github-webhook-secret").build()?;
 //! assert_eq!(GuardLayer::new(github).max_body(), 25 * 1024 * 1024);
 //! let stripe = providers::stripe().signing_secret("k1", "whsec_a-stripe-secret-0123").build()?;
-//! assert_eq!(GuardLayer::new(stripe).max_body(), callguard::DEFAULT_BODY_LIMIT);
+//! assert_eq!(GuardLayer::new(stripe).max_body(), callguard::guard::DEFAULT_BODY_LIMIT);
 //! # Ok::<(), callguard::ConfigError>(())
 //! ```
 //!

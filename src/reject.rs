@@ -4,7 +4,7 @@
 //! [`AuthError`] into the response's extensions. Each rejection is logged with `tracing` at
 //! `warn` (`error` for a 5xx), naming the guard ([`GuardLayer::named`](crate::GuardLayer::named)),
 //! the request path and the reason's kind, never a credential or a body, and at most
-//! [`REJECTION_LOG_LINES_PER_SECOND`](crate::REJECTION_LOG_LINES_PER_SECOND) events per
+//! [`REJECTION_LOG_LINES_PER_SECOND`] events per
 //! guard and second (the next event says how many were left out). The
 //! default, [`ProblemDetails`], answers with an RFC 9457 `application/problem+json` body
 //! that is the same for every request of a given status, so the response reveals nothing
@@ -35,7 +35,9 @@ use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 
-use crate::error::{AuthError, ChallengeScheme, ConfigError, check_token_text};
+use crate::error::{AuthError, ConfigError, check_token_text};
+pub use crate::error::{ChallengeScheme, Challenges};
+pub use crate::rejection_log::REJECTION_LOG_LINES_PER_SECOND;
 use crate::rejection_log::RejectionLog;
 
 /// Builds the response for a request the guard refuses.

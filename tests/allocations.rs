@@ -88,7 +88,7 @@ fn request(header: (&str, String), extensions: Extensions) -> Request<Body> {
 /// `authenticator` after it has accepted `token` once, so its cache holds it.
 fn warmed(authenticator: Authenticator, token: &str) -> Authenticator {
     let guarded = GuardLayer::new(authenticator.clone())
-        .layer(service_fn(answer::<callguard::GuardedBody<Body>>));
+        .layer(service_fn(answer::<callguard::guard::GuardedBody<Body>>));
     count(
         guarded,
         request(
@@ -198,7 +198,7 @@ fn allocations_per_1kib_request_stay_within_budget() {
                 request(header.clone(), extensions),
             );
             let guarded = GuardLayer::new(authenticator.clone())
-                .layer(service_fn(answer::<callguard::GuardedBody<Body>>));
+                .layer(service_fn(answer::<callguard::guard::GuardedBody<Body>>));
             let added = count(guarded, request(header.clone(), extensions)) - baseline;
             report.push(format!("{name} ({extensions:?} extensions): {added} beyond the no-layer baseline of {baseline}"));
             if let (Some(budget), Extensions::LikeAxum) = (budget, extensions) {

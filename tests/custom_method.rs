@@ -9,9 +9,10 @@ mod common;
 use bytes::Bytes;
 use callguard::bearer::BearerTokens;
 use callguard::custom::Authenticate;
+use callguard::reject::Challenges;
 use callguard::{
-    AuthError, AuthErrorKind, AuthMethod, Authenticator, Caller, Challenges, ConfigError,
-    GuardLayer, Scopes, Secret,
+    AuthError, AuthErrorKind, AuthMethod, Authenticator, Caller, ConfigError, GuardLayer, Scopes,
+    Secret,
 };
 use common::{Seen, echo};
 use http::request::Parts;

@@ -126,3 +126,28 @@ async fn typed_claims_refuse_a_caller_whose_proof_carries_none() {
         "a static token has no claims"
     );
 }
+
+#[test]
+#[allow(deprecated)]
+fn moved_items_keep_their_old_paths_for_one_release() {
+    assert_eq!(
+        callguard::DEFAULT_BODY_LIMIT,
+        callguard::guard::DEFAULT_BODY_LIMIT
+    );
+    assert_eq!(
+        callguard::DEFAULT_BODY_TIMEOUT,
+        callguard::guard::DEFAULT_BODY_TIMEOUT
+    );
+    assert_eq!(
+        callguard::REJECTION_LOG_LINES_PER_SECOND,
+        callguard::reject::REJECTION_LOG_LINES_PER_SECOND
+    );
+    let old: callguard::Challenges =
+        callguard::reject::Challenges::one(callguard::ChallengeScheme::Bearer);
+    assert_eq!(
+        old,
+        callguard::reject::Challenges::one(callguard::reject::ChallengeScheme::Bearer)
+    );
+    let _: Option<callguard::Guard<()>> = None::<callguard::guard::Guard<()>>;
+    let _: Option<callguard::GuardedBody<()>> = None::<callguard::guard::GuardedBody<()>>;
+}

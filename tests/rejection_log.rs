@@ -144,7 +144,7 @@ fn rejections_are_logged_by_guard_and_path_without_credentials_and_rate_limited(
     );
     assert!(!text.contains(&wrong_audience), "the token was logged");
     let preset_lines = lines.iter().filter(|l| l.contains("guard=github")).count();
-    let budget = callguard::REJECTION_LOG_LINES_PER_SECOND as usize;
+    let budget = callguard::reject::REJECTION_LOG_LINES_PER_SECOND as usize;
     // The flood takes milliseconds; should it straddle a second, it gets a second budget.
     assert!(
         (budget..=2 * budget).contains(&preset_lines),

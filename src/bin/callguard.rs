@@ -330,7 +330,7 @@ fn verify(
 #[derive(Clone)]
 struct ReportCaller;
 
-type CheckedRequest = Request<callguard::GuardedBody<Full<Bytes>>>;
+type CheckedRequest = Request<callguard::guard::GuardedBody<Full<Bytes>>>;
 
 impl Service<CheckedRequest> for ReportCaller {
     type Response = Response<Full<Bytes>>;

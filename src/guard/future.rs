@@ -24,7 +24,7 @@ use crate::reject::Reject;
 use crate::replay::{ReplayPolicy, StoreFuture};
 
 pin_project! {
-    /// The response future of [`Guard`](crate::Guard).
+    /// The response future of [`Guard`](crate::guard::Guard).
     pub struct GuardFuture<S, B, R>
     where
         S: Service<Request<GuardedBody<B>>>,

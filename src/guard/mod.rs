@@ -1,4 +1,16 @@
-//! The tower plumbing shared by every method: one layer, one service, one future, one body.
+//! The tower plumbing shared by every method: one layer ([`GuardLayer`]), one service
+//! ([`Guard`]), one future ([`GuardFuture`]) and one body ([`GuardedBody`]).
+//!
+//! ```
+//! use callguard::guard::{DEFAULT_BODY_LIMIT, GuardLayer};
+//! use callguard::{Secret, signature::SignatureVerifier};
+//! let verifier = SignatureVerifier::builder()
+//!     .secret("k1", Secret::from_utf8("0123456789abcdef0123")?)
+//!     .build()?;
+//! let layer = GuardLayer::new(verifier);
+//! assert_eq!(DEFAULT_BODY_LIMIT, 1024 * 1024);
+//! # Ok::<(), callguard::ConfigError>(())
+//! ```
 
 mod body;
 mod body_check;

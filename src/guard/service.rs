@@ -92,7 +92,10 @@ fn stacked<R: Reject, ResBody: From<Bytes>>(
     );
     crate::reject::response(
         &shared.responder,
-        AuthError::new(AuthErrorKind::GuardStacked, crate::Challenges::default()),
+        AuthError::new(
+            AuthErrorKind::GuardStacked,
+            crate::reject::Challenges::default(),
+        ),
     )
 }
 

@@ -4,9 +4,9 @@ use std::convert::Infallible;
 use std::future::{Ready, ready};
 use std::task::{Context, Poll};
 
+use crate::document::DocumentBody;
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::Full;
 use tower_service::Service;
 
 use super::JwtConfig;
@@ -75,7 +75,7 @@ impl JwksService {
 }
 
 impl<B> Service<Request<B>> for JwksService {
-    type Response = Response<Full<Bytes>>;
+    type Response = Response<DocumentBody>;
     type Error = Infallible;
     type Future = Ready<Result<Self::Response, Infallible>>;
 

@@ -63,8 +63,8 @@ impl ToolScopesLayer {
     pub fn new() -> Self {
         Self {
             tools: Arc::default(),
-            body_limit: crate::DEFAULT_BODY_LIMIT,
-            body_timeout: cfg!(feature = "timeout").then_some(crate::DEFAULT_BODY_TIMEOUT),
+            body_limit: crate::guard::DEFAULT_BODY_LIMIT,
+            body_timeout: cfg!(feature = "timeout").then_some(crate::guard::DEFAULT_BODY_TIMEOUT),
             responder: ProblemDetails::default(),
             log: RejectionLog::new("mcp-tools"),
         }

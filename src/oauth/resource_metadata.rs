@@ -6,9 +6,9 @@ use std::convert::Infallible;
 use std::future::{Ready, ready};
 use std::task::{Context, Poll};
 
+use crate::document::DocumentBody;
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::Full;
 use tower_service::Service;
 
 use super::AccessTokens;
@@ -243,7 +243,7 @@ pub struct MetadataService {
 }
 
 impl<B> Service<Request<B>> for MetadataService {
-    type Response = Response<Full<Bytes>>;
+    type Response = Response<DocumentBody>;
     type Error = Infallible;
     type Future = Ready<Result<Self::Response, Infallible>>;
 

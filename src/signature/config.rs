@@ -374,7 +374,7 @@ impl Default for SignatureVerifierBuilder {
             replay_window: None,
             replay_policy: ReplayPolicy::FailClosed,
             release_replay_on: |status| status.is_server_error(),
-            platform_body_limit: crate::DEFAULT_BODY_LIMIT,
+            platform_body_limit: crate::guard::DEFAULT_BODY_LIMIT,
             identify_by_secret: false,
             secret_text: SecretText::Utf8,
             on_behalf_of: None,
@@ -622,7 +622,7 @@ impl SignatureVerifierBuilder {
         self
     }
 
-    /// The largest body the platform delivers (default 1 MiB, [`crate::DEFAULT_BODY_LIMIT`]):
+    /// The largest body the platform delivers (default 1 MiB, [`crate::guard::DEFAULT_BODY_LIMIT`]):
     /// a [`GuardLayer`](crate::GuardLayer) built from this verifier refuses longer bodies
     /// with 413 unless told otherwise with
     /// [`GuardLayer::body_limit`](crate::GuardLayer::body_limit). Presets set their

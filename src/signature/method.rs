@@ -93,7 +93,7 @@ impl Method for SignaturePreference {
             .iter()
             .map(SignatureVerifier::platform_body_limit)
             .max()
-            .unwrap_or(crate::DEFAULT_BODY_LIMIT)
+            .unwrap_or(crate::guard::DEFAULT_BODY_LIMIT)
     }
 
     fn presented(&self, head: &Head<'_>) -> bool {

@@ -8,7 +8,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use callguard::{Caller, GuardedBody};
+use callguard::Caller;
+use callguard::guard::GuardedBody;
 use hmac::{Hmac, KeyInit, Mac};
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};

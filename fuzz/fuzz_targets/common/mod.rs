@@ -6,7 +6,8 @@ use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
-use callguard::{GuardLayer, GuardedBody};
+use callguard::GuardLayer;
+use callguard::guard::GuardedBody;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use tower::{Layer, Service, service_fn};
