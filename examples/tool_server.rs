@@ -73,7 +73,8 @@ use callguard::basic::BasicUsers;
 use callguard::bearer::BearerTokens;
 use callguard::delegation::{Delegation, PlatformUser};
 use callguard::jwt::{
-    JwksService, JwtAlgorithm, JwtConfig, JwtKey, JwtVerifier, TokenIssuer, TokenRequest,
+    JwksService, JwtAlgorithm, JwtConfig, JwtKey, JwtVerifier, Revocations, TokenIssuer,
+    TokenRequest,
 };
 use callguard::replay::{MemoryReplayStore, ReplayPolicy};
 use callguard::scope::RequireScopesLayer;
@@ -658,12 +659,11 @@ fn app(
     // One verifier for the server's own JWTs everywhere, so a revocation reaches every
     // route and its cache. Tokens from elsewhere may lack a jti (PyJWT's do).
     let jwks = JwksService::new(&methods.jwt).ok();
-    let users = JwtVerifier::new(methods.jwt.clone())
-        .with_revocations(
-            MemoryReplayStore::new(memory_store_keys()?),
-            ReplayPolicy::FailClosed,
-        )
-        .allow_tokens_without_jti();
+    let users = JwtVerifier::new(methods.jwt.clone()).revocations(
+        Revocations::new(MemoryReplayStore::new(memory_store_keys()?))
+            .policy(ReplayPolicy::FailClosed)
+            .allow_tokens_without_jti(),
+    );
     let mut accepted: Vec<Authenticator> = vec![
         methods.signature.into(),
         methods.bearer.into(),

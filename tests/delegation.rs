@@ -12,7 +12,7 @@ use callguard::bearer::BearerTokens;
 use callguard::clock::FixedClock;
 use callguard::delegation::{Delegation, PlatformUser};
 use callguard::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtVerifier, TokenIssuer, TokenRequest};
-use callguard::replay::{MemoryReplayStore, ReplayPolicy};
+use callguard::replay::MemoryReplayStore;
 use callguard::scope::RequireScopesLayer;
 use callguard::signature::SignatureVerifier;
 use callguard::{
@@ -237,10 +237,9 @@ async fn a_mismatched_user_does_not_burn_the_delivery_either() {
 
 #[tokio::test]
 async fn a_revoked_user_token_is_refused_before_the_delivery_is_recorded() {
-    let users = users().with_revocations(
+    let users = users().revocations(callguard::jwt::Revocations::new(
         MemoryReplayStore::with_clock(64, FixedClock::at_unix(NOW)),
-        ReplayPolicy::FailClosed,
-    );
+    ));
     let guard = signed_delegation(users.clone());
     let issued = TokenIssuer::new(jwt_config())
         .issue(TokenRequest::new(

@@ -1119,3 +1119,43 @@ async fn a_failed_connection_keeps_the_clients_error_as_its_source() {
     );
     assert!(error.at("http://127.0.0.1/jwks").source().is_some());
 }
+
+#[test]
+fn one_claim_rules_value_configures_an_issuer_and_introspection() {
+    use callguard::ConfigError;
+    use callguard::jwt::ClaimRules;
+    use callguard::oauth::Introspection;
+    let key = SigningKey::new("rsa-a", Algorithm::RS256, "rsa-a.pem");
+    let rules = ClaimRules::new().issuer(ISSUER).audience(RESOURCE);
+    let issuer = Issuer::builder(ISSUER)
+        .keys(fixed_set(&key))
+        .claim_rules(rules.clone())
+        .build()
+        .unwrap();
+    assert_eq!(issuer.audiences().collect::<Vec<_>>(), [RESOURCE]);
+    let introspection = |rules: ClaimRules| {
+        Introspection::builder(
+            "https://as.example.com/introspect",
+            "resource-server",
+            callguard::Secret::from_utf8("introspection-secret-0123").unwrap(),
+            Arc::new(FakeIntrospection {
+                active: Vec::new(),
+                calls: AtomicUsize::new(0),
+                down: false,
+            }) as Arc<dyn HttpClient>,
+        )
+        .claim_rules(rules)
+        .build()
+    };
+    assert!(introspection(rules.clone()).is_ok());
+    // Rules are never dropped without a word: another issuer, or a typ an answer cannot carry.
+    let other = Issuer::builder(OTHER_ISSUER)
+        .keys(fixed_set(&key))
+        .claim_rules(rules.clone())
+        .build();
+    assert!(matches!(other, Err(ConfigError::InvalidComposition { .. })));
+    assert!(matches!(
+        introspection(rules.typ("at+jwt")),
+        Err(ConfigError::InvalidComposition { .. })
+    ));
+}

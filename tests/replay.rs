@@ -191,7 +191,8 @@ fn jwt_guard(
         .build()
         .unwrap();
     (
-        JwtVerifier::new(config.clone()).with_revocations(store, ReplayPolicy::FailClosed),
+        JwtVerifier::new(config.clone())
+            .revocations(callguard::jwt::Revocations::new(store).policy(ReplayPolicy::FailClosed)),
         TokenIssuer::new(config),
     )
 }

@@ -165,7 +165,6 @@ async fn two_replicas_sharing_redis_accept_a_delivery_once_and_refuse_when_redis
 #[tokio::test]
 async fn a_jwt_revoked_through_redis_is_refused_by_every_replica() {
     use callguard::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtVerifier, TokenIssuer, TokenRequest};
-    use callguard::replay::ReplayPolicy;
     let Some(redis) = start_redis() else { return };
     let config = JwtConfig::builder()
         .key(
@@ -185,14 +184,12 @@ async fn a_jwt_revoked_through_redis_is_refused_by_every_replica() {
             Duration::from_secs(300),
         ))
         .unwrap();
-    let replica_a = JwtVerifier::new(config.clone()).with_revocations(
+    let replica_a = JwtVerifier::new(config.clone()).revocations(callguard::jwt::Revocations::new(
         RedisReplayStore::connect(&redis.url).await.unwrap(),
-        ReplayPolicy::FailClosed,
-    );
-    let replica_b = JwtVerifier::new(config).with_revocations(
+    ));
+    let replica_b = JwtVerifier::new(config).revocations(callguard::jwt::Revocations::new(
         RedisReplayStore::connect(&redis.url).await.unwrap(),
-        ReplayPolicy::FailClosed,
-    );
+    ));
     let bearer = vec![(
         "authorization".to_owned(),
         format!("Bearer {}", token.access_token),

@@ -297,11 +297,14 @@ fn a_typ_with_a_multibyte_character_at_the_media_type_boundary_is_refused() {
 // 7. A `jti` that is not a string is an invalid token; with a denylist, one is required.
 #[test]
 fn a_non_string_jti_is_refused_and_revocation_cannot_be_sidestepped() {
-    let verifier = JwtVerifier::new(jwt_config().build().unwrap()).with_revocations(
-        MemoryReplayStore::with_clock(64, FixedClock::at_unix(NOW)),
-        ReplayPolicy::FailClosed,
-    );
-    let guard = verifier.clone().layer();
+    let denylist = || {
+        callguard::jwt::Revocations::new(MemoryReplayStore::with_clock(
+            64,
+            FixedClock::at_unix(NOW),
+        ))
+    };
+    let verifier = JwtVerifier::new(jwt_config().build().unwrap());
+    let guard = verifier.clone().revocations(denylist()).layer();
     let numeric = hs256(&json!({"alg": "HS256"}), &claims(json!({"jti": 42})));
     assert_eq!(
         common::present_bearer(&guard, &numeric).0,
@@ -313,9 +316,25 @@ fn a_non_string_jti_is_refused_and_revocation_cannot_be_sidestepped() {
         StatusCode::UNAUTHORIZED,
         "with a denylist, a token without jti cannot be revoked"
     );
-    let opted_out = verifier.allow_tokens_without_jti().layer();
+    let opted_out = verifier
+        .clone()
+        .revocations(denylist().allow_tokens_without_jti())
+        .layer();
     assert_eq!(
         common::present_bearer(&opted_out, &without).0,
+        StatusCode::OK
+    );
+    // The deprecated setters configure the same denylist for one release.
+    #[allow(deprecated)]
+    let deprecated = verifier
+        .with_revocations(
+            MemoryReplayStore::with_clock(64, FixedClock::at_unix(NOW)),
+            ReplayPolicy::FailClosed,
+        )
+        .allow_tokens_without_jti()
+        .layer();
+    assert_eq!(
+        common::present_bearer(&deprecated, &without).0,
         StatusCode::OK
     );
     let plain = JwtVerifier::new(jwt_config().build().unwrap()).layer();

@@ -726,3 +726,76 @@ async fn tokens_minted_with_a_private_key_verify_from_the_published_key_set() {
         .unwrap();
     assert!(JwksService::new(&secret_only).is_err());
 }
+
+#[tokio::test]
+async fn one_claim_rules_value_configures_minting_and_verifying_and_audience_adds() {
+    use callguard::jwt::ClaimRules;
+    let key = || {
+        JwtKey::hmac(
+            JwtAlgorithm::HS256,
+            &Secret::from_utf8("a-jwt-signing-key-of-32-bytes!!!").unwrap(),
+        )
+        .unwrap()
+    };
+    let rules = ClaimRules::new()
+        .issuer("callguard-example")
+        .audience("tools")
+        .audience("billing")
+        .typ("at+jwt")
+        .clock(now());
+    let both = JwtConfig::builder()
+        .key("mint", key())
+        .claim_rules(rules.clone())
+        .build()
+        .unwrap();
+    assert_eq!(
+        both.claim_rules().audiences().collect::<Vec<_>>(),
+        ["tools", "billing"]
+    );
+    let token = TokenIssuer::new(both)
+        .issue(TokenRequest::new(
+            "agent-7",
+            Scopes::empty(),
+            Duration::from_secs(60),
+        ))
+        .unwrap();
+    let claims: Value = serde_json::from_slice(&base64url_decode(
+        token.access_token.split('.').nth(1).unwrap(),
+    ))
+    .unwrap();
+    assert_eq!(claims["aud"], json!(["tools", "billing"]));
+    // A resource that accepts one of the two audiences accepts the token.
+    let tools_only = JwtConfig::builder()
+        .key("mint", key())
+        .claim_rules(
+            ClaimRules::new()
+                .issuer("callguard-example")
+                .typ("at+jwt")
+                .clock(now()),
+        )
+        .audience("tools")
+        .build()
+        .unwrap();
+    let bearer = format!("Bearer {}", token.access_token);
+    let response = send(app(tools_only), Some(&bearer)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    // One naming neither refuses it for its audience.
+    let elsewhere = JwtConfig::builder()
+        .key("mint", key())
+        .claim_rules(rules.clone())
+        .claim_rules(ClaimRules::new().audience("elsewhere").clock(now()))
+        .build()
+        .unwrap();
+    let response = send(app(elsewhere), Some(&bearer)).await;
+    assert_eq!(kind(&response), Some(AuthErrorKind::InvalidClaims));
+    // Text that ends up in headers and logs is checked once, wherever the rules go.
+    let error = JwtConfig::builder()
+        .key("mint", key())
+        .claim_rules(ClaimRules::new().audience("bad\"audience"))
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        error,
+        callguard::ConfigError::InvalidValue { field: "audience" }
+    );
+}

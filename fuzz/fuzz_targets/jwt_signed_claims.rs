@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use callguard::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtVerifier};
+use callguard::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtVerifier, Revocations};
 use callguard::replay::{MemoryReplayStore, ReplayPolicy};
 use callguard::{GuardLayer, Secret};
 use hmac::{Hmac, KeyInit, Mac};
@@ -33,7 +33,7 @@ static GUARD: LazyLock<GuardLayer> = LazyLock::new(|| {
         .build()
         .expect("a valid JWT configuration");
     JwtVerifier::new(config)
-        .with_revocations(MemoryReplayStore::default(), ReplayPolicy::FailClosed)
+        .revocations(Revocations::new(MemoryReplayStore::default()).policy(ReplayPolicy::FailClosed))
         .layer()
 });
 

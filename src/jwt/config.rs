@@ -7,7 +7,8 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use super::key::JwtKey;
-use crate::clock::{Clock, SystemClock};
+use super::rules::ClaimRules;
+use crate::clock::Clock;
 use crate::error::{ConfigError, check_token_text};
 
 /// The default leeway for `exp` and `nbf`: 10 seconds of clock skew.
@@ -28,11 +29,14 @@ pub(crate) struct Inner {
     pub(crate) sole_kid: Option<Box<str>>,
     pub(crate) signing_kid: Option<Arc<str>>,
     pub(crate) issuer: Option<Arc<str>>,
-    pub(crate) audience: Option<Arc<str>>,
+    /// Accepted in `aud`; minted tokens name them all.
+    pub(crate) audiences: Vec<Arc<str>>,
     pub(crate) typ: Option<Arc<str>>,
     pub(crate) leeway: i64,
     pub(crate) max_ttl: Duration,
     pub(crate) clock: Arc<dyn Clock>,
+    /// The rules as configured.
+    pub(crate) rules: ClaimRules,
 }
 
 /// Keys, issuer, audience, token type, leeway and clock for JWTs this server verifies and
@@ -66,6 +70,11 @@ impl JwtConfig {
     pub fn kids(&self) -> impl Iterator<Item = &str> {
         self.inner.keys.keys().map(|k| &**k)
     }
+
+    /// The claim rules tokens are verified against.
+    pub fn claim_rules(&self) -> &ClaimRules {
+        &self.inner.rules
+    }
 }
 
 impl fmt::Debug for JwtConfig {
@@ -75,7 +84,7 @@ impl fmt::Debug for JwtConfig {
             .field("kids", &self.kids().collect::<Vec<_>>())
             .field("signing_kid", &i.signing_kid)
             .field("issuer", &i.issuer)
-            .field("audience", &i.audience)
+            .field("audiences", &i.audiences)
             .field("typ", &i.typ)
             .field("leeway_secs", &i.leeway)
             .finish_non_exhaustive()
@@ -86,12 +95,8 @@ impl fmt::Debug for JwtConfig {
 pub struct JwtConfigBuilder {
     keys: Vec<(String, JwtKey)>,
     signing_kid: Option<String>,
-    issuer: Option<String>,
-    audience: Option<String>,
-    typ: Option<String>,
-    leeway: Duration,
+    rules: ClaimRules,
     max_ttl: Duration,
-    clock: Arc<dyn Clock>,
 }
 
 impl Default for JwtConfigBuilder {
@@ -99,12 +104,8 @@ impl Default for JwtConfigBuilder {
         Self {
             keys: Vec::new(),
             signing_kid: None,
-            issuer: None,
-            audience: None,
-            typ: None,
-            leeway: DEFAULT_LEEWAY,
+            rules: ClaimRules::new(),
             max_ttl: DEFAULT_MAX_TTL,
-            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -135,17 +136,27 @@ impl JwtConfigBuilder {
         self
     }
 
-    /// Require and mint this `iss`.
+    /// The claim rules tokens are verified against and minted to satisfy, all at once
+    /// (replacing any set before): issuer, audiences, `typ`, leeway, clock.
     #[must_use]
-    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.issuer = Some(issuer.into());
+    pub fn claim_rules(mut self, rules: ClaimRules) -> Self {
+        self.rules = rules;
         self
     }
 
-    /// Require and mint this `aud`.
+    /// Require and mint this `iss` ([`ClaimRules::issuer`]).
+    #[must_use]
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.rules = self.rules.issuer(issuer);
+        self
+    }
+
+    /// Accept tokens whose `aud` names `audience`; call again to accept several
+    /// ([`ClaimRules::audience`]). Minted tokens name every audience configured (one as a
+    /// string, several as an array).
     #[must_use]
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.audience = Some(audience.into());
+        self.rules = self.rules.audience(audience);
         self
     }
 
@@ -153,14 +164,14 @@ impl JwtConfigBuilder {
     /// case-insensitively, with or without the `application/` prefix.
     #[must_use]
     pub fn typ(mut self, typ: impl Into<String>) -> Self {
-        self.typ = Some(typ.into());
+        self.rules = self.rules.typ(typ);
         self
     }
 
     /// Clock skew allowed on `exp` and `nbf` (default 10 s).
     #[must_use]
     pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.leeway = leeway;
+        self.rules = self.rules.leeway(leeway);
         self
     }
 
@@ -174,7 +185,7 @@ impl JwtConfigBuilder {
     /// The clock for `exp`, `nbf` and `iat` (default [`SystemClock`]).
     #[must_use]
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        self.rules = self.rules.clock(clock);
         self
     }
 
@@ -193,15 +204,7 @@ impl JwtConfigBuilder {
                 verifier: "jwt".to_owned(),
             });
         }
-        for (value, field) in [
-            (&self.issuer, "issuer"),
-            (&self.audience, "audience"),
-            (&self.typ, "typ"),
-        ] {
-            if let Some(value) = value {
-                check_token_text(value, field)?;
-            }
-        }
+        self.rules.check()?;
         let sole_kid = (self.keys.len() == 1).then(|| self.keys[0].0.clone().into_boxed_str());
         let signing_kid = match self.signing_kid {
             Some(kid) => match self.keys.iter().find(|(k, _)| *k == kid) {
@@ -244,12 +247,18 @@ impl JwtConfigBuilder {
                 keys,
                 sole_kid,
                 signing_kid: signing_kid.map(Into::into),
-                issuer: self.issuer.map(Into::into),
-                audience: self.audience.map(Into::into),
-                typ: self.typ.map(Into::into),
-                leeway: i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX),
+                issuer: self.rules.issuer.as_deref().map(Into::into),
+                audiences: self
+                    .rules
+                    .audiences
+                    .iter()
+                    .map(|a| a.as_str().into())
+                    .collect(),
+                typ: self.rules.typ.as_deref().map(Into::into),
+                leeway: self.rules.leeway_secs(),
                 max_ttl: self.max_ttl,
-                clock: self.clock,
+                clock: Arc::clone(&self.rules.clock),
+                rules: self.rules,
             }),
         })
     }

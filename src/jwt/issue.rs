@@ -213,8 +213,15 @@ impl TokenIssuer {
         if let Some(issuer) = &inner.issuer {
             claims.insert("iss".into(), Value::from(&**issuer));
         }
-        if let Some(audience) = &inner.audience {
-            claims.insert("aud".into(), Value::from(&**audience));
+        match inner.audiences.as_slice() {
+            [] => {}
+            [audience] => {
+                claims.insert("aud".into(), Value::from(&**audience));
+            }
+            audiences => {
+                let all = audiences.iter().map(|a| Value::from(&**a)).collect();
+                claims.insert("aud".into(), Value::Array(all));
+            }
         }
         claims.insert("sub".into(), Value::from(request.subject));
         claims.insert("iat".into(), Value::from(now));

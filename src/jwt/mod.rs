@@ -51,6 +51,7 @@ mod issue;
 mod jwk;
 mod key;
 mod publish;
+mod rules;
 mod verify;
 
 pub use config::{DEFAULT_LEEWAY, DEFAULT_MAX_TTL, JwtConfig, JwtConfigBuilder};
@@ -60,10 +61,11 @@ pub use jwk::JwtKeySet;
 pub use key::KeyError;
 pub use key::{JwtAlgorithm, JwtKey};
 pub use publish::JwksService;
+pub use rules::ClaimRules;
 pub(crate) use verify::RevocationCheck;
 #[cfg(feature = "oauth")]
 pub(crate) use verify::{
-    ClaimRules, ClaimsChecked, Revocations, TokenCache, TypRule, Verified, names_audience,
-    refuse_key_binding, subject_of,
+    ClaimsChecked, RulesInForce, TokenCache, TypRule, Verified, names_audience, refuse_key_binding,
+    subject_of,
 };
-pub use verify::{DEFAULT_CACHE_BYTES, DEFAULT_CACHE_CAPACITY, JwtVerifier};
+pub use verify::{DEFAULT_CACHE_BYTES, DEFAULT_CACHE_CAPACITY, JwtVerifier, Revocations};

@@ -170,22 +170,64 @@ pub struct JwtVerifier {
     revocations: Option<Revocations>,
 }
 
-/// Where revoked `jti`s are kept, and what to do when that store cannot answer.
+/// A denylist of revoked tokens: where revoked `jti`s are kept, what to do when that store
+/// cannot answer, and whether a token without `jti` (which no revocation could reach) is
+/// accepted. One value, given to [`JwtVerifier::revocations`] or
+/// [`AccessTokens::revocations`](crate::oauth::AccessTokens::revocations).
+///
+/// ```
+/// use callguard::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtVerifier, Revocations};
+/// use callguard::replay::{MemoryReplayStore, ReplayPolicy};
+/// use callguard::Secret;
+///
+/// let key = JwtKey::hmac(JwtAlgorithm::HS256, &Secret::from_utf8("a-jwt-signing-key-of-32-bytes!!!")?)?;
+/// let revocations = Revocations::new(MemoryReplayStore::default())
+///     .policy(ReplayPolicy::FailClosed)
+///     .allow_tokens_without_jti();
+/// let verifier = JwtVerifier::new(JwtConfig::builder().key("k1", key).build()?)
+///     .revocations(revocations);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
-pub(crate) struct Revocations {
+pub struct Revocations {
     store: Arc<dyn ReplayStore>,
     policy: ReplayPolicy,
     /// Refuse tokens without `jti`, which no revocation could reach (the default).
-    pub(crate) require_jti: bool,
+    require_jti: bool,
+}
+
+impl std::fmt::Debug for Revocations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Revocations")
+            .field("policy", &self.policy)
+            .field("require_jti", &self.require_jti)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Revocations {
-    pub(crate) fn new(store: impl ReplayStore, policy: ReplayPolicy) -> Self {
+    /// Revoked `jti`s kept in `store`; a store that cannot answer refuses the token (503,
+    /// [`ReplayPolicy::FailClosed`]), and a token without `jti` is refused (401).
+    pub fn new(store: impl ReplayStore) -> Self {
         Self {
             store: Arc::new(store),
-            policy,
+            policy: ReplayPolicy::FailClosed,
             require_jti: true,
         }
+    }
+
+    /// What to do when the store cannot answer (default: refuse, 503).
+    #[must_use]
+    pub fn policy(mut self, policy: ReplayPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Accept tokens that carry no `jti` too (they cannot be revoked before their `exp`).
+    #[must_use]
+    pub fn allow_tokens_without_jti(mut self) -> Self {
+        self.require_jti = false;
+        self
     }
 
     /// The check owed for an accepted caller: a token without `jti` is refused unless
@@ -257,34 +299,34 @@ impl JwtVerifier {
         }
     }
 
-    /// Check every token's `jti` against `store`, a denylist filled by
-    /// [`revoke`](Self::revoke), so a compromised token can be cut off before its `exp`.
-    /// Cached tokens are checked too. A store that cannot answer refuses the token (503)
-    /// under `policy`'s default, fail closed.
-    ///
-    /// A token without a `jti` could never be revoked, so with a denylist it is refused
-    /// (401) unless [`allow_tokens_without_jti`](Self::allow_tokens_without_jti) says
-    /// otherwise. A `jti` that is not a string is refused whether or not a denylist is set.
+    /// Check every token's `jti` against a denylist filled by [`revoke`](Self::revoke), so
+    /// a compromised token can be cut off before its `exp`. Cached tokens are checked too.
+    /// [`Revocations`] says where the denylist is kept, what happens when it cannot answer
+    /// (503 by default) and whether a token without `jti` is accepted (not by default: it
+    /// could never be revoked). A `jti` that is not a string is refused whether or not a
+    /// denylist is set.
     #[must_use]
-    pub fn with_revocations(mut self, store: impl ReplayStore, policy: ReplayPolicy) -> Self {
-        self.revocations = Some(Revocations::new(store, policy));
+    pub fn revocations(mut self, revocations: Revocations) -> Self {
+        self.revocations = Some(revocations);
         self
     }
 
-    /// With a denylist, still accept tokens that carry no `jti` (they cannot be revoked
-    /// before their `exp`). Without a denylist this changes nothing.
-    ///
-    /// ```
-    /// use callguard::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtVerifier};
-    /// use callguard::replay::{MemoryReplayStore, ReplayPolicy};
-    /// use callguard::Secret;
-    ///
-    /// let key = JwtKey::hmac(JwtAlgorithm::HS256, &Secret::from_utf8("a-jwt-signing-key-of-32-bytes!!!")?)?;
-    /// let verifier = JwtVerifier::new(JwtConfig::builder().key("k1", key).build()?)
-    ///     .with_revocations(MemoryReplayStore::default(), ReplayPolicy::FailClosed)
-    ///     .allow_tokens_without_jti();
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
+    /// Replaced by [`revocations`](Self::revocations) with one [`Revocations`] value.
+    #[deprecated(
+        since = "0.2.0",
+        note = "use .revocations(Revocations::new(store).policy(policy))"
+    )]
+    #[must_use]
+    pub fn with_revocations(self, store: impl ReplayStore, policy: ReplayPolicy) -> Self {
+        self.revocations(Revocations::new(store).policy(policy))
+    }
+
+    /// Replaced by [`Revocations::allow_tokens_without_jti`]: this one works only after a
+    /// denylist was set.
+    #[deprecated(
+        since = "0.2.0",
+        note = "use Revocations::new(store).allow_tokens_without_jti()"
+    )]
     #[must_use]
     pub fn allow_tokens_without_jti(mut self) -> Self {
         if let Some(revocations) = &mut self.revocations {
@@ -358,9 +400,9 @@ impl JwtVerifier {
             (_, kid) => kid.and_then(|kid| inner.keys.get(kid)).ok_or(unknown_kid)?,
         };
         let typ = inner.typ.as_ref().map(std::slice::from_ref);
-        let rules = ClaimRules {
+        let rules = RulesInForce {
             issuer: inner.issuer.as_deref(),
-            audiences: inner.audience.as_slice(),
+            audiences: &inner.audiences,
             typ: typ.map(|accepted| TypRule {
                 accepted,
                 absent_ok: false,
@@ -378,7 +420,7 @@ impl JwtVerifier {
 }
 
 /// What a token's header and claims must satisfy, besides its signature.
-pub(crate) struct ClaimRules<'a> {
+pub(crate) struct RulesInForce<'a> {
     /// The `iss` required, as a string.
     pub(crate) issuer: Option<&'a str>,
     /// The audiences of which `aud` must name one (none: no requirement).
@@ -408,7 +450,7 @@ impl Jws<'_> {
     pub(crate) fn check(
         &self,
         key: &super::JwtKey,
-        rules: &ClaimRules<'_>,
+        rules: &RulesInForce<'_>,
     ) -> Result<ClaimsChecked, Refusal> {
         use AuthErrorKind::InvalidClaims;
         self.verify_signature(key)?;

@@ -14,7 +14,7 @@ use crate::caller::{AuthMethod, Caller, Claims, Scopes};
 use crate::error::{AuthErrorKind, ConfigError, Refusal};
 use crate::jws::Jws;
 use crate::jwt::{
-    ClaimRules, ClaimsChecked, DEFAULT_CACHE_CAPACITY, JwtKeySet, RevocationCheck, Revocations,
+    ClaimsChecked, DEFAULT_CACHE_CAPACITY, JwtKeySet, RevocationCheck, Revocations, RulesInForce,
     TokenCache, TypRule, Verified, subject_of,
 };
 use crate::keys::KeyState;
@@ -128,13 +128,21 @@ impl AccessTokens {
         self.rebuild(|inner| inner.cache = None)
     }
 
-    /// Check every token's `jti` against `store` (a denylist filled by
-    /// [`revoke`](Self::revoke)), as [`JwtVerifier::with_revocations`](crate::jwt::JwtVerifier::with_revocations)
-    /// does; a token without `jti` is then refused.
+    /// Check every token's `jti` against a denylist filled by [`revoke`](Self::revoke),
+    /// as [`JwtVerifier::revocations`](crate::jwt::JwtVerifier::revocations) does.
+    #[must_use]
+    pub fn revocations(self, revocations: Revocations) -> Self {
+        self.rebuild(|inner| inner.revocations = Some(revocations))
+    }
+
+    /// Replaced by [`revocations`](Self::revocations) with one [`Revocations`] value.
+    #[deprecated(
+        since = "0.2.0",
+        note = "use .revocations(Revocations::new(store).policy(policy))"
+    )]
     #[must_use]
     pub fn with_revocations(self, store: impl ReplayStore, policy: ReplayPolicy) -> Self {
-        let revocations = Revocations::new(store, policy);
-        self.rebuild(|inner| inner.revocations = Some(revocations))
+        self.revocations(Revocations::new(store).policy(policy))
     }
 
     fn rebuild(self, change: impl FnOnce(&mut AccessInner)) -> Self {
@@ -327,7 +335,7 @@ impl AccessTokens {
             .ok_or(Refusal::by(AuthErrorKind::InvalidCredentials, "kid"))?;
         let ClaimsChecked { claims, exp } = parsed.check(
             &pinned.key,
-            &ClaimRules {
+            &RulesInForce {
                 issuer: Some(&rules.issuer),
                 audiences: &rules.audiences,
                 typ: Some(TypRule {

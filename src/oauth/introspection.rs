@@ -17,8 +17,9 @@ use serde_json::{Map, Value};
 use super::access_token::access_token_scopes;
 use crate::caller::{AuthMethod, Caller, Claims};
 use crate::client::ClientAddr;
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::error::{AuthErrorKind, ConfigError, Refusal, check_token_text};
+use crate::jwt::ClaimRules;
 use crate::jwt::TokenCache;
 use crate::keys::{FetchError, HttpClient, check_url};
 use crate::secret::Secret;
@@ -102,6 +103,8 @@ struct IntrospectionInner {
     client: Arc<dyn HttpClient>,
     issuer: Option<Arc<str>>,
     audiences: Vec<Arc<str>>,
+    /// Clock skew allowed on `exp` and `nbf`.
+    leeway: i64,
     clock: Arc<dyn Clock>,
     timeout: Duration,
     max_bytes: usize,
@@ -130,9 +133,7 @@ pub struct IntrospectionBuilder {
     client_id: String,
     client_secret: Secret,
     http: Arc<dyn HttpClient>,
-    issuer: Option<String>,
-    audiences: Vec<String>,
-    clock: Arc<dyn Clock>,
+    rules: ClaimRules,
     allow_loopback_http: bool,
     timeout: Duration,
 }
@@ -160,9 +161,7 @@ impl Introspection {
             client_id: client_id.into(),
             client_secret,
             http,
-            issuer: None,
-            audiences: Vec::new(),
-            clock: Arc::new(SystemClock),
+            rules: ClaimRules::new(),
             allow_loopback_http: false,
             timeout: Duration::from_secs(5),
         }
@@ -170,24 +169,34 @@ impl Introspection {
 }
 
 impl IntrospectionBuilder {
-    /// Require active tokens' `iss` to be `issuer`.
+    /// The claim rules active tokens are held to, all at once (replacing any set before):
+    /// issuer, audiences, leeway and clock. An introspection answer has no header, so
+    /// rules naming a `typ` are refused when built.
+    #[must_use]
+    pub fn claim_rules(mut self, rules: ClaimRules) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// Require active tokens' `iss` to be `issuer` ([`ClaimRules::issuer`]).
     #[must_use]
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.issuer = Some(issuer.into());
+        self.rules = self.rules.issuer(issuer);
         self
     }
 
-    /// Require active tokens' `aud` to name `audience`; call again for several.
+    /// Require active tokens' `aud` to name `audience`; call again for several
+    /// ([`ClaimRules::audience`]).
     #[must_use]
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.audiences.push(audience.into());
+        self.rules = self.rules.audience(audience);
         self
     }
 
-    /// The clock `exp` is checked against.
+    /// The clock `exp` and `nbf` are checked against.
     #[must_use]
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        self.rules = self.rules.clock(clock);
         self
     }
 
@@ -219,14 +228,17 @@ impl IntrospectionBuilder {
             }
         })?;
         check_token_text(&self.client_id, "client id")?;
-        if self.audiences.is_empty() {
+        if self.rules.audiences.is_empty() {
             return Err(ConfigError::InvalidComposition {
                 reason: "introspection needs at least one audience: this resource's identifier",
             });
         }
-        for value in self.issuer.iter().chain(&self.audiences) {
-            check_token_text(value, "audience or issuer")?;
+        if self.rules.typ.is_some() {
+            return Err(ConfigError::InvalidComposition {
+                reason: "an introspection answer has no typ header to check; leave typ out of its claim rules",
+            });
         }
+        self.rules.check()?;
         // RFC 6749 §2.3.1: the id and secret are form-urlencoded before Basic encoding.
         let encode = |text: &[u8]| form_urlencoded::byte_serialize(text).collect::<String>();
         let credentials = zeroize::Zeroizing::new(format!(
@@ -248,9 +260,15 @@ impl IntrospectionBuilder {
                 endpoint,
                 authorization,
                 client: self.http,
-                issuer: self.issuer.map(Into::into),
-                audiences: self.audiences.into_iter().map(Into::into).collect(),
-                clock: self.clock,
+                issuer: self.rules.issuer.as_deref().map(Into::into),
+                audiences: self
+                    .rules
+                    .audiences
+                    .iter()
+                    .map(|a| a.as_str().into())
+                    .collect(),
+                leeway: self.rules.leeway_secs(),
+                clock: self.rules.clock,
                 timeout: self.timeout,
                 max_bytes: 64 * 1024,
                 max_positive_ttl: seconds(DEFAULT_MAX_POSITIVE_TTL),
@@ -278,7 +296,7 @@ impl Introspection {
         let inner = &self.inner;
         let key = TokenCache::key(token);
         let now = inner.clock.unix_seconds();
-        if let Some(hit) = inner.cache.lookup(&key, now, 0) {
+        if let Some(hit) = inner.cache.lookup(&key, now, inner.leeway) {
             return Introspected::Cached(hit);
         }
         if inner.negative.get(&key).is_some_and(|until| until > now) {
@@ -416,13 +434,13 @@ impl Introspection {
         let now = inner.clock.unix_seconds();
         if let Some(exp) = answer.get("exp") {
             let exp = exp.as_i64().ok_or(Refusal::by(InvalidClaims, "exp"))?;
-            if now >= exp {
+            if now.saturating_sub(inner.leeway) >= exp {
                 return Err(Refusal::by(AuthErrorKind::TokenExpired, "exp"));
             }
         }
         if let Some(nbf) = answer.get("nbf") {
             let nbf = nbf.as_i64().ok_or(Refusal::by(InvalidClaims, "nbf"))?;
-            if now < nbf {
+            if now.saturating_add(inner.leeway) < nbf {
                 return Err(Refusal::by(AuthErrorKind::TokenNotYetValid, "nbf"));
             }
         }

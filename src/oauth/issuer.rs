@@ -5,9 +5,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::error::{ConfigError, check_token_text};
-use crate::jwt::{DEFAULT_LEEWAY, JwtKeySet};
+use crate::jwt::{ClaimRules, JwtKeySet};
 use crate::keys::{FetchError, HttpClient, RemoteKeySettings, RemoteKeys, check_url, get_document};
 
 /// Where an issuer's verification keys come from.
@@ -59,10 +59,8 @@ impl Issuer {
         IssuerBuilder {
             issuer: issuer.into(),
             keys: None,
-            audiences: Vec::new(),
+            rules: ClaimRules::new(),
             allow_jwt_typ: false,
-            leeway: DEFAULT_LEEWAY,
-            clock: Arc::new(SystemClock),
         }
     }
 
@@ -133,17 +131,15 @@ impl Issuer {
 pub struct IssuerBuilder {
     issuer: String,
     keys: Option<IssuerKeys>,
-    audiences: Vec<String>,
+    rules: ClaimRules,
     allow_jwt_typ: bool,
-    leeway: Duration,
-    clock: Arc<dyn Clock>,
 }
 
 impl fmt::Debug for IssuerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IssuerBuilder")
             .field("issuer", &self.issuer)
-            .field("audiences", &self.audiences)
+            .field("rules", &self.rules)
             .finish_non_exhaustive()
     }
 }
@@ -163,11 +159,20 @@ impl IssuerBuilder {
         self
     }
 
+    /// The claim rules this issuer's tokens are verified against, all at once (replacing
+    /// any set before): audiences, leeway, clock, and `typ` (RFC 9068's `at+jwt` when the
+    /// rules name none). The rules' issuer, when set, must be this issuer's identifier.
+    #[must_use]
+    pub fn claim_rules(mut self, rules: ClaimRules) -> Self {
+        self.rules = rules;
+        self
+    }
+
     /// Accept tokens whose `aud` names `audience` (this resource's identifier, RFC 8707);
-    /// call again to accept several.
+    /// call again to accept several ([`ClaimRules::audience`]).
     #[must_use]
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.audiences.push(audience.into());
+        self.rules = self.rules.audience(audience);
         self
     }
 
@@ -182,14 +187,14 @@ impl IssuerBuilder {
     /// Clock skew allowed for `exp` and `nbf` (default 10 s).
     #[must_use]
     pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.leeway = leeway;
+        self.rules = self.rules.leeway(leeway);
         self
     }
 
     /// The clock `exp` and `nbf` are checked against.
     #[must_use]
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        self.rules = self.rules.clock(clock);
         self
     }
 
@@ -205,15 +210,19 @@ impl IssuerBuilder {
         let keys = self.keys.ok_or_else(|| ConfigError::NoSecrets {
             verifier: format!("issuer {}", self.issuer),
         })?;
-        if self.audiences.is_empty() {
+        let rules = self.rules;
+        if rules.audiences.is_empty() {
             return Err(ConfigError::InvalidComposition {
                 reason: "an issuer needs at least one audience: this resource's identifier",
             });
         }
-        for audience in &self.audiences {
-            check_token_text(audience, "audience")?;
+        rules.check()?;
+        if rules.issuer.as_ref().is_some_and(|iss| *iss != self.issuer) {
+            return Err(ConfigError::InvalidComposition {
+                reason: "the claim rules name another issuer than the issuer they are given to",
+            });
         }
-        let mut typ: Vec<Arc<str>> = vec!["at+jwt".into()];
+        let mut typ: Vec<Arc<str>> = vec![rules.typ.as_deref().unwrap_or("at+jwt").into()];
         if self.allow_jwt_typ {
             typ.push("JWT".into());
         }
@@ -221,11 +230,11 @@ impl IssuerBuilder {
             inner: Arc::new(IssuerInner {
                 issuer: self.issuer.into(),
                 keys,
-                audiences: self.audiences.into_iter().map(Into::into).collect(),
+                audiences: rules.audiences.iter().map(|a| a.as_str().into()).collect(),
                 typ,
                 allow_jwt_typ: self.allow_jwt_typ,
-                leeway: i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX),
-                clock: self.clock,
+                leeway: rules.leeway_secs(),
+                clock: rules.clock,
             }),
         })
     }
