@@ -23,7 +23,7 @@ mod json;
 mod jws;
 #[cfg(feature = "jwt")]
 pub mod jwt;
-#[cfg(feature = "oauth")]
+#[cfg(feature = "keys")]
 pub mod keys;
 pub mod mcp;
 #[cfg(feature = "oauth")]

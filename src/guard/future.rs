@@ -80,7 +80,7 @@ fn finish_detached(mut step: StoreFuture) {
     if Pin::new(&mut step).poll(&mut cx).is_ready() {
         return;
     }
-    #[cfg(any(feature = "timeout", feature = "oauth", feature = "redis"))]
+    #[cfg(any(feature = "timeout", feature = "keys", feature = "redis"))]
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(async move {
             if let Err(error) = step.await {

@@ -270,13 +270,13 @@ impl JwtConfigBuilder {
 pub(crate) fn install_crypto_backend() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
-        #[cfg(feature = "jwt-aws-lc-rs")]
+        #[cfg(feature = "aws-lc-rs")]
         let provider = &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
-        #[cfg(all(feature = "jwt-rust-crypto", not(feature = "jwt-aws-lc-rs")))]
+        #[cfg(all(feature = "rust-crypto", not(feature = "aws-lc-rs")))]
         let provider = &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER;
         // Another library may have installed one already; any installed provider is fine.
         // (Without a backend the crate does not build: `jwt/mod.rs` says why, alone.)
-        #[cfg(any(feature = "jwt-aws-lc-rs", feature = "jwt-rust-crypto"))]
+        #[cfg(any(feature = "aws-lc-rs", feature = "rust-crypto"))]
         let _ = provider.install_default();
     });
 }

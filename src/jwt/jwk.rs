@@ -246,7 +246,7 @@ impl JwtKeySet {
     }
 }
 
-#[cfg(feature = "oauth")]
+#[cfg(feature = "keys")]
 impl crate::keys::KeyDocument for JwtKeySet {
     fn parse(body: &[u8], max_keys: usize) -> Result<Self, crate::keys::FetchError> {
         Self::from_json(body, max_keys).map_err(|error| match error {

@@ -33,18 +33,16 @@
 //! # Crypto backend
 //!
 //! `jsonwebtoken` needs exactly one crypto backend and panics at run time without one.
-//! callguard chooses for you: the default feature `jwt-aws-lc-rs` uses aws-lc-rs (4x to 9x
-//! faster than the pure-Rust backend for RSA and ECDSA); `jwt-rust-crypto` (with
+//! callguard chooses for you: the default feature `aws-lc-rs` uses aws-lc-rs (4x to 9x
+//! faster than the pure-Rust backend for RSA and ECDSA); `rust-crypto` (with
 //! `default-features = false`) uses RustCrypto instead. callguard installs the chosen
 //! backend explicitly when a [`JwtConfig`] is built, and prefers aws-lc-rs if both features
 //! end up enabled, so the panic cannot happen through this crate.
 //!
 //! [`GuardLayer`]: crate::GuardLayer
 
-#[cfg(not(any(feature = "jwt-aws-lc-rs", feature = "jwt-rust-crypto")))]
-compile_error!(
-    "callguard's `jwt` feature needs a backend: enable `jwt-aws-lc-rs` or `jwt-rust-crypto`"
-);
+#[cfg(not(any(feature = "aws-lc-rs", feature = "rust-crypto")))]
+compile_error!("callguard's `jwt` feature needs a backend: enable `aws-lc-rs` or `rust-crypto`");
 
 mod config;
 mod issue;

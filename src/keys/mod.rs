@@ -1,4 +1,4 @@
-//! Keys held by others (feature `oauth`): one mechanism for every key set callguard fetches
+//! Keys held by others (feature `keys`, which `oauth` turns on): one mechanism for every key set callguard fetches
 //! (an authorization server's JWKS today, agents' key directories next).
 //!
 //! A [`RemoteKeys`] is fetched off the request path under limits (`https` only, plain
@@ -18,6 +18,9 @@ mod remote;
 #[cfg(feature = "reqwest")]
 pub use self::http::ReqwestClient;
 pub use self::http::{FetchError, HttpClient, HttpFuture};
+// What the key mechanism offers its consumers inside the crate: OAuth's today.
+#[cfg_attr(not(feature = "oauth"), allow(unused_imports))]
 pub(crate) use self::http::{check_url, get_document};
 pub use remote::{KeyDocument, RemoteKeySettings, RemoteKeys};
+#[cfg_attr(not(feature = "oauth"), allow(unused_imports))]
 pub(crate) use remote::{KeyState, KeyWait};

@@ -2,6 +2,10 @@
 //! background, refetched on an unknown key id at most once per interval, single-flight, and
 //! kept when a refresh fails.
 
+// The request-path side (`state`, `refetch`) has one consumer today, `oauth`; agents' key
+// directories are the next.
+#![cfg_attr(not(feature = "oauth"), allow(dead_code))]
+
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -18,6 +22,7 @@ use super::http::{FetchError, HttpClient, check_url, get_document};
 /// limits that are part of what callguard promises.
 mod sealed {
     pub trait Sealed {}
+    #[cfg(feature = "jwt")]
     impl Sealed for crate::jwt::JwtKeySet {}
 }
 
