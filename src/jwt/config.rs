@@ -182,7 +182,7 @@ impl JwtConfigBuilder {
         self
     }
 
-    /// The clock for `exp`, `nbf` and `iat` (default [`SystemClock`]).
+    /// The clock for `exp`, `nbf` and `iat` (default [`SystemClock`](crate::clock::SystemClock)).
     #[must_use]
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.rules = self.rules.clock(clock);
