@@ -289,6 +289,12 @@ pub enum AuthErrorKind {
     /// same request: a server setup mistake (two guards do not combine their proofs; put
     /// the methods into one `any_of`, or require both proofs with a `Delegation`).
     GuardStacked,
+    /// The client's address is outside the route's allow-list.
+    AddressNotAllowed,
+    /// A layer keyed by the client's address found none: the server put no
+    /// [`ClientAddr`](crate::ClientAddr) into the request (add a
+    /// [`ClientAddrLayer`](crate::client::ClientAddrLayer)). A server setup mistake.
+    ClientAddrMissing,
 }
 
 impl AuthErrorKind {
@@ -296,13 +302,16 @@ impl AuthErrorKind {
     pub fn status(self) -> StatusCode {
         match self {
             Self::BodyTooLarge | Self::TooManyFormParameters => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::InsufficientScope | Self::ActorMismatch | Self::UserMismatch => {
-                StatusCode::FORBIDDEN
-            }
+            Self::InsufficientScope
+            | Self::ActorMismatch
+            | Self::UserMismatch
+            | Self::AddressNotAllowed => StatusCode::FORBIDDEN,
             Self::StoreUnavailable | Self::KeysUnavailable | Self::IntrospectionUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            Self::GuardMissing | Self::GuardStacked => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::GuardMissing | Self::GuardStacked | Self::ClientAddrMissing => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             Self::BodyReadFailed | Self::AmbiguousRequest | Self::UnreadableJsonRpc => {
                 StatusCode::BAD_REQUEST
             }
@@ -357,6 +366,8 @@ impl AuthErrorKind {
             Self::UnreadableJsonRpc => "body is not JSON-RPC the layer can read",
             Self::UnprovenKeyBinding => "key-bound token without proof of its key",
             Self::GuardStacked => "a second guard on a request another guard accepted",
+            Self::AddressNotAllowed => "client address not allowed",
+            Self::ClientAddrMissing => "no client address on the request",
         }
     }
 }

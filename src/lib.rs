@@ -7,7 +7,7 @@ pub mod basic;
 pub mod bearer;
 mod bearer_router;
 mod caller;
-mod client;
+pub mod client;
 pub mod clock;
 pub(crate) mod ct;
 pub mod custom;
@@ -25,6 +25,7 @@ mod jws;
 pub mod jwt;
 #[cfg(feature = "keys")]
 pub mod keys;
+pub mod limit;
 pub mod mcp;
 #[cfg(feature = "oauth")]
 pub mod oauth;

@@ -327,3 +327,63 @@ mod tests {
         );
     }
 }
+
+pin_project_lite::pin_project! {
+    /// The response future of a layer that lets a request through or refuses it at once
+    /// (a scope requirement, an allow-list): the inner service's answer, or the refusal.
+    pub struct GateFuture<F, ResBody> {
+        #[pin]
+        kind: GateKind<F, ResBody>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = GateKindProj]
+    enum GateKind<F, ResBody> {
+        Inner { #[pin] future: F },
+        Refused { response: Option<Response<ResBody>> },
+    }
+}
+
+impl<F, ResBody> GateFuture<F, ResBody> {
+    /// The inner service's answer.
+    pub(crate) fn inner(future: F) -> Self {
+        Self {
+            kind: GateKind::Inner { future },
+        }
+    }
+
+    /// A refusal, answered at once.
+    pub(crate) fn refused(response: Response<ResBody>) -> Self {
+        Self {
+            kind: GateKind::Refused {
+                response: Some(response),
+            },
+        }
+    }
+}
+
+impl<F, ResBody, E> std::future::Future for GateFuture<F, ResBody>
+where
+    F: std::future::Future<Output = Result<Response<ResBody>, E>>,
+{
+    type Output = Result<Response<ResBody>, E>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match self.project().kind.project() {
+            GateKindProj::Inner { future } => future.poll(cx),
+            GateKindProj::Refused { response } => {
+                std::task::Poll::Ready(Ok(response.take().expect("future polled after completion")))
+            }
+        }
+    }
+}
+
+impl<F, ResBody> std::fmt::Debug for GateFuture<F, ResBody> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GateFuture")
+    }
+}

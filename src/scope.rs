@@ -19,20 +19,17 @@
 //! the scope layer answers 500 naming the setup mistake; behind a guard in optional mode it
 //! answers 401 for an anonymous request.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{Request, Response};
-use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::caller::{Caller, Scopes};
 use crate::error::{AuthError, AuthErrorKind, Challenges, ConfigError, check_token_text};
-use crate::reject::{ProblemDetails, Reject, respond};
+use crate::reject::{GateFuture, ProblemDetails, Reject, respond};
 use crate::rejection_log::RejectionLog;
 
 /// Marks a request that a guard in optional mode let through without credentials.
@@ -159,62 +156,19 @@ where
             }),
         };
         match refusal {
-            Some(error) => RequireScopesFuture {
-                kind: Kind::Refused {
-                    response: Some(respond(
-                        &self.responder,
-                        &self.log,
-                        request.uri().path(),
-                        error,
-                    )),
-                },
-            },
-            None => RequireScopesFuture {
-                kind: Kind::Inner {
-                    future: self.inner.call(request),
-                },
-            },
+            Some(error) => GateFuture::refused(respond(
+                &self.responder,
+                &self.log,
+                request.uri().path(),
+                error,
+            )),
+            None => GateFuture::inner(self.inner.call(request)),
         }
     }
 }
 
-pin_project! {
-    /// The response future of [`RequireScopes`].
-    pub struct RequireScopesFuture<F, ResBody> {
-        #[pin]
-        kind: Kind<F, ResBody>,
-    }
-}
-
-pin_project! {
-    #[project = KindProj]
-    enum Kind<F, ResBody> {
-        Inner { #[pin] future: F },
-        Refused { response: Option<Response<ResBody>> },
-    }
-}
-
-impl<F, ResBody, E> Future for RequireScopesFuture<F, ResBody>
-where
-    F: Future<Output = Result<Response<ResBody>, E>>,
-{
-    type Output = Result<Response<ResBody>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Inner { future } => future.poll(cx),
-            KindProj::Refused { response } => {
-                Poll::Ready(Ok(response.take().expect("future polled after completion")))
-            }
-        }
-    }
-}
-
-impl<F, ResBody> std::fmt::Debug for RequireScopesFuture<F, ResBody> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RequireScopesFuture")
-    }
-}
+/// The response future of [`RequireScopes`]: the inner service's answer, or the refusal.
+pub type RequireScopesFuture<F, ResBody> = crate::reject::GateFuture<F, ResBody>;
 
 /// Scopes that imply others: a broader scope (`mcp:admin`) grants narrower ones
 /// (`mcp:call`, `refunds:write`). Given to a guard with

@@ -1,6 +1,13 @@
-//! The address a request came from, as the guard sees it.
+//! The address a request came from: [`ClientAddr`], put into the request's extensions by
+//! the server or by [`ClientAddrLayer`], which reads it through [`TrustedProxies`].
 
 use std::net::IpAddr;
+
+mod layer;
+mod proxies;
+
+pub use layer::{ClientAddrLayer, ClientAddrService, PeerSource};
+pub use proxies::{ForwardedHeader, MAX_HOPS, TrustedProxies};
 
 /// The address of the client a request came from, read from the request's extensions by
 /// the parts of callguard that share a resource among clients (today: the introspection

@@ -1,0 +1,9 @@
+//! Abuse controls: who may call at all ([`AllowList`]), and, next, how often.
+//!
+//! Every control reads the one [`ClientAddr`](crate::ClientAddr) a
+//! [`ClientAddrLayer`](crate::client::ClientAddrLayer) (or the server) put into the request,
+//! and answers through the same rejection path as the guard.
+
+mod allow;
+
+pub use allow::{AllowList, AllowListLayer, AllowListService};

@@ -1,0 +1,88 @@
+//! IP allow-lists: 403 from elsewhere, replaceable at run time, never open without an address.
+
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+
+use std::net::IpAddr;
+
+use bytes::Bytes;
+use callguard::limit::AllowList;
+use callguard::{AuthError, AuthErrorKind, ClientAddr, ConfigError};
+use http::{Request, StatusCode};
+use http_body_util::Full;
+use tower::{Layer, ServiceExt, service_fn};
+
+async fn from(list: &AllowList, client: Option<&str>) -> (StatusCode, Option<AuthErrorKind>) {
+    let service = list
+        .layer()
+        .layer(service_fn(|_: Request<Full<Bytes>>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+        }));
+    let mut request = Request::post("/webhooks/github")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    if let Some(client) = client {
+        let client: IpAddr = client.parse().unwrap();
+        request.extensions_mut().insert(ClientAddr(client));
+    }
+    let response = service.oneshot(request).await.unwrap();
+    (
+        response.status(),
+        response
+            .extensions()
+            .get::<AuthError>()
+            .map(AuthError::kind),
+    )
+}
+
+#[tokio::test]
+async fn addresses_outside_the_list_are_403_and_without_an_address_500() {
+    let list = AllowList::parse(["192.30.252.0/22", "2a0a:a440::/29", "203.0.113.9"]).unwrap();
+    assert_eq!(from(&list, Some("192.30.253.1")).await.0, StatusCode::OK);
+    assert_eq!(
+        from(&list, Some("::ffff:192.30.253.1")).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(from(&list, Some("2a0a:a440::1")).await.0, StatusCode::OK);
+    assert_eq!(from(&list, Some("203.0.113.9")).await.0, StatusCode::OK);
+    assert_eq!(
+        from(&list, Some("203.0.113.10")).await,
+        (
+            StatusCode::FORBIDDEN,
+            Some(AuthErrorKind::AddressNotAllowed)
+        )
+    );
+    assert_eq!(
+        from(&list, None).await,
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Some(AuthErrorKind::ClientAddrMissing)
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_list_replaced_at_run_time_applies_to_layers_already_built() {
+    let list = AllowList::parse(["192.30.252.0/22"]).unwrap();
+    let (old, new) = (Some("192.30.252.1"), Some("140.82.112.1"));
+    assert_eq!(from(&list, new).await.0, StatusCode::FORBIDDEN);
+    let path = std::env::temp_dir().join(format!("callguard-allow-{}.txt", std::process::id()));
+    std::fs::write(
+        &path,
+        "# GitHub hooks, refreshed\n\n140.82.112.0/20  # new range\n",
+    )
+    .unwrap();
+    list.replace(&AllowList::from_file(&path).unwrap());
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(from(&list, new).await.0, StatusCode::OK);
+    assert_eq!(from(&list, old).await.0, StatusCode::FORBIDDEN);
+}
+
+#[test]
+fn a_bad_entry_is_named_when_built() {
+    let error = AllowList::parse_text("192.30.252.0/22\nexample.com\n").unwrap_err();
+    assert!(
+        matches!(&error, ConfigError::InvalidList { name, .. } if name.contains("example.com")),
+        "{error}"
+    );
+    assert!(AllowList::from_file("/nonexistent/callguard/list").is_err());
+}
