@@ -291,6 +291,9 @@ pub enum AuthErrorKind {
     GuardStacked,
     /// The client's address is outside the route's allow-list.
     AddressNotAllowed,
+    /// Too many failed attempts from this client: it is locked out for a while
+    /// ([`AuthError::retry_after`]), and its credential is not checked.
+    TooManyFailures,
     /// A layer keyed by the client's address found none: the server put no
     /// [`ClientAddr`](crate::ClientAddr) into the request (add a
     /// [`ClientAddrLayer`](crate::client::ClientAddrLayer)). A server setup mistake.
@@ -316,6 +319,7 @@ impl AuthErrorKind {
                 StatusCode::BAD_REQUEST
             }
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::TooManyFailures => StatusCode::TOO_MANY_REQUESTS,
             Self::MissingCredentials
             | Self::DuplicateHeader
             | Self::MalformedCredentials
@@ -367,6 +371,7 @@ impl AuthErrorKind {
             Self::UnprovenKeyBinding => "key-bound token without proof of its key",
             Self::GuardStacked => "a second guard on a request another guard accepted",
             Self::AddressNotAllowed => "client address not allowed",
+            Self::TooManyFailures => "too many failed attempts",
             Self::ClientAddrMissing => "no client address on the request",
         }
     }
@@ -442,6 +447,7 @@ pub struct AuthError {
     challenges: Challenges,
     scope: Option<Arc<str>>,
     rule: Option<&'static str>,
+    retry_after: Option<u64>,
 }
 
 /// A refusal and, for a token, the rule it failed: what verifiers answer inside the crate,
@@ -486,7 +492,20 @@ impl AuthError {
             challenges,
             scope: None,
             rule: None,
+            retry_after: None,
         }
+    }
+
+    /// This error, telling the client to come back in `seconds` (`Retry-After`).
+    #[must_use]
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// The seconds after which the client may try again, for a 429.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
     }
 
     /// The error a verifier's refusal makes, with the rule it names.
@@ -515,6 +534,7 @@ impl AuthError {
             challenges: Challenges::one(ChallengeScheme::Bearer),
             scope: Some(scope.into()),
             rule: None,
+            retry_after: None,
         }
     }
 

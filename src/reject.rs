@@ -32,7 +32,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 
 use crate::error::{AuthError, ConfigError, check_token_text};
@@ -179,6 +179,9 @@ impl Reject for ProblemDetails {
                 headers.append(WWW_AUTHENTICATE, self.challenge(scheme, error));
             }
         }
+        if let Some(seconds) = error.retry_after() {
+            headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if let Some(scope) = error.required_scope() {
             let text = format!(
                 "Bearer realm=\"{}\", error=\"insufficient_scope\", scope=\"{scope}\"{}",
@@ -215,7 +218,10 @@ fn problem_body(status: StatusCode) -> &'static [u8] {
             br#"{"type":"about:blank","title":"Forbidden","status":403,"detail":"the credentials do not allow this request"}"#
         }
         StatusCode::INTERNAL_SERVER_ERROR => {
-            br#"{"type":"about:blank","title":"Internal Server Error","status":500,"detail":"callguard: a route that requires scopes has no GuardLayer in front of it"}"#
+            br#"{"type":"about:blank","title":"Internal Server Error","status":500,"detail":"callguard: the server is set up wrongly; its log says how"}"#
+        }
+        StatusCode::TOO_MANY_REQUESTS => {
+            br#"{"type":"about:blank","title":"Too Many Requests","status":429,"detail":"too many attempts; retry after the time given"}"#
         }
         _ => br#"{"type":"about:blank","title":"Request Refused"}"#,
     }

@@ -28,6 +28,8 @@ use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::Cause;
+use crate::limit::memory::LimitShards;
+pub use crate::limit::{FailureEntry, FailureRule, FailureState};
 
 /// A key derived from signed material: the SHA-256 of the verifier's identity, the kind of
 /// material and its bytes.
@@ -94,30 +96,40 @@ impl std::error::Error for StoreError {
     }
 }
 
-/// The answer of a store: ready at once (in memory) or later (over the network).
-pub struct StoreFuture(Kind);
+/// The answer of a store: ready at once (in memory) or later (over the network). Most
+/// answers are `bool` (recorded or not); a limit's answers carry its state.
+pub struct StoreFuture<T = bool>(Kind<T>);
 
-enum Kind {
-    Ready(Option<Result<bool, StoreError>>),
-    Pending(Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send>>),
+enum Kind<T> {
+    Ready(Option<Result<T, StoreError>>),
+    Pending(Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send>>),
 }
 
-impl StoreFuture {
+impl<T> StoreFuture<T> {
     /// An answer available now.
-    pub fn ready(result: Result<bool, StoreError>) -> Self {
+    pub fn ready(result: Result<T, StoreError>) -> Self {
         Self(Kind::Ready(Some(result)))
     }
 
     /// An answer that needs I/O.
-    pub fn pending(
-        future: impl Future<Output = Result<bool, StoreError>> + Send + 'static,
-    ) -> Self {
+    pub fn pending(future: impl Future<Output = Result<T, StoreError>> + Send + 'static) -> Self {
         Self(Kind::Pending(Box::pin(future)))
+    }
+
+    /// The answer, when it is available without waiting (an in-memory store's).
+    pub(crate) fn now(&mut self) -> Option<Result<T, StoreError>> {
+        match &mut self.0 {
+            Kind::Ready(result) => result.take(),
+            Kind::Pending(_) => None,
+        }
     }
 }
 
-impl Future for StoreFuture {
-    type Output = Result<bool, StoreError>;
+// Never pinned in place: the pending future is boxed, and a ready answer is moved out.
+impl<T> Unpin for StoreFuture<T> {}
+
+impl<T> Future for StoreFuture<T> {
+    type Output = Result<T, StoreError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.0 {
@@ -129,7 +141,7 @@ impl Future for StoreFuture {
     }
 }
 
-impl fmt::Debug for StoreFuture {
+impl<T> fmt::Debug for StoreFuture<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("StoreFuture")
     }
@@ -214,6 +226,26 @@ pub trait ReplayStore: Send + Sync + 'static {
     /// Forget `key` if it is still recorded under `record` (`Ok(true)` when it was): a
     /// delivery the handler failed, so that the platform's retry is accepted.
     fn release(&self, key: ReplayKey, record: RecordId) -> StoreFuture;
+
+    /// Count a failed attempt of `key` at `now` (unix seconds) under `rule`, atomically, as
+    /// [`FailureEntry::fail`] does: the failures in the window, and the lock this failure
+    /// started, if it did. A store that keeps no counts answers `Err` (the default).
+    fn record_failure(
+        &self,
+        key: ReplayKey,
+        rule: FailureRule,
+        now: i64,
+    ) -> StoreFuture<FailureState> {
+        let _ = (key, rule, now);
+        StoreFuture::ready(Err(StoreError::new("this store keeps no failure counts")))
+    }
+
+    /// How many seconds `key` is still locked at `now`, if it is. A store that keeps no
+    /// counts answers `Err` (the default).
+    fn locked_for(&self, key: ReplayKey, now: i64) -> StoreFuture<Option<u64>> {
+        let _ = (key, now);
+        StoreFuture::ready(Err(StoreError::new("this store keeps no failure counts")))
+    }
 }
 
 /// What to do when the store cannot answer.
@@ -246,6 +278,8 @@ pub struct MemoryReplayStore {
     shards: Arc<[std::sync::Mutex<Shard>]>,
     keys_per_shard: usize,
     clock: Arc<dyn Clock>,
+    /// Failure counts and limits, bounded apart from the records.
+    limits: Arc<LimitShards>,
 }
 
 /// One shard: its keys, and the order in which they expire.
@@ -323,7 +357,25 @@ impl MemoryReplayStore {
             shards: (0..SHARDS).map(|_| std::sync::Mutex::default()).collect(),
             keys_per_shard: capacity.div_ceil(SHARDS).max(1),
             clock: Arc::new(clock),
+            limits: Arc::new(LimitShards::new(Self::DEFAULT_LIMIT_KEYS)),
         }
+    }
+
+    /// The most limit entries (failure counts) kept by default: 100 000 (about 10 MB).
+    pub const DEFAULT_LIMIT_KEYS: usize = 100_000;
+
+    /// Keep at most about `keys` limit entries (failure counts per client): past it, expired
+    /// ones are dropped, then unlocked ones evicted, so a flood of distinct sources cannot
+    /// grow memory.
+    #[must_use]
+    pub fn with_limit_keys(mut self, keys: usize) -> Self {
+        self.limits = Arc::new(LimitShards::new(keys));
+        self
+    }
+
+    /// The limit entries held now, and the most it holds.
+    pub fn limit_keys(&self) -> (usize, usize) {
+        (self.limits.len(), self.limits.capacity())
     }
 
     /// The most keys this store holds at once.
@@ -426,6 +478,19 @@ impl ReplayStore for MemoryReplayStore {
             shard.keys.remove(&key);
         }
         StoreFuture::ready(Ok(held))
+    }
+
+    fn record_failure(
+        &self,
+        key: ReplayKey,
+        rule: FailureRule,
+        now: i64,
+    ) -> StoreFuture<FailureState> {
+        StoreFuture::ready(Ok(self.limits.record_failure(key, rule, now)))
+    }
+
+    fn locked_for(&self, key: ReplayKey, now: i64) -> StoreFuture<Option<u64>> {
+        StoreFuture::ready(Ok(self.limits.locked_for(key, now)))
     }
 }
 

@@ -47,6 +47,27 @@ impl ClientAddr {
         }
     }
 
+    /// The client's group for a limit, as bytes: the family, then an IPv4 address as it is
+    /// or an IPv6 address's first `prefix` bits (the rest zero).
+    pub(crate) fn group_by(self, prefix: u8) -> [u8; 17] {
+        let mut group = [0u8; 17];
+        match self.0.to_canonical() {
+            IpAddr::V4(v4) => {
+                group[0] = 4;
+                group[1..5].copy_from_slice(&v4.octets());
+            }
+            IpAddr::V6(v6) => {
+                group[0] = 6;
+                let kept = match u32::from(prefix.min(128)) {
+                    0 => 0,
+                    bits => u128::from(v6) >> (128 - bits) << (128 - bits),
+                };
+                group[1..].copy_from_slice(&kept.to_be_bytes());
+            }
+        }
+        group
+    }
+
     /// The client's network: an IPv4 /24, an IPv6 /48 (what one subscriber is commonly
     /// given whole), tagged so that it never equals a [`group`](Self::group).
     pub(crate) fn network(self) -> u128 {

@@ -20,6 +20,7 @@ use super::layer::Shared;
 use super::owed::{Owed, Recorded, StoreStep};
 use super::service::{ReadyInner, dispatch};
 use crate::error::{AuthError, AuthErrorKind};
+use crate::limit::FailureState;
 use crate::reject::Reject;
 use crate::replay::{ReplayPolicy, StoreFuture};
 
@@ -100,6 +101,8 @@ pin_project! {
         Collecting { #[pin] body: B, collecting: Option<C>, #[pin] deadline: BodyDeadline },
         Remembering { store: StoreFuture, remembering: Option<M> },
         Inspecting { pending: PendingInspection, waiting: Option<W> },
+        Limiting { store: StoreFuture<Option<u64>>, waiting: Option<W> },
+        Recording { store: StoreFuture<FailureState>, response: Option<Rsp> },
         Calling { #[pin] future: F, answering: Option<A> },
         Releasing { store: StoreFuture, output: Option<O> },
         Refused { response: Option<Rsp> },
@@ -266,6 +269,37 @@ where
         }
     }
 
+    /// A request whose client's lock is still being looked up (a store over the network).
+    pub(crate) fn limiting(
+        store: StoreFuture<Option<u64>>,
+        parts: Parts,
+        body: B,
+        inner: S,
+        shared: Arc<Shared<R>>,
+    ) -> Self {
+        Self {
+            state: State::Limiting {
+                store,
+                waiting: Some(Box::new(Waiting {
+                    parts,
+                    body,
+                    inner,
+                    shared,
+                })),
+            },
+        }
+    }
+
+    /// A refusal answered once the failure it counts is recorded.
+    pub(crate) fn recording(store: StoreFuture<FailureState>, response: S::Response) -> Self {
+        Self {
+            state: State::Recording {
+                store,
+                response: Some(response),
+            },
+        }
+    }
+
     pub(crate) fn refused(response: S::Response) -> Self {
         Self {
             state: State::Refused {
@@ -355,11 +389,46 @@ where
                             ));
                         }
                         Err(error) => {
-                            state.set(State::Refused {
-                                response: Some(shared.respond(parts.uri.path(), error)),
-                            });
+                            let mut next = refuse_counting(&parts, error, &shared);
+                            state.set(std::mem::replace(
+                                &mut next.state,
+                                State::Refused { response: None },
+                            ));
                         }
                     }
+                }
+                StateProj::Limiting { store, waiting } => {
+                    let answer = ready!(Pin::new(store).poll(cx));
+                    let Waiting {
+                        parts,
+                        body,
+                        inner,
+                        shared,
+                    } = *waiting.take().expect("future polled after completion");
+                    let limit = shared
+                        .failures
+                        .as_ref()
+                        .expect("only a guard with a failure limit looks one up");
+                    let mut next = match limit.refusal(answer, shared.authenticator.challenges()) {
+                        Some(error) => {
+                            GuardFuture::refused(shared.respond(parts.uri.path(), error))
+                        }
+                        None => {
+                            let inspection = shared.authenticator.inspect(&parts);
+                            dispatch(inspection, parts, body, ReadyInner::Owned(inner), &shared)
+                        }
+                    };
+                    let decided =
+                        std::mem::replace(&mut next.state, State::Refused { response: None });
+                    state.set(decided);
+                }
+                StateProj::Recording { store, response } => {
+                    if let Err(error) = ready!(Pin::new(store).poll(cx)) {
+                        tracing::error!(%error, "callguard could not count a failed attempt");
+                    }
+                    let response = response.take().expect("future polled after completion");
+                    state.set(State::Refused { response: None });
+                    return Poll::Ready(Ok(response));
                 }
                 StateProj::Remembering { store, remembering } => {
                     let answer = ready!(Pin::new(store).poll(cx));
@@ -470,4 +539,36 @@ where
     B: Body<Data = Bytes>,
 {
     super::body::poll_collect(body, &mut *progress.read, progress.shared.body_limit, cx)
+}
+
+/// Refuse the request for `error`; a failed attempt (a credential presented and wrong) of a
+/// guard with a failure limit is counted first, so the client's next attempts see it.
+pub(crate) fn refuse_counting<S, B, R, ResBody>(
+    parts: &Parts,
+    error: AuthError,
+    shared: &Arc<Shared<R>>,
+) -> GuardFuture<S, B, R>
+where
+    S: Service<Request<GuardedBody<B>>, Response = Response<ResBody>>,
+    ResBody: From<Bytes>,
+    R: Reject,
+{
+    let counted = match &shared.failures {
+        Some(limit) if error.kind().is_failed_attempt() => {
+            crate::ClientAddr::of(parts).map(|client| limit.record(client))
+        }
+        _ => None,
+    };
+    let response = shared.respond(parts.uri.path(), error);
+    match counted {
+        None => GuardFuture::refused(response),
+        Some(mut store) => match store.now() {
+            Some(Err(error)) => {
+                tracing::error!(%error, "callguard could not count a failed attempt");
+                GuardFuture::refused(response)
+            }
+            Some(Ok(_)) => GuardFuture::refused(response),
+            None => GuardFuture::recording(store, response),
+        },
+    }
 }

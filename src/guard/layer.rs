@@ -42,6 +42,8 @@ pub(crate) struct Shared<R> {
     pub(crate) responder: R,
     pub(crate) log: RejectionLog,
     pub(crate) implications: Option<Arc<crate::scope::ScopeImplications>>,
+    /// Failed attempts counted per client, and locked out past the limit.
+    pub(crate) failures: Option<crate::limit::FailureLimit>,
 }
 
 impl<R> Shared<R> {
@@ -80,6 +82,7 @@ impl GuardLayer {
             shared: Shared {
                 log: RejectionLog::new(authenticator.name()),
                 implications: None,
+                failures: None,
                 body_limit: authenticator.default_body_limit(),
                 authenticator,
                 body_timeout: cfg!(feature = "timeout").then_some(DEFAULT_BODY_TIMEOUT),
@@ -91,6 +94,20 @@ impl GuardLayer {
 }
 
 impl<R> GuardLayer<R> {
+    /// Count the failed attempts of each client (a credential presented and wrong, by
+    /// [`ClientAddr`](crate::ClientAddr)); past the limit, answer 429 with `Retry-After`
+    /// without checking the credential, for the rest of the window, then for twice as long
+    /// each time, up to the cap. Needs a `ClientAddr` on every request (a
+    /// [`ClientAddrLayer`](crate::client::ClientAddrLayer) in front, or the server's own):
+    /// without one the guard answers 500.
+    ///
+    /// Failures are counted per address, never per account, so a client that guesses
+    /// cannot lock the real user out.
+    pub fn failure_limit(mut self, limit: crate::limit::FailureLimit) -> Self {
+        self.shared.failures = Some(limit);
+        self
+    }
+
     /// Name this guard in the log of the requests it refuses (default: the methods' names,
     /// such as `github` for the GitHub preset, or `tools+bearer+jwt` for `any_of`).
     ///
@@ -177,6 +194,7 @@ impl<R> GuardLayer<R> {
             optional,
             log,
             implications,
+            failures,
             ..
         } = self.shared;
         GuardLayer {
@@ -188,6 +206,7 @@ impl<R> GuardLayer<R> {
                 responder,
                 log,
                 implications,
+                failures,
             },
         }
     }

@@ -66,6 +66,30 @@ where
         if let Some(first) = parts.extensions.get::<crate::Caller>() {
             return GuardFuture::refused(stacked(&self.shared, first, parts.uri.path()));
         }
+        if let Some(limit) = &self.shared.failures {
+            let challenges = self.shared.authenticator.challenges();
+            let Some(client) = crate::ClientAddr::of(&parts) else {
+                tracing::error!(
+                    guard = self.shared.log.name(),
+                    "callguard: a guard with a failure limit found no ClientAddr on the request; add a ClientAddrLayer in front of it"
+                );
+                let error = AuthError::new(AuthErrorKind::ClientAddrMissing, challenges);
+                return GuardFuture::refused(self.shared.respond(parts.uri.path(), error));
+            };
+            let mut answer = limit.check(client);
+            match answer.now() {
+                Some(answer) => {
+                    if let Some(error) = limit.refusal(answer, challenges) {
+                        return GuardFuture::refused(self.shared.respond(parts.uri.path(), error));
+                    }
+                }
+                None => {
+                    let inner = ReadyInner::Borrowed(&mut self.inner).into_owned();
+                    let shared = Arc::clone(&self.shared);
+                    return GuardFuture::limiting(answer, parts, body, inner, shared);
+                }
+            }
+        }
         let inspection = self.shared.authenticator.inspect(&parts);
         dispatch(
             inspection,
@@ -167,7 +191,7 @@ where
                 shared.authenticator.challenges(),
             ),
         ),
-        Inspection::Rejected(error) => refuse(&parts, error),
+        Inspection::Rejected(error) => super::future::refuse_counting(&parts, error, shared),
         Inspection::Accepted { caller, owed } if owed.is_empty() => {
             parts.extensions.insert(shared.accepted(caller));
             let uri = parts.uri.clone();

@@ -5,5 +5,8 @@
 //! and answers through the same rejection path as the guard.
 
 mod allow;
+mod failures;
+pub(crate) mod memory;
 
 pub use allow::{AllowList, AllowListLayer, AllowListService};
+pub use failures::{FailureEntry, FailureLimit, FailureLimitBuilder, FailureRule, FailureState};

@@ -1,0 +1,384 @@
+//! Failed-attempt limits: failures counted per client (not successes); past the limit within
+//! a window, the client is answered 429 without its credential being checked, for the rest
+//! of the window, and for twice as long each time it comes back, up to a cap. Never for
+//! good: a key is forgotten once its lock and window have passed and the cap on top.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::ClientAddr;
+use crate::clock::{Clock, SystemClock};
+use crate::error::{AuthError, AuthErrorKind, Challenges, ConfigError};
+use crate::replay::{ReplayKey, ReplayPolicy, ReplayStore, StoreError, StoreFuture};
+
+/// The numbers of a failure limit, as a store applies them (all in whole seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FailureRule {
+    /// Failures within one window that lock the key.
+    pub max_failures: u32,
+    /// The window failures are counted in, in seconds.
+    pub window: u64,
+    /// The longest lock, in seconds.
+    pub max_lockout: u64,
+}
+
+/// A key's state after a failure was recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FailureState {
+    /// Failures counted in the current window (0 right after a lock starts).
+    pub failures: u32,
+    /// How long the key is now locked, in seconds, when this failure locked it.
+    pub locked_for: Option<u64>,
+}
+
+impl FailureState {
+    /// A state, for stores of your own.
+    pub fn new(failures: u32, locked_for: Option<u64>) -> Self {
+        Self {
+            failures,
+            locked_for,
+        }
+    }
+}
+
+/// What a store keeps per key: everything in one entry (one Redis hash, one map entry), so
+/// one decision is one atomic step.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FailureEntry {
+    /// Failures in the window that ends at `window_ends`.
+    pub failures: u32,
+    /// When the current window ends (unix seconds).
+    pub window_ends: i64,
+    /// How many times the key was locked, recently (the escalation).
+    pub strikes: u32,
+    /// Locked until then (unix seconds).
+    pub locked_until: i64,
+}
+
+impl FailureEntry {
+    /// Record one failure at `now` under `rule`. The one place the arithmetic lives: the
+    /// in-memory store runs it, and the Redis script is the same steps (tested against it).
+    pub fn fail(&mut self, rule: FailureRule, now: i64) -> FailureState {
+        let window = i64::try_from(rule.window).unwrap_or(i64::MAX);
+        let cap = i64::try_from(rule.max_lockout).unwrap_or(i64::MAX);
+        if self.locked_until > now {
+            return FailureState::new(self.failures, None);
+        }
+        if now >= self.window_ends {
+            self.failures = 0;
+            self.window_ends = now.saturating_add(window);
+        }
+        self.failures = self.failures.saturating_add(1);
+        if self.failures < rule.max_failures {
+            return FailureState::new(self.failures, None);
+        }
+        self.strikes = self.strikes.saturating_add(1);
+        // The first time: the rest of the window. Each time after: twice the last, capped.
+        let lock = if self.strikes == 1 {
+            self.window_ends - now
+        } else {
+            let doubled = window.saturating_mul(1i64 << (self.strikes - 1).min(32));
+            doubled.min(cap)
+        }
+        .max(1);
+        self.locked_until = now.saturating_add(lock);
+        self.failures = 0;
+        self.window_ends = self.locked_until;
+        FailureState::new(0, Some(lock.unsigned_abs()))
+    }
+
+    /// How many seconds the key is still locked at `now`, if it is.
+    pub fn locked_for(&self, now: i64) -> Option<u64> {
+        (self.locked_until > now).then(|| (self.locked_until - now).unsigned_abs())
+    }
+
+    /// When the entry may be forgotten: its lock and window are over, and the cap has passed
+    /// on top (so a client that keeps coming back keeps escalating).
+    pub fn forget_at(&self, rule: FailureRule) -> i64 {
+        let cap = i64::try_from(rule.max_lockout).unwrap_or(i64::MAX);
+        self.window_ends.max(self.locked_until).saturating_add(cap)
+    }
+}
+
+/// A failed-attempt limit for a guard ([`GuardLayer::failure_limit`](crate::GuardLayer::failure_limit)):
+/// failed authentications counted per client address (IPv6 by its /64, or the prefix set
+/// here), in one store shared by replicas.
+///
+/// ```
+/// use std::time::Duration;
+/// use callguard::limit::FailureLimit;
+/// use callguard::replay::MemoryReplayStore;
+///
+/// // Five failures a minute per client; locks double up to an hour.
+/// let limit = FailureLimit::builder(MemoryReplayStore::default())
+///     .max_failures(5)
+///     .window(Duration::from_secs(60))
+///     .max_lockout(Duration::from_secs(3600))
+///     .build()?;
+/// # Ok::<(), callguard::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct FailureLimit {
+    pub(crate) store: Arc<dyn ReplayStore>,
+    pub(crate) rule: FailureRule,
+    pub(crate) policy: ReplayPolicy,
+    pub(crate) ipv6_prefix: u8,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for FailureLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FailureLimit")
+            .field("rule", &self.rule)
+            .field("policy", &self.policy)
+            .field("ipv6_prefix", &self.ipv6_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`FailureLimit`].
+pub struct FailureLimitBuilder {
+    store: Arc<dyn ReplayStore>,
+    max_failures: u32,
+    window: Duration,
+    max_lockout: Duration,
+    policy: ReplayPolicy,
+    ipv6_prefix: u8,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for FailureLimitBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FailureLimitBuilder")
+            .field("max_failures", &self.max_failures)
+            .field("window", &self.window)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FailureLimit {
+    /// A limit kept in `store`: by default 10 failures a minute, locks up to an hour, 503
+    /// when the store cannot answer, IPv6 clients by their /64.
+    pub fn builder(store: impl ReplayStore) -> FailureLimitBuilder {
+        FailureLimitBuilder {
+            store: Arc::new(store),
+            max_failures: 10,
+            window: Duration::from_secs(60),
+            max_lockout: Duration::from_secs(3600),
+            policy: ReplayPolicy::FailClosed,
+            ipv6_prefix: 64,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The key a client's failures are counted under.
+    pub(crate) fn client_key(&self, client: ClientAddr) -> ReplayKey {
+        let group = client.group_by(self.ipv6_prefix);
+        ReplayKey::derive(&[b"failures\0client\0", &group])
+    }
+
+    /// Ask whether `client` is locked out.
+    pub(crate) fn check(&self, client: ClientAddr) -> StoreFuture<Option<u64>> {
+        self.store
+            .locked_for(self.client_key(client), self.clock.unix_seconds())
+    }
+
+    /// Count a failed attempt of `client`.
+    pub(crate) fn record(&self, client: ClientAddr) -> StoreFuture<FailureState> {
+        self.store.record_failure(
+            self.client_key(client),
+            self.rule,
+            self.clock.unix_seconds(),
+        )
+    }
+
+    /// The refusal a lock check's answer calls for, if any: 429 while locked; when the
+    /// store cannot answer, 503 (or, failing open, a warning and none).
+    pub(crate) fn refusal(
+        &self,
+        answer: Result<Option<u64>, StoreError>,
+        challenges: Challenges,
+    ) -> Option<AuthError> {
+        match answer {
+            Ok(None) => None,
+            Ok(Some(seconds)) => Some(
+                AuthError::new(AuthErrorKind::TooManyFailures, challenges)
+                    .with_retry_after(seconds.max(1)),
+            ),
+            Err(error) if self.policy == ReplayPolicy::FailOpen => {
+                tracing::warn!(%error, "callguard let a request through without its failure limit");
+                None
+            }
+            Err(error) => {
+                tracing::error!(%error, "callguard refused a request whose failure limit it could not check");
+                Some(AuthError::new(AuthErrorKind::StoreUnavailable, challenges))
+            }
+        }
+    }
+}
+
+impl FailureLimitBuilder {
+    /// Failures within one window that lock the client (default 10).
+    #[must_use]
+    pub fn max_failures(mut self, max_failures: u32) -> Self {
+        self.max_failures = max_failures;
+        self
+    }
+
+    /// The window failures are counted in (default one minute; whole seconds).
+    #[must_use]
+    pub fn window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// The longest a lock lasts, however often the client comes back (default one hour).
+    #[must_use]
+    pub fn max_lockout(mut self, max_lockout: Duration) -> Self {
+        self.max_lockout = max_lockout;
+        self
+    }
+
+    /// What to do when the store cannot answer (default: refuse with 503).
+    #[must_use]
+    pub fn policy(mut self, policy: ReplayPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The clock windows and locks are timed by (default the system clock; every replica
+    /// sharing a store should agree on the time).
+    #[must_use]
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Count IPv6 clients by this prefix (default 64: one subscriber's network).
+    #[must_use]
+    pub fn ipv6_prefix(mut self, prefix: u8) -> Self {
+        self.ipv6_prefix = prefix;
+        self
+    }
+
+    /// Validate and build.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InvalidValue`] for no failures allowed, a window under one second, a
+    /// cap shorter than the window, or an IPv6 prefix over 128.
+    pub fn build(self) -> Result<FailureLimit, ConfigError> {
+        let invalid = |field| Err(ConfigError::InvalidValue { field });
+        if self.max_failures == 0 {
+            return invalid("failure limit: max_failures (at least 1)");
+        }
+        if self.window.as_secs() == 0 {
+            return invalid("failure limit: window (at least one second)");
+        }
+        if self.max_lockout < self.window {
+            return invalid("failure limit: max_lockout (at least the window)");
+        }
+        if self.ipv6_prefix > 128 {
+            return invalid("failure limit: ipv6_prefix (at most 128)");
+        }
+        Ok(FailureLimit {
+            store: self.store,
+            rule: FailureRule {
+                max_failures: self.max_failures,
+                window: self.window.as_secs(),
+                max_lockout: self.max_lockout.as_secs(),
+            },
+            policy: self.policy,
+            ipv6_prefix: self.ipv6_prefix,
+            clock: self.clock,
+        })
+    }
+}
+
+impl AuthErrorKind {
+    /// Whether this refusal is a failed attempt a failure limit counts: a credential that
+    /// was presented and is wrong (not a missing one, an expired token, a replay, a server
+    /// or body problem, or a refusal after the credential passed).
+    pub fn is_failed_attempt(self) -> bool {
+        matches!(
+            self,
+            Self::InvalidCredentials
+                | Self::MalformedCredentials
+                | Self::InvalidClaims
+                | Self::ConflictingCredentials
+                | Self::DuplicateHeader
+                | Self::UnprovenKeyBinding
+                | Self::TokenRevoked
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULE: FailureRule = FailureRule {
+        max_failures: 3,
+        window: 60,
+        max_lockout: 600,
+    };
+
+    #[test]
+    fn a_lock_lasts_the_rest_of_the_window_then_doubles_up_to_the_cap() {
+        let mut entry = FailureEntry::default();
+        assert_eq!(entry.fail(RULE, 1000).locked_for, None);
+        assert_eq!(entry.fail(RULE, 1010).locked_for, None);
+        // Third failure 20 s into the window: locked for the 40 s left.
+        assert_eq!(entry.fail(RULE, 1020).locked_for, Some(40));
+        assert_eq!(entry.locked_for(1030), Some(30));
+        assert_eq!(entry.locked_for(1060), None);
+        // Back and failing again: 120 s, then 240, 480, then the cap.
+        let mut now = 1060;
+        for expected in [120, 240, 480, 600, 600] {
+            entry.fail(RULE, now);
+            entry.fail(RULE, now);
+            assert_eq!(entry.fail(RULE, now).locked_for, Some(expected));
+            now += i64::try_from(expected).unwrap();
+        }
+        // A failure while locked (a guard that did not check) changes nothing.
+        let before = entry;
+        let locked = entry.locked_until;
+        assert_eq!(entry.fail(RULE, locked - 1).locked_for, None);
+        assert_eq!(entry, before);
+    }
+
+    #[test]
+    fn failures_in_an_old_window_are_forgotten() {
+        let mut entry = FailureEntry::default();
+        entry.fail(RULE, 0);
+        entry.fail(RULE, 1);
+        assert_eq!(entry.fail(RULE, 61).failures, 1);
+        assert!(entry.forget_at(RULE) >= 61 + 60 + 600);
+    }
+
+    #[test]
+    fn never_more_failures_are_checked_than_the_windows_allow() {
+        // Property, for any spacing of attempts: within any span of one window, at most
+        // `2 * max_failures - 1` failures are checked (fixed windows: the end of one and the
+        // start of the next), and never more than `max_failures` in one counting window.
+        for step in 1..40 {
+            let mut entry = FailureEntry::default();
+            let mut checked = Vec::new();
+            for now in (0..20_000).step_by(step) {
+                if entry.locked_for(now).is_none() {
+                    checked.push(now);
+                    entry.fail(RULE, now);
+                }
+            }
+            for (i, start) in checked.iter().enumerate() {
+                let within = checked[i..].iter().take_while(|t| **t < start + 60).count();
+                assert!(
+                    within <= 5,
+                    "step {step}: {within} checked failures from {start}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Limits kept in memory: sharded maps of per-key entries, bounded in keys, with eviction.
+//!
+//! Unlike replay records, a limit's entry may be evicted when a flood of distinct sources
+//! fills its shard (a forgotten count lets a client start over; it never lets a replay or a
+//! revoked token through): expired entries go first, then, among a few, one that is not
+//! locked and expires soonest.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use super::failures::{FailureEntry, FailureRule, FailureState};
+use crate::replay::ReplayKey;
+
+const SHARDS: usize = 32;
+
+/// How many entries eviction looks at to choose one.
+const EVICTION_SAMPLE: usize = 8;
+
+/// Per-key limit entries in 32 shards, each with its own lock.
+pub(crate) struct LimitShards {
+    shards: Box<[Mutex<HashMap<ReplayKey, Kept>>]>,
+    keys_per_shard: usize,
+}
+
+#[derive(Clone, Copy)]
+struct Kept {
+    entry: FailureEntry,
+    forget_at: i64,
+}
+
+impl LimitShards {
+    /// Room for about `capacity` keys.
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            keys_per_shard: capacity.div_ceil(SHARDS).max(1),
+        }
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.keys_per_shard * SHARDS
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|shard| lock(shard).len()).sum()
+    }
+
+    fn shard(&self, key: &ReplayKey) -> MutexGuard<'_, HashMap<ReplayKey, Kept>> {
+        // Keys are SHA-256 outputs: their last byte spreads them as well as any (the replay
+        // shards use the first).
+        lock(&self.shards[usize::from(key.as_bytes()[31]) % SHARDS])
+    }
+
+    pub(crate) fn record_failure(
+        &self,
+        key: ReplayKey,
+        rule: FailureRule,
+        now: i64,
+    ) -> FailureState {
+        let mut shard = self.shard(&key);
+        if !shard.contains_key(&key) && shard.len() >= self.keys_per_shard {
+            make_room(&mut shard, now);
+        }
+        let kept = shard.entry(key).or_insert(Kept {
+            entry: FailureEntry::default(),
+            forget_at: i64::MIN,
+        });
+        if kept.forget_at <= now {
+            kept.entry = FailureEntry::default();
+        }
+        let state = kept.entry.fail(rule, now);
+        kept.forget_at = kept.entry.forget_at(rule);
+        state
+    }
+
+    pub(crate) fn locked_for(&self, key: ReplayKey, now: i64) -> Option<u64> {
+        let shard = self.shard(&key);
+        shard
+            .get(&key)
+            .filter(|kept| kept.forget_at > now)
+            .and_then(|kept| kept.entry.locked_for(now))
+    }
+}
+
+/// Drop expired entries; if none was, evict one of a few: unlocked first, then the one
+/// forgotten soonest.
+fn make_room(shard: &mut HashMap<ReplayKey, Kept>, now: i64) {
+    let before = shard.len();
+    shard.retain(|_, kept| kept.forget_at > now);
+    if shard.len() < before {
+        return;
+    }
+    let victim = shard
+        .iter()
+        .take(EVICTION_SAMPLE)
+        .min_by_key(|(_, kept)| (kept.entry.locked_for(now).is_some(), kept.forget_at))
+        .map(|(key, _)| *key);
+    if let Some(victim) = victim {
+        shard.remove(&victim);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every change is one insert, update or remove: a poisoned lock's map is consistent.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULE: FailureRule = FailureRule {
+        max_failures: 2,
+        window: 60,
+        max_lockout: 600,
+    };
+
+    fn key(n: u32) -> ReplayKey {
+        ReplayKey::derive(&[&n.to_le_bytes()])
+    }
+
+    #[test]
+    fn a_flood_of_distinct_keys_stays_within_the_cap_and_locked_keys_survive_it() {
+        let limits = LimitShards::new(1024);
+        let locked = key(u32::MAX);
+        limits.record_failure(locked, RULE, 0);
+        assert_eq!(limits.record_failure(locked, RULE, 0).locked_for, Some(60));
+        for n in 0..200_000 {
+            limits.record_failure(key(n), RULE, 1);
+        }
+        assert!(limits.len() <= limits.capacity(), "{} keys", limits.len());
+        assert_eq!(limits.locked_for(locked, 2), Some(58));
+    }
+
+    #[test]
+    fn an_entry_past_its_forget_time_starts_over() {
+        let limits = LimitShards::new(64);
+        limits.record_failure(key(1), RULE, 0);
+        assert_eq!(limits.record_failure(key(1), RULE, 0).locked_for, Some(60));
+        // Long after the lock and the cap: no strike is remembered.
+        let later = 60 + 60 + 600 + 1;
+        limits.record_failure(key(1), RULE, later);
+        assert_eq!(
+            limits.record_failure(key(1), RULE, later).locked_for,
+            Some(60)
+        );
+    }
+}

@@ -1,0 +1,272 @@
+//! Failed-attempt limits: failures counted per client, 429 without checking the credential
+//! past the limit, another client unaffected, recovery after the window.
+
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use callguard::bearer::BearerTokens;
+use callguard::clock::FixedClock;
+use callguard::limit::FailureLimit;
+use callguard::replay::{MemoryReplayStore, ReplayPolicy, ReplayStore, StoreError, StoreFuture};
+use callguard::{AuthError, AuthErrorKind, ClientAddr, GuardLayer, Scopes, Secret};
+use http::{Request, StatusCode};
+use http_body_util::Full;
+use tower::{Layer, ServiceExt, service_fn};
+
+const TOKEN: &str = "tok_agent_0123456789abcdef";
+const NOW: i64 = 1_800_000_000;
+
+fn tokens() -> BearerTokens {
+    BearerTokens::builder()
+        .token("agent", Secret::from_utf8(TOKEN).unwrap(), Scopes::empty())
+        .build()
+        .unwrap()
+}
+
+fn guard(store: impl ReplayStore, clock: &FixedClock, policy: ReplayPolicy) -> GuardLayer {
+    let limit = FailureLimit::builder(store)
+        .max_failures(3)
+        .window(Duration::from_secs(60))
+        .max_lockout(Duration::from_secs(600))
+        .policy(policy)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    GuardLayer::new(tokens()).failure_limit(limit)
+}
+
+struct Answer {
+    status: StatusCode,
+    kind: Option<AuthErrorKind>,
+    retry_after: Option<String>,
+}
+
+async fn call(guard: &GuardLayer, client: Option<&str>, token: &str) -> Answer {
+    let service = guard.layer(service_fn(|_: Request<_>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+    }));
+    let mut request = Request::post("/tools/echo");
+    if !token.is_empty() {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let mut request = request.body(Full::new(Bytes::new())).unwrap();
+    if let Some(client) = client {
+        let client: IpAddr = client.parse().unwrap();
+        request.extensions_mut().insert(ClientAddr(client));
+    }
+    let response = service.oneshot(request).await.unwrap();
+    Answer {
+        status: response.status(),
+        kind: response
+            .extensions()
+            .get::<AuthError>()
+            .map(AuthError::kind),
+        retry_after: response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned()),
+    }
+}
+
+const ATTACKER: Option<&str> = Some("203.0.113.7");
+const USER: Option<&str> = Some("198.51.100.20");
+
+#[tokio::test]
+async fn a_burst_of_wrong_tokens_is_locked_out_and_another_client_still_passes() {
+    let clock = FixedClock::at_unix(NOW);
+    let guard = guard(
+        MemoryReplayStore::default(),
+        &clock,
+        ReplayPolicy::FailClosed,
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            call(&guard, ATTACKER, "tok_wrong_0123456789abcdef")
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Locked: even the right token is not checked.
+    let locked = call(&guard, ATTACKER, TOKEN).await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(locked.kind, Some(AuthErrorKind::TooManyFailures));
+    assert_eq!(locked.retry_after.as_deref(), Some("60"));
+    // Another client, the same account: accepted.
+    assert_eq!(call(&guard, USER, TOKEN).await.status, StatusCode::OK);
+    // Requests without a credential (empty here: no header) are not failures.
+    let other = Some("192.0.2.1");
+    for _ in 0..5 {
+        let answer = call(&guard, other, "").await;
+        assert_ne!(answer.status, StatusCode::TOO_MANY_REQUESTS);
+    }
+    // The lock ends with the window.
+    clock.advance(Duration::from_secs(30));
+    assert_eq!(
+        call(&guard, ATTACKER, TOKEN).await.retry_after.as_deref(),
+        Some("30")
+    );
+    clock.advance(Duration::from_secs(30));
+    assert_eq!(call(&guard, ATTACKER, TOKEN).await.status, StatusCode::OK);
+    // Back and guessing again: locked for twice the window.
+    for _ in 0..3 {
+        call(&guard, ATTACKER, "tok_wrong_0123456789abcdef").await;
+    }
+    assert_eq!(
+        call(&guard, ATTACKER, TOKEN).await.retry_after.as_deref(),
+        Some("120")
+    );
+}
+
+#[tokio::test]
+async fn ipv6_clients_are_counted_by_their_64() {
+    let clock = FixedClock::at_unix(NOW);
+    let guard = guard(
+        MemoryReplayStore::default(),
+        &clock,
+        ReplayPolicy::FailClosed,
+    );
+    for host in ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2::3"] {
+        call(&guard, Some(host), "tok_wrong_0123456789abcdef").await;
+    }
+    assert_eq!(
+        call(&guard, Some("2001:db8:1:2:ffff::9"), TOKEN)
+            .await
+            .status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        call(&guard, Some("2001:db8:1:3::1"), TOKEN).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn without_a_client_address_the_guard_answers_500() {
+    let clock = FixedClock::at_unix(NOW);
+    let guard = guard(
+        MemoryReplayStore::default(),
+        &clock,
+        ReplayPolicy::FailClosed,
+    );
+    let answer = call(&guard, None, TOKEN).await;
+    assert_eq!(
+        (answer.status, answer.kind),
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Some(AuthErrorKind::ClientAddrMissing)
+        )
+    );
+}
+
+/// A store that is down for limits.
+#[derive(Clone)]
+struct Down;
+
+impl ReplayStore for Down {
+    fn first_seen(
+        &self,
+        _: callguard::replay::ReplayKey,
+        _: callguard::replay::RecordId,
+        _: Duration,
+    ) -> StoreFuture {
+        StoreFuture::pending(async { Err(StoreError::new("connection refused")) })
+    }
+
+    fn contains(&self, _: callguard::replay::ReplayKey) -> StoreFuture {
+        StoreFuture::pending(async { Err(StoreError::new("connection refused")) })
+    }
+
+    fn release(
+        &self,
+        _: callguard::replay::ReplayKey,
+        _: callguard::replay::RecordId,
+    ) -> StoreFuture {
+        StoreFuture::pending(async { Err(StoreError::new("connection refused")) })
+    }
+
+    fn locked_for(&self, _: callguard::replay::ReplayKey, _: i64) -> StoreFuture<Option<u64>> {
+        StoreFuture::pending(async { Err(StoreError::new("connection refused")) })
+    }
+
+    fn record_failure(
+        &self,
+        _: callguard::replay::ReplayKey,
+        _: callguard::replay::FailureRule,
+        _: i64,
+    ) -> StoreFuture<callguard::replay::FailureState> {
+        StoreFuture::pending(async { Err(StoreError::new("connection refused")) })
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_answer_is_503_unless_failing_open_was_chosen() {
+    let clock = FixedClock::at_unix(NOW);
+    let closed = guard(Down, &clock, ReplayPolicy::FailClosed);
+    let answer = call(&closed, USER, TOKEN).await;
+    assert_eq!(
+        (answer.status, answer.kind),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some(AuthErrorKind::StoreUnavailable)
+        )
+    );
+    let open = guard(Down, &clock, ReplayPolicy::FailOpen);
+    assert_eq!(call(&open, USER, TOKEN).await.status, StatusCode::OK);
+    // A failure the store cannot count is still refused as it would be.
+    assert_eq!(
+        call(&open, USER, "tok_wrong_0123456789abcdef").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[test]
+fn a_limit_that_could_never_work_is_refused_when_built() {
+    let build = |max: u32, window: u64, cap: u64| {
+        FailureLimit::builder(MemoryReplayStore::default())
+            .max_failures(max)
+            .window(Duration::from_secs(window))
+            .max_lockout(Duration::from_secs(cap))
+            .build()
+    };
+    assert!(build(0, 60, 600).is_err());
+    assert!(build(3, 0, 600).is_err());
+    assert!(build(3, 60, 30).is_err());
+    assert!(build(3, 60, 60).is_ok());
+}
+
+#[tokio::test]
+async fn a_signature_that_fails_over_the_body_counts_too() {
+    use callguard::signature::SignatureVerifier;
+    let clock = FixedClock::at_unix(NOW);
+    let limit = FailureLimit::builder(MemoryReplayStore::default())
+        .max_failures(2)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let verifier = SignatureVerifier::builder()
+        .secret("k1", Secret::from_utf8("0123456789abcdef0123").unwrap())
+        .build()
+        .unwrap();
+    let guard = GuardLayer::new(verifier).failure_limit(limit);
+    let send = |signature: &'static str| {
+        let service = guard.layer(service_fn(|_: Request<_>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+        }));
+        let mut request = Request::post("/webhooks")
+            .header("x-signature", signature)
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(ClientAddr("203.0.113.7".parse().unwrap()));
+        async move { service.oneshot(request).await.unwrap().status() }
+    };
+    let wrong = "00000000000000000000000000000000000000000000000000000000000000aa";
+    assert_eq!(send(wrong).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(send(wrong).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(send(wrong).await, StatusCode::TOO_MANY_REQUESTS);
+}
