@@ -906,15 +906,22 @@ async fn a_key_replaced_under_the_same_kid_is_refetched_once_per_interval() {
         "the re-keyed kid verifies after one refetch"
     );
     assert_eq!(fake.fetches(), 2);
-    // Forged signatures under the known kid cannot make it fetch more than once an interval.
+    // Forged signatures under the known kid cannot make it fetch more than once an interval
+    // (however long the 50 checks take on a loaded machine).
     tokio::time::sleep(Duration::from_millis(250)).await;
+    let started = std::time::Instant::now();
     for _ in 0..50 {
         assert_eq!(
             present(&guard, &before.sign(&claims())).await.1,
             Some(AuthErrorKind::InvalidCredentials)
         );
     }
-    assert_eq!(fake.fetches(), 3);
+    let intervals = usize::try_from(started.elapsed().as_millis() / 200).unwrap();
+    let forged_fetches = fake.fetches() - 2;
+    assert!(
+        (1..=1 + intervals).contains(&forged_fetches),
+        "{forged_fetches} fetches in {intervals} intervals"
+    );
 }
 
 /// An authorization server's two documents, discovery and keys, which can be down.
