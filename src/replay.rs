@@ -48,6 +48,11 @@ impl ReplayKey {
         Self(hasher.finalize().into())
     }
 
+    /// A key with these bytes, for testing a store of your own.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
     /// The key's bytes, for stores that need a representation (for example a Redis key).
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0

@@ -7,7 +7,9 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::error::Cause;
-use crate::replay::{RecordId, ReplayKey, ReplayStore, StoreError, StoreFuture};
+use crate::replay::{
+    FailureRule, FailureState, RecordId, ReplayKey, ReplayStore, StoreError, StoreFuture,
+};
 
 /// How long one Redis command may take before the store reports itself unavailable.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -22,6 +24,35 @@ return 0";
 
 /// Deletes `KEYS[1]` only while it holds the record `ARGV[1]`.
 const RELEASE: &str = r"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
+/// Counts one failed attempt of `KEYS[1]` (a hash: failures `f`, window end `w`, strikes
+/// `s`, locked until `l`) at `ARGV[1]` under max failures `ARGV[2]`, window `ARGV[3]` and
+/// cap `ARGV[4]` (seconds): the steps of `FailureEntry::fail`, in one atomic script on one
+/// key. Answers `{failures, seconds locked by this failure (0: none)}`.
+const FAIL: &str = r"local now = tonumber(ARGV[1])
+local max = tonumber(ARGV[2])
+local window = tonumber(ARGV[3])
+local cap = tonumber(ARGV[4])
+local v = redis.call('HMGET', KEYS[1], 'f', 'w', 's', 'l')
+local f = tonumber(v[1]) or 0
+local w = tonumber(v[2]) or 0
+local s = tonumber(v[3]) or 0
+local l = tonumber(v[4]) or 0
+if l > now then return {f, 0} end
+if now >= w then f = 0; w = now + window end
+f = f + 1
+local lock = 0
+if f >= max then
+  s = s + 1
+  if s == 1 then lock = w - now else lock = math.min(window * 2 ^ math.min(s - 1, 32), cap) end
+  if lock < 1 then lock = 1 end
+  l = now + lock
+  f = 0
+  w = l
+end
+redis.call('HSET', KEYS[1], 'f', f, 'w', w, 's', s, 'l', l)
+redis.call('EXPIRE', KEYS[1], math.max(1, math.max(w, l) + cap - now))
+return {f, lock}";
 
 /// How many times, and how far apart, the store tries to undo a record it gave up on.
 const UNDO_ATTEMPTS: u32 = 10;
@@ -58,6 +89,7 @@ pub struct RedisReplayStore {
     prefix: Arc<str>,
     record: Arc<redis::Script>,
     release: Arc<redis::Script>,
+    fail: Arc<redis::Script>,
 }
 
 impl RedisReplayStore {
@@ -81,6 +113,7 @@ impl RedisReplayStore {
             prefix: "callguard:replay:".into(),
             record: Arc::new(redis::Script::new(RECORD)),
             release: Arc::new(redis::Script::new(RELEASE)),
+            fail: Arc::new(redis::Script::new(FAIL)),
         })
     }
 
@@ -178,6 +211,45 @@ impl ReplayStore for RedisReplayStore {
         let record = format!("{:032x}", record.as_u128());
         let script = Arc::clone(&self.release);
         StoreFuture::pending(async move { release(&script, &mut connection, &key, &record).await })
+    }
+
+    fn record_failure(
+        &self,
+        key: ReplayKey,
+        rule: FailureRule,
+        now: i64,
+    ) -> StoreFuture<FailureState> {
+        let mut connection = self.connection.clone();
+        let key = self.redis_key(&key);
+        let script = Arc::clone(&self.fail);
+        StoreFuture::pending(async move {
+            let (failures, locked): (u32, u64) = script
+                .key(&key)
+                .arg(now)
+                .arg(rule.max_failures)
+                .arg(rule.window)
+                .arg(rule.max_lockout)
+                .invoke_async(&mut connection)
+                .await
+                .map_err(|e| StoreError::new(Cause::new(e)))?;
+            Ok(FailureState::new(failures, (locked > 0).then_some(locked)))
+        })
+    }
+
+    fn locked_for(&self, key: ReplayKey, now: i64) -> StoreFuture<Option<u64>> {
+        let mut connection = self.connection.clone();
+        let key = self.redis_key(&key);
+        StoreFuture::pending(async move {
+            let until: Option<i64> = redis::cmd("HGET")
+                .arg(&key)
+                .arg("l")
+                .query_async(&mut connection)
+                .await
+                .map_err(|e| StoreError::new(Cause::new(e)))?;
+            Ok(until
+                .filter(|until| *until > now)
+                .map(|until| (until - now).unsigned_abs()))
+        })
     }
 
     fn contains(&self, key: ReplayKey) -> StoreFuture {

@@ -377,3 +377,108 @@ async fn a_store_error_keeps_the_redis_error_as_its_source() {
         "{source:?}"
     );
 }
+
+/// The Redis script and the in-memory arithmetic are one rule: the same failures at the same
+/// times give the same answers, through lock, recovery, escalation and the cap.
+#[tokio::test]
+async fn failure_counts_in_redis_follow_the_same_steps_as_in_memory() {
+    use callguard::replay::{FailureEntry, FailureRule, ReplayKey, ReplayStore};
+    let Some(redis) = start_redis() else { return };
+    let store = RedisReplayStore::connect(&redis.url).await.unwrap();
+    let limits = [(3u32, 60u64, 600u64), (1, 1, 5), (5, 10, 1000)];
+    for (n, (max_failures, window, max_lockout)) in limits.into_iter().enumerate() {
+        let rule = rule_of(max_failures, window, max_lockout);
+        let key = key_of(n);
+        let mut memory = FailureEntry::default();
+        let mut now = 1_800_000_000i64;
+        for step in 0..200u32 {
+            now += i64::from(step % 13);
+            if memory.locked_for(now).is_some() {
+                let locked = store.locked_for(key, now).await.unwrap();
+                assert_eq!(locked, memory.locked_for(now), "step {step}");
+                continue;
+            }
+            let expected = memory.fail(rule, now);
+            let answered = store.record_failure(key, rule, now).await.unwrap();
+            assert_eq!(answered, expected, "limit {n}, step {step}, now {now}");
+        }
+    }
+
+    fn rule_of(max_failures: u32, window: u64, max_lockout: u64) -> FailureRule {
+        // FailureRule is non-exhaustive: read one back from a limit built the public way.
+        callguard::limit::FailureLimit::builder(callguard::replay::MemoryReplayStore::default())
+            .max_failures(max_failures)
+            .window(Duration::from_secs(window))
+            .max_lockout(Duration::from_secs(max_lockout))
+            .build()
+            .unwrap()
+            .rule()
+    }
+
+    fn key_of(n: usize) -> ReplayKey {
+        ReplayKey::from_bytes([u8::try_from(n).unwrap(); 32])
+    }
+}
+
+/// Two replicas on one Redis share their failure counts: failures at one lock the client
+/// out of both, and the right token from another address passes either.
+#[tokio::test]
+async fn two_replicas_sharing_redis_share_failure_counts() {
+    use callguard::ClientAddr;
+    use callguard::limit::FailureLimit;
+    let Some(redis) = start_redis() else { return };
+    let replica = |store| {
+        let limit = FailureLimit::builder(store)
+            .max_failures(2)
+            .window(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let tokens = callguard::bearer::BearerTokens::builder()
+            .token(
+                "agent",
+                Secret::from_utf8("tok_agent_0123456789abcdef").unwrap(),
+                callguard::Scopes::empty(),
+            )
+            .build()
+            .unwrap();
+        GuardLayer::new(tokens).failure_limit(limit)
+    };
+    let a = replica(RedisReplayStore::connect(&redis.url).await.unwrap());
+    let b = replica(RedisReplayStore::connect(&redis.url).await.unwrap());
+    let send = |guard: &GuardLayer, client: &str, token: &str| {
+        let mut request = Request::post("/tools")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(ClientAddr(client.parse().unwrap()));
+        let service = guard.clone().layer(service_fn(echo));
+        async move { service.oneshot(request).await.unwrap().status() }
+    };
+    let wrong = "tok_wrong_0123456789abcdef";
+    assert_eq!(
+        send(&a, "203.0.113.7", wrong).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send(&b, "203.0.113.7", wrong).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let right = "tok_agent_0123456789abcdef";
+    assert_eq!(
+        send(&a, "203.0.113.7", right).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        send(&b, "203.0.113.7", right).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(send(&b, "198.51.100.20", right).await, StatusCode::OK);
+    // Redis gone: 503, not a free pass.
+    drop(redis);
+    assert_eq!(
+        send(&a, "198.51.100.20", right).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}

@@ -173,6 +173,11 @@ impl FailureLimit {
         }
     }
 
+    /// The numbers a store applies.
+    pub fn rule(&self) -> FailureRule {
+        self.rule
+    }
+
     /// The key a client's failures are counted under.
     pub(crate) fn client_key(&self, client: ClientAddr) -> ReplayKey {
         let group = client.group_by(self.ipv6_prefix);
