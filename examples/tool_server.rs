@@ -16,11 +16,14 @@
 //! | `CALLGUARD_PUBLIC_URL` | base URL platforms call, for URL-covering schemes (SignalWire) | `http://<CALLGUARD_ADDR>` |
 //! | `CALLGUARD_OPEN_ROUTE` | set to `1` to mount `POST /open/{name}` without authentication, the baseline `benches/load.sh` compares with | unset |
 //! | `CALLGUARD_MEMORY_STORE_KEYS` | keys each in-memory store holds (replay of each route, the JWT denylist); full of live keys, a new delivery is 503 and a revocation `DELETE` 503, never a live key forgotten | `100000` |
-//! | `CALLGUARD_REDIS_URL` | Redis for replay protection on the Standard Webhooks and Stripe routes, shared by every instance (run with `--features redis`) | unset: in memory |
+//! | `CALLGUARD_REDIS_URL` | Redis for replay protection on the Standard Webhooks and Stripe routes and for the failure counts, shared by every instance (run with `--features redis`) | unset: in memory |
 //! | `CALLGUARD_OAUTH_ISSUERS` | comma-separated issuer URLs whose access tokens `/tools/{name}` also accepts; each is discovered (OpenID Connect, then RFC 8414) and its JWKS kept fresh. `https` only, or `http` on loopback. Needs `--features reqwest` | unset |
 //! | `CALLGUARD_RESOURCE` | this server's resource identifier: the audience access tokens must name | `CALLGUARD_PUBLIC_URL` |
 //! | `CALLGUARD_INTROSPECTION_URL`, `CALLGUARD_INTROSPECTION_CLIENT_ID`, `CALLGUARD_INTROSPECTION_CLIENT_SECRET` | an RFC 7662 endpoint and the client credentials to call it with: opaque bearer tokens that are not static tokens are introspected (`https`, or `http` on loopback; needs `--features reqwest`) | unset |
 //! | `CALLGUARD_OAUTH_ALLOW_JWT_TYP` | `1` accepts access tokens with `typ: JWT` (or none), not only `at+jwt` | unset |
+//! | `CALLGUARD_FAILURE_LIMIT` | `N/SECONDS`: after `N` failed attempts (a credential presented and wrong) from one client address (IPv6 by its /64) within `SECONDS`, every guard answers 429 with `Retry-After` without checking credentials, for the rest of the window, then twice as long each time, up to an hour. Shared by replicas through `CALLGUARD_REDIS_URL`. Recommended in production: `10/60` | unset: off |
+//! | `CALLGUARD_TRUSTED_PROXIES` | comma-separated CIDRs of proxies whose `X-Forwarded-For` is believed, read from the right; the first address that is not one of them is the client | unset: the peer is the client |
+//! | `CALLGUARD_WEBHOOK_ALLOWED_IPS` | path to a file of CIDRs (one per line, `#` comments): `/webhooks/*` answers 403 to any other client address | unset: any address |
 //! | `RUST_LOG` | log filter for stderr (`tracing-subscriber`'s `EnvFilter`); every refused request is logged at `warn` with the guard's name, the path and the reason | `info` |
 //! | `SENDBIRD_API_TOKEN`, `SIGNALWIRE_SIGNING_KEY`, `GITHUB_WEBHOOK_SECRET`, `STRIPE_WEBHOOK_SECRET`, `SLACK_SIGNING_SECRET`, `SHOPIFY_WEBHOOK_SECRET`, `STANDARD_WEBHOOK_SECRET` | each mounts `POST /webhooks/{provider}` with that platform's scheme | unset: not mounted |
 //!
@@ -71,11 +74,13 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use callguard::basic::BasicUsers;
 use callguard::bearer::BearerTokens;
+use callguard::client::{ClientAddrLayer, TrustedProxies};
 use callguard::delegation::{Delegation, PlatformUser};
 use callguard::jwt::{
     JwksService, JwtAlgorithm, JwtConfig, JwtKey, JwtVerifier, Revocations, TokenIssuer,
     TokenRequest,
 };
+use callguard::limit::{AllowList, FailureLimit};
 use callguard::replay::{MemoryReplayStore, ReplayPolicy};
 use callguard::scope::RequireScopesLayer;
 use callguard::signature::{SignatureVerifier, SignatureVerifierBuilder};
@@ -139,6 +144,10 @@ struct Settings {
     /// `(endpoint, client id, client secret)` for introspecting opaque tokens.
     #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
     introspection: Option<(String, String, String)>,
+    /// `CALLGUARD_FAILURE_LIMIT`: failures, and the window in seconds.
+    failure_limit: Option<(u32, u64)>,
+    trusted_proxies: TrustedProxies,
+    webhook_allowed_ips: Option<AllowList>,
 }
 
 impl Settings {
@@ -231,6 +240,29 @@ impl Settings {
             },
             basic_users: pairs("TOOL_BASIC_USERS", &basic, ':')?,
             generated,
+            failure_limit: match std::env::var("CALLGUARD_FAILURE_LIMIT") {
+                Err(_) => None,
+                Ok(text) => Some(
+                    text.split_once('/')
+                        .and_then(|(n, s)| Some((n.parse().ok()?, s.parse().ok()?)))
+                        .filter(|(n, s): &(u32, u64)| *n > 0 && *s > 0)
+                        .ok_or_else(|| {
+                            format!("CALLGUARD_FAILURE_LIMIT: `{text}` is not `N/SECONDS` (say 10/60)")
+                        })?,
+                ),
+            },
+            trusted_proxies: match std::env::var("CALLGUARD_TRUSTED_PROXIES") {
+                Err(_) => TrustedProxies::none(),
+                Ok(list) => TrustedProxies::parse(list.split(',').filter(|s| !s.trim().is_empty()))
+                    .map_err(|e| format!("CALLGUARD_TRUSTED_PROXIES: {e}"))?,
+            },
+            webhook_allowed_ips: match std::env::var_os("CALLGUARD_WEBHOOK_ALLOWED_IPS") {
+                None => None,
+                Some(path) => Some(
+                    AllowList::from_file(&path)
+                        .map_err(|e| format!("CALLGUARD_WEBHOOK_ALLOWED_IPS: {e}"))?,
+                ),
+            },
         })
     }
 }
@@ -308,6 +340,28 @@ impl SharedReplay {
             let _ = url;
             Err("CALLGUARD_REDIS_URL is set: run with `--features redis` to use it".to_owned())
         }
+    }
+
+    /// The failure limit of every guard, when `CALLGUARD_FAILURE_LIMIT` sets one: counted in
+    /// Redis when it is configured, else in one in-memory store all guards share.
+    fn failure_limit(&self, settings: &Settings) -> Result<Option<FailureLimit>, String> {
+        let Some((failures, seconds)) = settings.failure_limit else {
+            return Ok(None);
+        };
+        let builder = match self {
+            Self::InMemory(keys) => {
+                FailureLimit::builder(MemoryReplayStore::new(1).with_limit_keys(*keys))
+            }
+            #[cfg(feature = "redis")]
+            Self::Redis(store) => FailureLimit::builder(store.clone()),
+        };
+        builder
+            .max_failures(failures)
+            .window(Duration::from_secs(seconds))
+            .max_lockout(Duration::from_secs(seconds.max(3600)))
+            .build()
+            .map(Some)
+            .map_err(|e| format!("CALLGUARD_FAILURE_LIMIT: {e}"))
     }
 
     fn apply(
@@ -670,10 +724,17 @@ fn app(
         users.clone().into(),
     ];
     accepted.extend(external);
-    let tool_guard = GuardLayer::new(Authenticator::any_of(accepted).map_err(|e| e.to_string())?)
-        .body_limit(settings.body_limit)
-        .named("tools")
-        .map_err(|e| e.to_string())?;
+    let limit = replay.failure_limit(settings)?;
+    let limited = |guard: GuardLayer| match &limit {
+        Some(limit) => guard.failure_limit(limit.clone()),
+        None => guard,
+    };
+    let tool_guard = limited(
+        GuardLayer::new(Authenticator::any_of(accepted).map_err(|e| e.to_string())?)
+            .body_limit(settings.body_limit)
+            .named("tools")
+            .map_err(|e| e.to_string())?,
+    );
     let orders_scope = RequireScopesLayer::new(["orders:write"]).map_err(|e| e.to_string())?;
     let tools = Router::new()
         .route("/tools/{name}", post(call_tool))
@@ -685,16 +746,16 @@ fn app(
     let refund = Router::new()
         .route("/tools/refund", post(call_tool))
         .route_layer(RequireScopesLayer::new(["refunds:write"]).map_err(|e| e.to_string())?)
-        .route_layer(refund_guard(settings, users.clone())?);
+        .route_layer(limited(refund_guard(settings, users.clone())?));
     let token = Router::new()
         .route("/auth/token", post(mint_token))
         .route("/auth/token/{jti}", axum::routing::delete(revoke_token))
-        .route_layer(
+        .route_layer(limited(
             GuardLayer::new(methods.basic)
                 .body_limit(64 * 1024)
                 .named("token-endpoint")
                 .map_err(|e| e.to_string())?,
-        )
+        ))
         .with_state(TokenState {
             issuer: TokenIssuer::new(methods.jwt),
             users,
@@ -718,16 +779,24 @@ fn app(
         // Presets name themselves (`github`, `stripe`, …) in the rejection log, and accept
         // the largest body their platform delivers (GitHub: 25 MB), whatever
         // CALLGUARD_BODY_LIMIT says for the tool routes.
-        let guard = GuardLayer::new(provider(route, secret, &settings.public_url, replay)?);
-        let limit = DefaultBodyLimit::max(guard.max_body());
-        app = app.merge(
-            Router::new()
-                .route(&format!("/webhooks/{route}"), post(call_tool))
-                .route_layer(guard)
-                .layer(limit),
-        );
+        let guard = limited(GuardLayer::new(provider(
+            route,
+            secret,
+            &settings.public_url,
+            replay,
+        )?));
+        let body_limit = DefaultBodyLimit::max(guard.max_body());
+        let mut webhook = Router::new()
+            .route(&format!("/webhooks/{route}"), post(call_tool))
+            .route_layer(guard);
+        // Outside the guard: an address outside the list is refused before any check.
+        if let Some(allowed) = &settings.webhook_allowed_ips {
+            webhook = webhook.route_layer(allowed.layer());
+        }
+        app = app.merge(webhook.layer(body_limit));
     }
-    Ok(app)
+    // Outermost: every route sees the client as the trusted proxies name it.
+    Ok(app.layer(ClientAddrLayer::new(settings.trusted_proxies.clone())))
 }
 
 /// How many keys each in-memory store of the example holds (`CALLGUARD_MEMORY_STORE_KEYS`).
