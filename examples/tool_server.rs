@@ -22,6 +22,7 @@
 //! | `CALLGUARD_INTROSPECTION_URL`, `CALLGUARD_INTROSPECTION_CLIENT_ID`, `CALLGUARD_INTROSPECTION_CLIENT_SECRET` | an RFC 7662 endpoint and the client credentials to call it with: opaque bearer tokens that are not static tokens are introspected (`https`, or `http` on loopback; needs `--features reqwest`) | unset |
 //! | `CALLGUARD_OAUTH_ALLOW_JWT_TYP` | `1` accepts access tokens with `typ: JWT` (or none), not only `at+jwt` | unset |
 //! | `CALLGUARD_FAILURE_LIMIT` | `N/SECONDS`: after `N` failed attempts (a credential presented and wrong) from one client address (IPv6 by its /64) within `SECONDS`, every guard answers 429 with `Retry-After` without checking credentials, for the rest of the window, then twice as long each time, up to an hour. Shared by replicas through `CALLGUARD_REDIS_URL`. Recommended in production: `10/60` | unset: off |
+//! | `CALLGUARD_RATE_LIMIT` | `N/SECONDS`: at most `N` requests per `SECONDS` (all at once if need be) per accepted caller on the `/tools/*` routes; past it, 429 with `Retry-After`, `RateLimit-Policy` and `RateLimit`. Shared by replicas through `CALLGUARD_REDIS_URL` | unset: none |
 //! | `CALLGUARD_TRUSTED_PROXIES` | comma-separated CIDRs of proxies whose `X-Forwarded-For` is believed, read from the right; the first address that is not one of them is the client | unset: the peer is the client |
 //! | `CALLGUARD_WEBHOOK_ALLOWED_IPS` | path to a file of CIDRs (one per line, `#` comments): `/webhooks/*` answers 403 to any other client address | unset: any address |
 //! | `RUST_LOG` | log filter for stderr (`tracing-subscriber`'s `EnvFilter`); every refused request is logged at `warn` with the guard's name, the path and the reason | `info` |
@@ -80,7 +81,7 @@ use callguard::jwt::{
     JwksService, JwtAlgorithm, JwtConfig, JwtKey, JwtVerifier, Revocations, TokenIssuer,
     TokenRequest,
 };
-use callguard::limit::{AllowList, FailureLimit};
+use callguard::limit::{AllowList, FailureLimit, RateLimit};
 use callguard::replay::{MemoryReplayStore, ReplayPolicy};
 use callguard::scope::RequireScopesLayer;
 use callguard::signature::{SignatureVerifier, SignatureVerifierBuilder};
@@ -146,6 +147,8 @@ struct Settings {
     introspection: Option<(String, String, String)>,
     /// `CALLGUARD_FAILURE_LIMIT`: failures, and the window in seconds.
     failure_limit: Option<(u32, u64)>,
+    /// `CALLGUARD_RATE_LIMIT`: requests, and the period in seconds.
+    rate_limit: Option<(u32, u64)>,
     trusted_proxies: TrustedProxies,
     webhook_allowed_ips: Option<AllowList>,
 }
@@ -240,17 +243,8 @@ impl Settings {
             },
             basic_users: pairs("TOOL_BASIC_USERS", &basic, ':')?,
             generated,
-            failure_limit: match std::env::var("CALLGUARD_FAILURE_LIMIT") {
-                Err(_) => None,
-                Ok(text) => Some(
-                    text.split_once('/')
-                        .and_then(|(n, s)| Some((n.parse().ok()?, s.parse().ok()?)))
-                        .filter(|(n, s): &(u32, u64)| *n > 0 && *s > 0)
-                        .ok_or_else(|| {
-                            format!("CALLGUARD_FAILURE_LIMIT: `{text}` is not `N/SECONDS` (say 10/60)")
-                        })?,
-                ),
-            },
+            failure_limit: per_seconds("CALLGUARD_FAILURE_LIMIT")?,
+            rate_limit: per_seconds("CALLGUARD_RATE_LIMIT")?,
             trusted_proxies: match std::env::var("CALLGUARD_TRUSTED_PROXIES") {
                 Err(_) => TrustedProxies::none(),
                 Ok(list) => TrustedProxies::parse(list.split(',').filter(|s| !s.trim().is_empty()))
@@ -278,6 +272,18 @@ fn secret_env(name: &str) -> Result<Option<String>, String> {
         Ok(value) => Ok(Some(value)),
         Err(_) => Ok(None),
     }
+}
+
+/// A `N/SECONDS` variable, both positive; `None` when unset.
+fn per_seconds(name: &str) -> Result<Option<(u32, u64)>, String> {
+    let Ok(text) = std::env::var(name) else {
+        return Ok(None);
+    };
+    text.split_once('/')
+        .and_then(|(n, s)| Some((n.parse().ok()?, s.parse().ok()?)))
+        .filter(|(n, s): &(u32, u64)| *n > 0 && *s > 0)
+        .map(Some)
+        .ok_or_else(|| format!("{name}: `{text}` is not `N/SECONDS` (say 10/60)"))
 }
 
 fn env_or(name: &str, default: &str) -> String {
@@ -362,6 +368,25 @@ impl SharedReplay {
             .build()
             .map(Some)
             .map_err(|e| format!("CALLGUARD_FAILURE_LIMIT: {e}"))
+    }
+
+    /// The rate limit of the tool routes, when `CALLGUARD_RATE_LIMIT` sets one.
+    fn rate_limit(&self, settings: &Settings) -> Result<Option<RateLimit>, String> {
+        let Some((requests, seconds)) = settings.rate_limit else {
+            return Ok(None);
+        };
+        let builder = match self {
+            Self::InMemory(keys) => {
+                RateLimit::builder(MemoryReplayStore::new(1).with_limit_keys(*keys))
+            }
+            #[cfg(feature = "redis")]
+            Self::Redis(store) => RateLimit::builder(store.clone()),
+        };
+        builder
+            .quota(requests, Duration::from_secs(seconds))
+            .build()
+            .map(Some)
+            .map_err(|e| format!("CALLGUARD_RATE_LIMIT: {e}"))
     }
 
     fn apply(
@@ -729,12 +754,15 @@ fn app(
         Some(limit) => guard.failure_limit(limit.clone()),
         None => guard,
     };
-    let tool_guard = limited(
+    let mut tool_guard = limited(
         GuardLayer::new(Authenticator::any_of(accepted).map_err(|e| e.to_string())?)
             .body_limit(settings.body_limit)
             .named("tools")
             .map_err(|e| e.to_string())?,
     );
+    if let Some(rate) = replay.rate_limit(settings)? {
+        tool_guard = tool_guard.rate_limit(rate);
+    }
     let orders_scope = RequireScopesLayer::new(["orders:write"]).map_err(|e| e.to_string())?;
     let tools = Router::new()
         .route("/tools/{name}", post(call_tool))

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Abuse controls through the running example server, driven over loopback by Python's
-# urllib: failed-attempt limits (429 with Retry-After, another client unaffected, recovery
+# urllib: a rate limit per caller (429 with Retry-After, RateLimit-Policy, RateLimit),
+# failed-attempt limits (429 with Retry-After, another client unaffected, recovery
 # after the window, escalation), X-Forwarded-For believed only from trusted proxies (a
 # spoofed leftmost entry does not help), the webhook allow-list, and, on one Redis, two
 # replicas sharing their failure counts and 503 once Redis is gone.
@@ -40,6 +41,7 @@ start() {
 start TRUSTING CALLGUARD_FAILURE_LIMIT=3/2 CALLGUARD_TRUSTED_PROXIES=127.0.0.1/32 \
   CALLGUARD_WEBHOOK_ALLOWED_IPS="$allowed"
 start DISTRUSTING CALLGUARD_FAILURE_LIMIT=3/60 CALLGUARD_TRUSTED_PROXIES=10.0.0.0/8
+start RATED CALLGUARD_RATE_LIMIT=3/60
 
 redis_port=""
 if command -v redis-server >/dev/null; then
@@ -58,7 +60,7 @@ elif [ -n "${CALLGUARD_REQUIRE_REDIS:-}" ]; then
 else
   echo "limits: redis-server is not installed; shared counts were not checked" >&2
 fi
-export TRUSTING DISTRUSTING
+export TRUSTING DISTRUSTING RATED
 
 python3 - <<'PY'
 import hashlib, hmac, json, os, time, urllib.request, urllib.error
@@ -119,6 +121,17 @@ for n in range(3):
     assert status(distrusting, "/tools/echo", WRONG, f"203.0.113.{n + 1}") == 401
 assert status(distrusting, "/tools/echo", TOKEN, user) == 429
 print("limits: X-Forwarded-For from an untrusted peer ignored: ok")
+
+# A rate limit per accepted caller: the quota at once, then 429 with the IETF fields.
+rated = os.environ["RATED"]
+for n in range(3):
+    assert status(rated, "/tools/echo", TOKEN) == 200, n
+code, headers = call(rated, "/tools/echo", TOKEN)
+assert code == 429, code
+assert headers.get("RateLimit-Policy") == '"callguard";q=3;w=60', headers
+assert headers.get("RateLimit", "").startswith('"callguard";r=0;t='), headers
+assert 1 <= int(headers.get("Retry-After")) <= 20, headers
+print("limits: rate limit with Retry-After and the RateLimit fields: ok")
 
 if "REPLICA_A" in os.environ:
     a, b = os.environ["REPLICA_A"], os.environ["REPLICA_B"]

@@ -294,6 +294,9 @@ pub enum AuthErrorKind {
     /// Too many failed attempts from this client: it is locked out for a while
     /// ([`AuthError::retry_after`]), and its credential is not checked.
     TooManyFailures,
+    /// An accepted caller past its rate limit ([`AuthError::retry_after`] says when to come
+    /// back).
+    RateLimited,
     /// A layer keyed by the client's address found none: the server put no
     /// [`ClientAddr`](crate::ClientAddr) into the request (add a
     /// [`ClientAddrLayer`](crate::client::ClientAddrLayer)). A server setup mistake.
@@ -319,7 +322,7 @@ impl AuthErrorKind {
                 StatusCode::BAD_REQUEST
             }
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::TooManyFailures => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyFailures | Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::MissingCredentials
             | Self::DuplicateHeader
             | Self::MalformedCredentials
@@ -372,6 +375,7 @@ impl AuthErrorKind {
             Self::GuardStacked => "a second guard on a request another guard accepted",
             Self::AddressNotAllowed => "client address not allowed",
             Self::TooManyFailures => "too many failed attempts",
+            Self::RateLimited => "rate limit exceeded",
             Self::ClientAddrMissing => "no client address on the request",
         }
     }
@@ -448,6 +452,8 @@ pub struct AuthError {
     scope: Option<Arc<str>>,
     rule: Option<&'static str>,
     retry_after: Option<u64>,
+    /// A rate limit's quota and period in seconds, for the `RateLimit` fields.
+    rate_policy: Option<(u32, u64)>,
 }
 
 /// A refusal and, for a token, the rule it failed: what verifiers answer inside the crate,
@@ -493,7 +499,21 @@ impl AuthError {
             scope: None,
             rule: None,
             retry_after: None,
+            rate_policy: None,
         }
+    }
+
+    /// This error, naming the rate limit it is for: `quota` requests per `period_seconds`
+    /// (the `RateLimit-Policy` field).
+    #[must_use]
+    pub fn with_rate_policy(mut self, quota: u32, period_seconds: u64) -> Self {
+        self.rate_policy = Some((quota, period_seconds));
+        self
+    }
+
+    /// The rate limit a 429 is for: its quota and period in seconds.
+    pub fn rate_policy(&self) -> Option<(u32, u64)> {
+        self.rate_policy
     }
 
     /// This error, telling the client to come back in `seconds` (`Retry-After`).
@@ -535,6 +555,7 @@ impl AuthError {
             scope: Some(scope.into()),
             rule: None,
             retry_after: None,
+            rate_policy: None,
         }
     }
 

@@ -182,6 +182,16 @@ impl Reject for ProblemDetails {
         if let Some(seconds) = error.retry_after() {
             headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
         }
+        if let Some((quota, period)) = error.rate_policy() {
+            // draft-ietf-httpapi-ratelimit-headers: the policy, and none left until `t`.
+            let policy = format!("\"callguard\";q={quota};w={period}");
+            let left = format!("\"callguard\";r=0;t={}", error.retry_after().unwrap_or(1));
+            for (name, value) in [("ratelimit-policy", policy), ("ratelimit", left)] {
+                if let Ok(value) = HeaderValue::try_from(value) {
+                    headers.insert(http::HeaderName::from_static(name), value);
+                }
+            }
+        }
         if let Some(scope) = error.required_scope() {
             let text = format!(
                 "Bearer realm=\"{}\", error=\"insufficient_scope\", scope=\"{scope}\"{}",

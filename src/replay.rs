@@ -29,7 +29,7 @@ use std::time::Duration;
 use crate::clock::{Clock, SystemClock};
 use crate::error::Cause;
 use crate::limit::memory::LimitShards;
-pub use crate::limit::{FailureEntry, FailureRule, FailureState};
+pub use crate::limit::{FailureEntry, FailureRule, FailureState, RateEntry, RateRule, RateState};
 
 /// A key derived from signed material: the SHA-256 of the verifier's identity, the kind of
 /// material and its bytes.
@@ -119,6 +119,18 @@ impl<T> StoreFuture<T> {
     /// An answer that needs I/O.
     pub fn pending(future: impl Future<Output = Result<T, StoreError>> + Send + 'static) -> Self {
         Self(Kind::Pending(Box::pin(future)))
+    }
+
+    /// This answer passed through `f`.
+    pub(crate) fn map<U: 'static>(self, f: impl FnOnce(T) -> U + Send + 'static) -> StoreFuture<U>
+    where
+        T: 'static,
+    {
+        match self.0 {
+            Kind::Ready(Some(result)) => StoreFuture::ready(result.map(f)),
+            Kind::Ready(None) => StoreFuture::ready(Err(StoreError::new("answer taken twice"))),
+            Kind::Pending(future) => StoreFuture::pending(async move { future.await.map(f) }),
+        }
     }
 
     /// The answer, when it is available without waiting (an in-memory store's).
@@ -245,6 +257,14 @@ pub trait ReplayStore: Send + Sync + 'static {
         StoreFuture::ready(Err(StoreError::new("this store keeps no failure counts")))
     }
 
+    /// Decide one request of `key` at `now_ms` (unix milliseconds) under `rule`, atomically,
+    /// as [`RateEntry::take`] does, counting it when allowed. A store that keeps no rates
+    /// answers `Err` (the default).
+    fn rate(&self, key: ReplayKey, rule: RateRule, now_ms: i64) -> StoreFuture<RateState> {
+        let _ = (key, rule, now_ms);
+        StoreFuture::ready(Err(StoreError::new("this store keeps no rate limits")))
+    }
+
     /// How many seconds `key` is still locked at `now`, if it is. A store that keeps no
     /// counts answers `Err` (the default).
     fn locked_for(&self, key: ReplayKey, now: i64) -> StoreFuture<Option<u64>> {
@@ -285,6 +305,8 @@ pub struct MemoryReplayStore {
     clock: Arc<dyn Clock>,
     /// Failure counts and limits, bounded apart from the records.
     limits: Arc<LimitShards>,
+    /// Rate limits' arrival times, bounded alike.
+    rates: Arc<LimitShards<RateEntry>>,
 }
 
 /// One shard: its keys, and the order in which they expire.
@@ -363,6 +385,7 @@ impl MemoryReplayStore {
             keys_per_shard: capacity.div_ceil(SHARDS).max(1),
             clock: Arc::new(clock),
             limits: Arc::new(LimitShards::new(Self::DEFAULT_LIMIT_KEYS)),
+            rates: Arc::new(LimitShards::new(Self::DEFAULT_LIMIT_KEYS)),
         }
     }
 
@@ -375,6 +398,7 @@ impl MemoryReplayStore {
     #[must_use]
     pub fn with_limit_keys(mut self, keys: usize) -> Self {
         self.limits = Arc::new(LimitShards::new(keys));
+        self.rates = Arc::new(LimitShards::new(keys));
         self
     }
 
@@ -496,6 +520,10 @@ impl ReplayStore for MemoryReplayStore {
 
     fn locked_for(&self, key: ReplayKey, now: i64) -> StoreFuture<Option<u64>> {
         StoreFuture::ready(Ok(self.limits.locked_for(key, now)))
+    }
+
+    fn rate(&self, key: ReplayKey, rule: RateRule, now_ms: i64) -> StoreFuture<RateState> {
+        StoreFuture::ready(Ok(self.rates.take(key, rule, now_ms)))
     }
 }
 

@@ -8,7 +8,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::error::Cause;
 use crate::replay::{
-    FailureRule, FailureState, RecordId, ReplayKey, ReplayStore, StoreError, StoreFuture,
+    FailureRule, FailureState, RateRule, RateState, RecordId, ReplayKey, ReplayStore, StoreError,
+    StoreFuture,
 };
 
 /// How long one Redis command may take before the store reports itself unavailable.
@@ -54,6 +55,26 @@ redis.call('HSET', KEYS[1], 'f', f, 'w', w, 's', s, 'l', l)
 redis.call('EXPIRE', KEYS[1], math.max(1, math.max(w, l) + cap - now))
 return {f, lock}";
 
+/// Decides one request of `KEYS[1]` (the theoretical arrival time, in unix milliseconds)
+/// at `ARGV[1]` ms under period `ARGV[2]` ms, quota `ARGV[3]` and burst `ARGV[4]`: the steps
+/// of `RateEntry::take` (GCRA), in one atomic script on one key. Answers `{allowed,
+/// remaining, reset ms, retry-after ms}`.
+const RATE: &str = r"local now = tonumber(ARGV[1])
+local period = tonumber(ARGV[2])
+local quota = math.max(tonumber(ARGV[3]), 1)
+local burst = math.min(math.max(tonumber(ARGV[4]), 1), quota)
+local interval = math.max(math.floor(period / quota), 1)
+local cap = interval * burst
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if tat < now then tat = now end
+local nxt = tat + interval
+local allowed_at = nxt - cap
+if now < allowed_at then
+  return {0, math.max(math.floor((now + cap - tat) / interval), 0), tat - now, allowed_at - now}
+end
+redis.call('SET', KEYS[1], string.format('%d', nxt), 'PX', math.max(nxt - now, 1))
+return {1, math.max(math.floor((now + cap - nxt) / interval), 0), nxt - now, 0}";
+
 /// How many times, and how far apart, the store tries to undo a record it gave up on.
 const UNDO_ATTEMPTS: u32 = 10;
 const UNDO_INTERVAL: Duration = Duration::from_secs(1);
@@ -90,6 +111,7 @@ pub struct RedisReplayStore {
     record: Arc<redis::Script>,
     release: Arc<redis::Script>,
     fail: Arc<redis::Script>,
+    rate: Arc<redis::Script>,
 }
 
 impl RedisReplayStore {
@@ -114,6 +136,7 @@ impl RedisReplayStore {
             record: Arc::new(redis::Script::new(RECORD)),
             release: Arc::new(redis::Script::new(RELEASE)),
             fail: Arc::new(redis::Script::new(FAIL)),
+            rate: Arc::new(redis::Script::new(RATE)),
         })
     }
 
@@ -233,6 +256,24 @@ impl ReplayStore for RedisReplayStore {
                 .await
                 .map_err(|e| StoreError::new(Cause::new(e)))?;
             Ok(FailureState::new(failures, (locked > 0).then_some(locked)))
+        })
+    }
+
+    fn rate(&self, key: ReplayKey, rule: RateRule, now_ms: i64) -> StoreFuture<RateState> {
+        let mut connection = self.connection.clone();
+        let key = self.redis_key(&key);
+        let script = Arc::clone(&self.rate);
+        StoreFuture::pending(async move {
+            let (allowed, remaining, reset, retry_after): (i64, u32, u64, u64) = script
+                .key(&key)
+                .arg(now_ms)
+                .arg(rule.period_ms)
+                .arg(rule.quota)
+                .arg(rule.burst)
+                .invoke_async(&mut connection)
+                .await
+                .map_err(|e| StoreError::new(Cause::new(e)))?;
+            Ok(RateState::new(allowed == 1, remaining, reset, retry_after))
         })
     }
 

@@ -482,3 +482,32 @@ async fn two_replicas_sharing_redis_share_failure_counts() {
         StatusCode::SERVICE_UNAVAILABLE
     );
 }
+
+/// Rate decisions in Redis follow `RateEntry::take` step for step.
+#[tokio::test]
+async fn rate_decisions_in_redis_follow_the_same_steps_as_in_memory() {
+    use callguard::replay::{RateEntry, ReplayKey, ReplayStore};
+    let Some(redis) = start_redis() else { return };
+    let store = RedisReplayStore::connect(&redis.url).await.unwrap();
+    for (n, (quota, period_ms, burst)) in [(3u32, 3000u64, 3u32), (10, 1000, 1), (7, 60_000, 4)]
+        .into_iter()
+        .enumerate()
+    {
+        let rule =
+            callguard::limit::RateLimit::builder(callguard::replay::MemoryReplayStore::default())
+                .quota(quota, Duration::from_millis(period_ms))
+                .burst(burst)
+                .build()
+                .unwrap()
+                .rule();
+        let key = ReplayKey::from_bytes([u8::try_from(n).unwrap() + 100; 32]);
+        let mut memory = RateEntry::default();
+        let mut now = 1_800_000_000_000i64;
+        for step in 0..300i64 {
+            now += (step * 37) % 450;
+            let expected = memory.take(rule, now);
+            let answered = store.rate(key, rule, now).await.unwrap();
+            assert_eq!(answered, expected, "limit {n}, step {step}, now {now}");
+        }
+    }
+}

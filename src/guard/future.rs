@@ -118,6 +118,8 @@ pub(crate) struct Remembering<S, B, R> {
     /// The answer that refuses the request, and the reason it gives.
     refuse_on: bool,
     refusal: AuthErrorKind,
+    /// A rate limit's wait and policy, for its refusal's fields.
+    rate: Option<(Arc<std::sync::OnceLock<u64>>, u32, u64)>,
     /// The lookups still owed after this one, last first.
     then: Vec<StoreStep>,
     /// The record this lookup makes, released if the inner service fails.
@@ -183,6 +185,7 @@ where
                     policy: started.policy,
                     refuse_on: started.refuse_on,
                     refusal: started.refusal,
+                    rate: started.rate,
                     then: steps,
                     records: started.records.or(recorded),
                 })),
@@ -377,6 +380,7 @@ where
                         .and_then(|()| read.check.finish(&body, challenges));
                     match verified {
                         Ok((caller, owed)) => {
+                            let owed = shared.owed(&caller, owed);
                             parts.extensions.insert(shared.accepted(caller));
                             let request =
                                 Request::from_parts(parts, GuardedBody::buffered(body, trailers));
@@ -439,6 +443,7 @@ where
                         policy,
                         refuse_on,
                         refusal,
+                        rate,
                         then,
                         records,
                     } = *remembering.take().expect("future polled after completion");
@@ -449,18 +454,25 @@ where
                         Ok(answer) if answer == refuse_on => Some(refusal),
                         Ok(_) => None,
                         Err(error) if policy == ReplayPolicy::FailOpen => {
-                            tracing::warn!(%error, "callguard accepted a request unprotected against replay");
+                            tracing::warn!(%error, "callguard accepted a request its store could not answer for (failing open)");
                             None
                         }
                         Err(error) => {
-                            tracing::error!(%error, "callguard refused a request it could not check for replay");
+                            tracing::error!(%error, "callguard refused a request its store could not answer for");
                             Some(AuthErrorKind::StoreUnavailable)
                         }
                     };
                     match refusal {
                         None => state.set(checked_or_called(then, request, inner, shared, records)),
                         Some(kind) => {
-                            let error = AuthError::new(kind, shared.authenticator.challenges());
+                            let mut error = AuthError::new(kind, shared.authenticator.challenges());
+                            if let (AuthErrorKind::RateLimited, Some((wait, quota, period))) =
+                                (kind, &rate)
+                            {
+                                error = error
+                                    .with_retry_after(wait.get().copied().unwrap_or(1))
+                                    .with_rate_policy(*quota, *period);
+                            }
                             state.set(State::Refused {
                                 response: Some(shared.respond(request.uri().path(), error)),
                             });

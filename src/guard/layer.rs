@@ -44,6 +44,8 @@ pub(crate) struct Shared<R> {
     pub(crate) implications: Option<Arc<crate::scope::ScopeImplications>>,
     /// Failed attempts counted per client, and locked out past the limit.
     pub(crate) failures: Option<crate::limit::FailureLimit>,
+    /// Requests per accepted caller, past which the guard answers 429.
+    pub(crate) rate: Option<crate::limit::RateLimit>,
 }
 
 impl<R> Shared<R> {
@@ -53,6 +55,17 @@ impl<R> Shared<R> {
         match &self.implications {
             Some(implications) => caller.with_implied_scopes(implications),
             None => caller,
+        }
+    }
+}
+
+impl<R> Shared<R> {
+    /// What an accepted `caller` owes: its rate limit first, when the guard has one, then
+    /// the method's own steps.
+    pub(crate) fn owed(&self, caller: &crate::Caller, owed: super::Owed) -> super::Owed {
+        match &self.rate {
+            Some(limit) => owed.after(super::StoreStep::Rate(limit.step(caller))),
+            None => owed,
         }
     }
 }
@@ -83,6 +96,7 @@ impl GuardLayer {
                 log: RejectionLog::new(authenticator.name()),
                 implications: None,
                 failures: None,
+                rate: None,
                 body_limit: authenticator.default_body_limit(),
                 authenticator,
                 body_timeout: cfg!(feature = "timeout").then_some(DEFAULT_BODY_TIMEOUT),
@@ -105,6 +119,15 @@ impl<R> GuardLayer<R> {
     /// cannot lock the real user out.
     pub fn failure_limit(mut self, limit: crate::limit::FailureLimit) -> Self {
         self.shared.failures = Some(limit);
+        self
+    }
+
+    /// Limit how often each accepted caller (by method and id) may call through this guard:
+    /// past the limit, 429 with `Retry-After`, `RateLimit-Policy` and `RateLimit`. The
+    /// decision is a store step of the accepted request, taken before its replay record is
+    /// made, so a refused delivery can be retried.
+    pub fn rate_limit(mut self, limit: crate::limit::RateLimit) -> Self {
+        self.shared.rate = Some(limit);
         self
     }
 
@@ -195,6 +218,7 @@ impl<R> GuardLayer<R> {
             log,
             implications,
             failures,
+            rate,
             ..
         } = self.shared;
         GuardLayer {
@@ -207,6 +231,7 @@ impl<R> GuardLayer<R> {
                 log,
                 implications,
                 failures,
+                rate,
             },
         }
     }

@@ -30,7 +30,6 @@ pub use future::GuardFuture;
 pub(crate) use future::PendingInspection;
 pub use layer::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, GuardLayer};
 pub(crate) use owed::Owed;
-#[cfg(feature = "jwt")]
 pub(crate) use owed::StoreStep;
 pub use service::Guard;
 pub(crate) use service::ReadyInner;

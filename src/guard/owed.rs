@@ -2,7 +2,7 @@
 //! replay lookups today, a DPoP proof's `jti`, nonces and rate limits next. Each method
 //! adds its steps to one list; the guard future awaits them in order, one state for all.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::error::AuthErrorKind;
 use crate::replay::{RecordId, ReplayKey, ReplayPolicy, ReplayStore, StoreFuture};
@@ -14,6 +14,8 @@ pub(crate) enum StoreStep {
     Revocation(crate::jwt::RevocationCheck),
     /// Refused when the delivery was seen within its window (and recorded otherwise).
     Replay(crate::signature::PendingReplay),
+    /// Refused when the caller is past its rate limit (and counted otherwise).
+    Rate(crate::limit::RateStep),
 }
 
 /// The store steps owed, in the order they run.
@@ -24,6 +26,13 @@ impl Owed {
     /// Nothing owed: the service runs at once (no allocation).
     pub(crate) fn none() -> Self {
         Self(Vec::new())
+    }
+
+    /// `step`, then these steps.
+    #[must_use]
+    pub(crate) fn after(mut self, step: StoreStep) -> Self {
+        self.0.insert(0, step);
+        self
     }
 
     /// These steps, then `later`'s.
@@ -68,6 +77,9 @@ pub(crate) struct Started {
     pub(crate) refuse_on: bool,
     pub(crate) refusal: AuthErrorKind,
     pub(crate) records: Option<Recorded>,
+    /// For a rate limit: the seconds to wait, filled in by the answer, and the limit's
+    /// quota and period (seconds) for the `RateLimit` fields.
+    pub(crate) rate: Option<(Arc<OnceLock<u64>>, u32, u64)>,
 }
 
 impl StoreStep {
@@ -80,6 +92,7 @@ impl StoreStep {
                 refuse_on: true,
                 refusal: AuthErrorKind::TokenRevoked,
                 records: None,
+                rate: None,
             },
             Self::Replay(replay) => {
                 let record = RecordId::new();
@@ -94,6 +107,20 @@ impl StoreStep {
                         record,
                         release_on: replay.release_on,
                     }),
+                    rate: None,
+                }
+            }
+            Self::Rate(step) => {
+                let retry_after = Arc::new(OnceLock::new());
+                let (policy, quota) = (step.policy, step.rule.quota);
+                let period = step.rule.period_ms.div_ceil(1000);
+                Started {
+                    store: step.start(Arc::clone(&retry_after)),
+                    policy,
+                    refuse_on: true,
+                    refusal: AuthErrorKind::RateLimited,
+                    records: None,
+                    rate: Some((retry_after, quota, period)),
                 }
             }
         }

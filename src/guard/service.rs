@@ -192,7 +192,7 @@ where
             ),
         ),
         Inspection::Rejected(error) => super::future::refuse_counting(&parts, error, shared),
-        Inspection::Accepted { caller, owed } if owed.is_empty() => {
+        Inspection::Accepted { caller, owed } if owed.is_empty() && shared.rate.is_none() => {
             parts.extensions.insert(shared.accepted(caller));
             let uri = parts.uri.clone();
             GuardFuture::calling(
@@ -202,6 +202,7 @@ where
             )
         }
         Inspection::Accepted { caller, owed } => {
+            let owed = shared.owed(&caller, owed);
             parts.extensions.insert(shared.accepted(caller));
             let request = Request::from_parts(parts, GuardedBody::streaming(body));
             GuardFuture::consulting(owed, request, inner.into_owned(), Arc::clone(shared))

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::failures::{FailureEntry, FailureRule, FailureState};
+use super::rate::{RateEntry, RateRule, RateState};
 use crate::replay::ReplayKey;
 
 const SHARDS: usize = 32;
@@ -16,19 +17,41 @@ const SHARDS: usize = 32;
 /// How many entries eviction looks at to choose one.
 const EVICTION_SAMPLE: usize = 8;
 
-/// Per-key limit entries in 32 shards, each with its own lock.
-pub(crate) struct LimitShards {
-    shards: Box<[Mutex<HashMap<ReplayKey, Kept>>]>,
+/// An entry a limit keeps per key.
+pub(crate) trait Limited: Copy + Default {
+    /// Whether evicting it would free a client the limit holds back now.
+    fn holds_back(&self, now: i64) -> bool;
+}
+
+impl Limited for FailureEntry {
+    fn holds_back(&self, now: i64) -> bool {
+        self.locked_for(now).is_some()
+    }
+}
+
+impl Limited for RateEntry {
+    fn holds_back(&self, now: i64) -> bool {
+        self.tat_ms > now
+    }
+}
+
+/// Per-key limit entries in 32 shards, each with its own lock. Times are in the entry's
+/// own unit (seconds for failures, milliseconds for rates).
+pub(crate) struct LimitShards<E = FailureEntry> {
+    shards: Box<[Mutex<Shard<E>>]>,
     keys_per_shard: usize,
 }
 
+/// One shard's entries.
+type Shard<E> = HashMap<ReplayKey, Kept<E>>;
+
 #[derive(Clone, Copy)]
-struct Kept {
-    entry: FailureEntry,
+struct Kept<E> {
+    entry: E,
     forget_at: i64,
 }
 
-impl LimitShards {
+impl<E: Limited> LimitShards<E> {
     /// Room for about `capacity` keys.
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
@@ -45,46 +68,71 @@ impl LimitShards {
         self.shards.iter().map(|shard| lock(shard).len()).sum()
     }
 
-    fn shard(&self, key: &ReplayKey) -> MutexGuard<'_, HashMap<ReplayKey, Kept>> {
+    fn shard(&self, key: &ReplayKey) -> MutexGuard<'_, Shard<E>> {
         // Keys are SHA-256 outputs: their last byte spreads them as well as any (the replay
         // shards use the first).
         lock(&self.shards[usize::from(key.as_bytes()[31]) % SHARDS])
     }
 
+    /// Change `key`'s entry at `now` (a fresh one when it was forgotten) with `change`,
+    /// which answers and says when the entry may be forgotten.
+    fn update<R>(&self, key: ReplayKey, now: i64, change: impl FnOnce(&mut E) -> (R, i64)) -> R {
+        let mut shard = self.shard(&key);
+        if !shard.contains_key(&key) && shard.len() >= self.keys_per_shard {
+            make_room(&mut shard, now);
+        }
+        let kept = shard.entry(key).or_insert(Kept {
+            entry: E::default(),
+            forget_at: i64::MIN,
+        });
+        if kept.forget_at <= now {
+            kept.entry = E::default();
+        }
+        let (answer, forget_at) = change(&mut kept.entry);
+        kept.forget_at = forget_at;
+        answer
+    }
+
+    /// `key`'s entry at `now`, unless it was forgotten.
+    fn get(&self, key: ReplayKey, now: i64) -> Option<E> {
+        let shard = self.shard(&key);
+        shard
+            .get(&key)
+            .filter(|kept| kept.forget_at > now)
+            .map(|kept| kept.entry)
+    }
+}
+
+impl LimitShards<FailureEntry> {
     pub(crate) fn record_failure(
         &self,
         key: ReplayKey,
         rule: FailureRule,
         now: i64,
     ) -> FailureState {
-        let mut shard = self.shard(&key);
-        if !shard.contains_key(&key) && shard.len() >= self.keys_per_shard {
-            make_room(&mut shard, now);
-        }
-        let kept = shard.entry(key).or_insert(Kept {
-            entry: FailureEntry::default(),
-            forget_at: i64::MIN,
-        });
-        if kept.forget_at <= now {
-            kept.entry = FailureEntry::default();
-        }
-        let state = kept.entry.fail(rule, now);
-        kept.forget_at = kept.entry.forget_at(rule);
-        state
+        self.update(key, now, |entry| {
+            let state = entry.fail(rule, now);
+            (state, entry.forget_at(rule))
+        })
     }
 
     pub(crate) fn locked_for(&self, key: ReplayKey, now: i64) -> Option<u64> {
-        let shard = self.shard(&key);
-        shard
-            .get(&key)
-            .filter(|kept| kept.forget_at > now)
-            .and_then(|kept| kept.entry.locked_for(now))
+        self.get(key, now).and_then(|entry| entry.locked_for(now))
+    }
+}
+
+impl LimitShards<RateEntry> {
+    pub(crate) fn take(&self, key: ReplayKey, rule: RateRule, now_ms: i64) -> RateState {
+        self.update(key, now_ms, |entry| {
+            let state = entry.take(rule, now_ms);
+            (state, entry.forget_at_ms())
+        })
     }
 }
 
 /// Drop expired entries; if none was, evict one of a few: unlocked first, then the one
 /// forgotten soonest.
-fn make_room(shard: &mut HashMap<ReplayKey, Kept>, now: i64) {
+fn make_room<E: Limited>(shard: &mut Shard<E>, now: i64) {
     let before = shard.len();
     shard.retain(|_, kept| kept.forget_at > now);
     if shard.len() < before {
@@ -93,7 +141,7 @@ fn make_room(shard: &mut HashMap<ReplayKey, Kept>, now: i64) {
     let victim = shard
         .iter()
         .take(EVICTION_SAMPLE)
-        .min_by_key(|(_, kept)| (kept.entry.locked_for(now).is_some(), kept.forget_at))
+        .min_by_key(|(_, kept)| (kept.entry.holds_back(now), kept.forget_at))
         .map(|(key, _)| *key);
     if let Some(victim) = victim {
         shard.remove(&victim);
@@ -121,7 +169,7 @@ mod tests {
 
     #[test]
     fn a_flood_of_distinct_keys_stays_within_the_cap_and_locked_keys_survive_it() {
-        let limits = LimitShards::new(1024);
+        let limits = LimitShards::<FailureEntry>::new(1024);
         let locked = key(u32::MAX);
         limits.record_failure(locked, RULE, 0);
         assert_eq!(limits.record_failure(locked, RULE, 0).locked_for, Some(60));
@@ -134,7 +182,7 @@ mod tests {
 
     #[test]
     fn an_entry_past_its_forget_time_starts_over() {
-        let limits = LimitShards::new(64);
+        let limits = LimitShards::<FailureEntry>::new(64);
         limits.record_failure(key(1), RULE, 0);
         assert_eq!(limits.record_failure(key(1), RULE, 0).locked_for, Some(60));
         // Long after the lock and the cap: no strike is remembered.

@@ -7,6 +7,9 @@
 mod allow;
 mod failures;
 pub(crate) mod memory;
+mod rate;
 
 pub use allow::{AllowList, AllowListLayer, AllowListService};
 pub use failures::{FailureEntry, FailureLimit, FailureLimitBuilder, FailureRule, FailureState};
+pub(crate) use rate::RateStep;
+pub use rate::{RateEntry, RateLimit, RateLimitBuilder, RateRule, RateState};
