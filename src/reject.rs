@@ -166,7 +166,7 @@ impl Default for ProblemDetails {
 impl Reject for ProblemDetails {
     fn reject(&self, error: &AuthError) -> Response<Bytes> {
         let status = error.status();
-        let mut response = Response::new(Bytes::from_static(problem_body(status)));
+        let mut response = Response::new(Bytes::from_static(problem_body(status, error.kind())));
         *response.status_mut() = status;
         let headers = response.headers_mut();
         headers.insert(
@@ -206,8 +206,22 @@ impl Reject for ProblemDetails {
     }
 }
 
-/// One fixed body per status: the body is never an oracle for the reason.
-fn problem_body(status: StatusCode) -> &'static [u8] {
+/// One fixed body per status (a server's own setup mistakes aside, which name the fix): the
+/// body is never an oracle for why a credential failed.
+fn problem_body(status: StatusCode, kind: crate::AuthErrorKind) -> &'static [u8] {
+    use crate::AuthErrorKind;
+    match (status, kind) {
+        (_, AuthErrorKind::GuardMissing) => {
+            return br#"{"type":"about:blank","title":"Internal Server Error","status":500,"detail":"callguard: a route that requires scopes has no GuardLayer in front of it"}"#;
+        }
+        (_, AuthErrorKind::GuardStacked) => {
+            return br#"{"type":"about:blank","title":"Internal Server Error","status":500,"detail":"callguard: a second GuardLayer on a request another one accepted; put every method into one any_of"}"#;
+        }
+        (_, AuthErrorKind::ClientAddrMissing) => {
+            return br#"{"type":"about:blank","title":"Internal Server Error","status":500,"detail":"callguard: no client address on the request; put a ClientAddrLayer in front"}"#;
+        }
+        _ => {}
+    }
     match status {
         StatusCode::UNAUTHORIZED => {
             br#"{"type":"about:blank","title":"Unauthorized","status":401,"detail":"missing or invalid credentials"}"#
