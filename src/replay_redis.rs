@@ -91,7 +91,10 @@ const UNDO_INTERVAL: Duration = Duration::from_secs(1);
 /// and the undoing of a `SET` the guard gave up waiting for (Redis stalled past the
 /// timeout, then applied it), which the store sends on the same connection right away and
 /// retries in the background, so the delivery's retry is not refused as a replay. Each
-/// command touches one key, so the store works on Redis Cluster as well.
+/// command and script touches one key, so the store works on Redis Cluster as well
+/// ([`connect_cluster`](Self::connect_cluster); `scripts/redis_cluster.sh` checks it on three
+/// masters). Failure counts and rates live here too: one script per decision, one round
+/// trip.
 ///
 /// ```no_run
 /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -106,12 +109,50 @@ const UNDO_INTERVAL: Duration = Duration::from_secs(1);
 /// ```
 #[derive(Clone)]
 pub struct RedisReplayStore {
-    connection: ConnectionManager,
+    connection: Connection,
     prefix: Arc<str>,
     record: Arc<redis::Script>,
     release: Arc<redis::Script>,
     fail: Arc<redis::Script>,
     rate: Arc<redis::Script>,
+}
+
+/// One Redis, reconnecting by itself, or a Redis Cluster, following its slots.
+#[derive(Clone)]
+enum Connection {
+    Single(ConnectionManager),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Connection {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Self::Single(connection) => connection.req_packed_command(cmd),
+            Self::Cluster(connection) => connection.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Self::Single(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(connection) => connection.get_db(),
+            Self::Cluster(connection) => connection.get_db(),
+        }
+    }
 }
 
 impl RedisReplayStore {
@@ -130,14 +171,43 @@ impl RedisReplayStore {
         let connection = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(|e| StoreError::new(Cause::new(e)))?;
-        Ok(Self {
+        Ok(Self::with_connection(Connection::Single(connection)))
+    }
+
+    /// Connect to the Redis Cluster whose nodes include `nodes` (`redis://host:port`); keys
+    /// are prefixed with `callguard:replay:`. Every command and script touches one key, so
+    /// each goes to the one node that holds its slot, and replicas sharing the cluster share
+    /// every record, count and rate.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when a URL is invalid or the cluster cannot be reached.
+    pub async fn connect_cluster<S: AsRef<str>>(
+        nodes: impl IntoIterator<Item = S>,
+    ) -> Result<Self, StoreError> {
+        let nodes: Vec<String> = nodes.into_iter().map(|n| n.as_ref().to_owned()).collect();
+        let client = redis::cluster::ClusterClient::builder(nodes)
+            .response_timeout(RESPONSE_TIMEOUT)
+            .connection_timeout(RESPONSE_TIMEOUT)
+            .retries(1)
+            .build()
+            .map_err(|e| StoreError::new(Cause::new(e)))?;
+        let connection = client
+            .get_async_connection()
+            .await
+            .map_err(|e| StoreError::new(Cause::new(e)))?;
+        Ok(Self::with_connection(Connection::Cluster(connection)))
+    }
+
+    fn with_connection(connection: Connection) -> Self {
+        Self {
             connection,
             prefix: "callguard:replay:".into(),
             record: Arc::new(redis::Script::new(RECORD)),
             release: Arc::new(redis::Script::new(RELEASE)),
             fail: Arc::new(redis::Script::new(FAIL)),
             rate: Arc::new(redis::Script::new(RATE)),
-        })
+        }
     }
 
     /// Use `prefix` before every key instead of `callguard:replay:`.
@@ -163,7 +233,7 @@ impl fmt::Debug for RedisReplayStore {
 /// Run the release script for `key` and `record`: `Ok(true)` when it deleted the key.
 async fn release(
     script: &redis::Script,
-    connection: &mut ConnectionManager,
+    connection: &mut Connection,
     key: &str,
     record: &str,
 ) -> Result<bool, StoreError> {
