@@ -77,8 +77,18 @@ async fn a_caller_past_its_quota_is_429_with_the_ratelimit_fields_and_others_are
         .unwrap();
     let guard = GuardLayer::new(tokens()).rate_limit(limit);
     let a = "tok_agent_a_0123456789abcdef";
-    for _ in 0..3 {
-        assert_eq!(send(&guard, a).await.status, StatusCode::OK);
+    // Accepted responses carry where the caller stands.
+    for (remaining, reset) in [(2, 20), (1, 40), (0, 60)] {
+        let accepted = send(&guard, a).await;
+        assert_eq!(accepted.status, StatusCode::OK);
+        assert_eq!(
+            accepted.header("ratelimit"),
+            Some(format!("\"callguard\";r={remaining};t={reset}"))
+        );
+        assert_eq!(
+            accepted.header("ratelimit-policy").as_deref(),
+            Some("\"callguard\";q=3;w=60")
+        );
     }
     let refused = send(&guard, a).await;
     assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);

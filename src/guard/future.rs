@@ -119,7 +119,7 @@ pub(crate) struct Remembering<S, B, R> {
     refuse_on: bool,
     refusal: AuthErrorKind,
     /// A rate limit's wait and policy, for its refusal's fields.
-    rate: Option<(Arc<std::sync::OnceLock<u64>>, u32, u64)>,
+    rate: Option<(Arc<std::sync::OnceLock<crate::limit::RateState>>, u32, u64)>,
     /// The lookups still owed after this one, last first.
     then: Vec<StoreStep>,
     /// The record this lookup makes, released if the inner service fails.
@@ -148,6 +148,8 @@ pub(crate) struct Answering<R> {
     shared: Arc<Shared<R>>,
     uri: http::Uri,
     recorded: Option<Box<Recorded>>,
+    /// The caller's standing under the guard's rate limit, for the response's fields.
+    rate: Option<crate::limit::RateStatus>,
 }
 
 /// Call the inner service, or first wait for the store lookups `steps` owes (given last
@@ -165,12 +167,17 @@ where
     match steps.pop() {
         None => {
             let uri = request.uri().clone();
+            let rate = request
+                .extensions()
+                .get::<crate::limit::RateStatus>()
+                .copied();
             State::Calling {
                 future: inner.call(request),
                 answering: Some(Answering {
                     shared,
                     uri,
                     recorded: recorded.map(Box::new),
+                    rate,
                 }),
             }
         }
@@ -233,6 +240,7 @@ where
                     shared,
                     uri,
                     recorded: None,
+                    rate: None,
                 }),
             },
         }
@@ -462,15 +470,27 @@ where
                             Some(AuthErrorKind::StoreUnavailable)
                         }
                     };
+                    let mut request = request;
+                    if refusal.is_none()
+                        && let Some((answered, quota, period)) = &rate
+                        && let Some(answer) = answered.get()
+                    {
+                        request
+                            .extensions_mut()
+                            .insert(crate::limit::RateStatus::new(*quota, *period, *answer));
+                    }
                     match refusal {
                         None => state.set(checked_or_called(then, request, inner, shared, records)),
                         Some(kind) => {
                             let mut error = AuthError::new(kind, shared.authenticator.challenges());
-                            if let (AuthErrorKind::RateLimited, Some((wait, quota, period))) =
+                            if let (AuthErrorKind::RateLimited, Some((answered, quota, period))) =
                                 (kind, &rate)
                             {
+                                let wait = answered
+                                    .get()
+                                    .map_or(1, |state| state.retry_after_ms.div_ceil(1000).max(1));
                                 error = error
-                                    .with_retry_after(wait.get().copied().unwrap_or(1))
+                                    .with_retry_after(wait)
                                     .with_rate_policy(*quota, *period);
                             }
                             state.set(State::Refused {
@@ -500,7 +520,15 @@ where
                         shared,
                         uri,
                         recorded,
+                        rate,
                     } = answering.take().expect("future polled after completion");
+                    if let (Ok(response), Some(rate)) = (&mut output, rate) {
+                        for (name, value) in rate.fields() {
+                            if let Ok(value) = http::HeaderValue::try_from(value) {
+                                response.headers_mut().entry(name).or_insert(value);
+                            }
+                        }
+                    }
                     if let Ok(response) = &mut output
                         && response
                             .extensions_mut()

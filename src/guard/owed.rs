@@ -79,7 +79,7 @@ pub(crate) struct Started {
     pub(crate) records: Option<Recorded>,
     /// For a rate limit: the seconds to wait, filled in by the answer, and the limit's
     /// quota and period (seconds) for the `RateLimit` fields.
-    pub(crate) rate: Option<(Arc<OnceLock<u64>>, u32, u64)>,
+    pub(crate) rate: Option<(Arc<OnceLock<crate::limit::RateState>>, u32, u64)>,
 }
 
 impl StoreStep {
@@ -111,16 +111,16 @@ impl StoreStep {
                 }
             }
             Self::Rate(step) => {
-                let retry_after = Arc::new(OnceLock::new());
+                let answered = Arc::new(OnceLock::new());
                 let (policy, quota) = (step.policy, step.rule.quota);
                 let period = step.rule.period_ms.div_ceil(1000);
                 Started {
-                    store: step.start(Arc::clone(&retry_after)),
+                    store: step.start(Arc::clone(&answered)),
                     policy,
                     refuse_on: true,
                     refusal: AuthErrorKind::RateLimited,
                     records: None,
-                    rate: Some((retry_after, quota, period)),
+                    rate: Some((answered, quota, period)),
                 }
             }
         }

@@ -12,4 +12,4 @@ mod rate;
 pub use allow::{AllowList, AllowListLayer, AllowListService};
 pub use failures::{FailureEntry, FailureLimit, FailureLimitBuilder, FailureRule, FailureState};
 pub(crate) use rate::RateStep;
-pub use rate::{RateEntry, RateLimit, RateLimitBuilder, RateRule, RateState};
+pub use rate::{RateEntry, RateLimit, RateLimitBuilder, RateRule, RateState, RateStatus};

@@ -265,16 +265,55 @@ pub(crate) struct RateStep {
 
 impl RateStep {
     /// Ask the store; the answer as the guard's store steps take it (`true`: refused), the
-    /// seconds to wait kept in `retry_after` for the refusal.
-    pub(crate) fn start(self, retry_after: Arc<OnceLock<u64>>) -> StoreFuture {
+    /// state kept in `answered` for the refusal's or the response's fields.
+    pub(crate) fn start(self, answered: Arc<OnceLock<RateState>>) -> StoreFuture {
         let answer = self.store.rate(self.key, self.rule, self.now_ms);
         let refused = move |state: RateState| {
-            if !state.allowed {
-                let _ = retry_after.set(state.retry_after_ms.div_ceil(1000).max(1));
-            }
+            let _ = answered.set(state);
             !state.allowed
         };
         answer.map(refused)
+    }
+}
+
+/// Where an accepted caller stands under the guard's rate limit, in the request's
+/// extensions (for the handler) and as the `RateLimit-Policy` and `RateLimit` fields of the
+/// response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RateStatus {
+    /// Requests per period.
+    pub quota: u32,
+    /// The period, in seconds.
+    pub period: u64,
+    /// Requests left at once.
+    pub remaining: u32,
+    /// Seconds until the whole quota is available again.
+    pub reset: u64,
+}
+
+impl RateStatus {
+    pub(crate) fn new(quota: u32, period: u64, state: RateState) -> Self {
+        Self {
+            quota,
+            period,
+            remaining: state.remaining,
+            reset: state.reset_ms.div_ceil(1000),
+        }
+    }
+
+    /// The two fields (draft-ietf-httpapi-ratelimit-headers), named `callguard`.
+    pub(crate) fn fields(&self) -> [(http::HeaderName, String); 2] {
+        [
+            (
+                http::HeaderName::from_static("ratelimit-policy"),
+                format!("\"callguard\";q={};w={}", self.quota, self.period),
+            ),
+            (
+                http::HeaderName::from_static("ratelimit"),
+                format!("\"callguard\";r={};t={}", self.remaining, self.reset),
+            ),
+        ]
     }
 }
 
