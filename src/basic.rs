@@ -36,6 +36,16 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
+/// The user name base64 `credentials` name, before any check (to count failures by).
+pub(crate) fn user_name(credentials: &[u8]) -> Option<Vec<u8>> {
+    if credentials.len() > MAX_CREDENTIAL_LEN {
+        return None;
+    }
+    let decoded = Zeroizing::new(BASE64.decode(credentials).ok()?);
+    let colon = decoded.iter().position(|b| *b == b':')?;
+    Some(decoded[..colon].to_vec())
+}
+
 /// A set of Basic users.
 #[derive(Clone)]
 pub struct BasicUsers {

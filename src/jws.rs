@@ -57,6 +57,14 @@ impl<'a> Jws<'a> {
         serde_json::from_slice::<Issuer>(&payload).ok()?.iss
     }
 
+    /// A string claim of the payload, read before any verification: only to count failures
+    /// by, never to decide.
+    pub(crate) fn unverified_claim(&self, name: &str) -> Option<String> {
+        let payload = base64url(self.compact.payload).ok()?;
+        let claims: serde_json::Map<String, Value> = serde_json::from_slice(&payload).ok()?;
+        claims.get(name)?.as_str().map(str::to_owned)
+    }
+
     /// The parsed header.
     pub(crate) fn header(&self) -> &jsonwebtoken::Header {
         &self.header

@@ -39,7 +39,7 @@ local f = tonumber(v[1]) or 0
 local w = tonumber(v[2]) or 0
 local s = tonumber(v[3]) or 0
 local l = tonumber(v[4]) or 0
-if l > now then return {f, 0} end
+if l > now then return {f, l - now} end
 if now >= w then f = 0; w = now + window end
 f = f + 1
 local lock = 0

@@ -270,3 +270,75 @@ async fn a_signature_that_fails_over_the_body_counts_too() {
     assert_eq!(send(wrong).await, StatusCode::UNAUTHORIZED);
     assert_eq!(send(wrong).await, StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test]
+async fn guessing_one_account_from_many_addresses_gets_one_guess_each_and_the_user_still_gets_in() {
+    use base64::Engine as _;
+    use callguard::basic::BasicUsers;
+    let clock = FixedClock::at_unix(NOW);
+    let limit = FailureLimit::builder(MemoryReplayStore::default())
+        .max_failures(10)
+        .per_account(3)
+        .window(Duration::from_secs(60))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let users = BasicUsers::builder()
+        .user(
+            "alice",
+            Secret::from_utf8("alice-password-0123456").unwrap(),
+            Scopes::empty(),
+        )
+        .build()
+        .unwrap();
+    let guard = GuardLayer::new(users).failure_limit(limit);
+    let basic = |user: &str, password: &str| {
+        let credentials =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        format!("Basic {credentials}")
+    };
+    let send = |client: &str, authorization: String| {
+        let service = guard.layer(service_fn(|_: Request<_>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+        }));
+        let mut request = Request::post("/auth/token")
+            .header("authorization", authorization)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(ClientAddr(client.parse().unwrap()));
+        async move { service.oneshot(request).await.unwrap().status() }
+    };
+    // A distributed guess: three addresses, one try each, well under the per-client limit.
+    for n in 1..=3 {
+        let client = format!("203.0.113.{n}");
+        assert_eq!(
+            send(&client, basic("alice", "guess")).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // The account is under attack now: a new address gets one guess, then is locked.
+    assert_eq!(
+        send("203.0.113.9", basic("alice", "guess")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send("203.0.113.9", basic("alice", "alice-password-0123456")).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // The real user, from an address that has not failed: checked, and let in.
+    assert_eq!(
+        send("198.51.100.20", basic("alice", "alice-password-0123456")).await,
+        StatusCode::OK
+    );
+    // Another account is not affected: its guesser keeps the per-client allowance.
+    assert_eq!(
+        send("203.0.113.50", basic("bob", "guess")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send("203.0.113.50", basic("bob", "guess")).await,
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -595,7 +595,7 @@ where
 {
     let counted = match &shared.failures {
         Some(limit) if error.kind().is_failed_attempt() => {
-            crate::ClientAddr::of(parts).map(|client| limit.record(client))
+            crate::ClientAddr::of(parts).map(|client| limit.record(client, limit.account_of(parts)))
         }
         _ => None,
     };

@@ -29,7 +29,8 @@ pub struct FailureRule {
 pub struct FailureState {
     /// Failures counted in the current window (0 right after a lock starts).
     pub failures: u32,
-    /// How long the key is now locked, in seconds, when this failure locked it.
+    /// How long the key is locked now, in seconds: since this failure, or still (a
+    /// failure while locked is not counted).
     pub locked_for: Option<u64>,
 }
 
@@ -64,7 +65,7 @@ impl FailureEntry {
         let window = i64::try_from(rule.window).unwrap_or(i64::MAX);
         let cap = i64::try_from(rule.max_lockout).unwrap_or(i64::MAX);
         if self.locked_until > now {
-            return FailureState::new(self.failures, None);
+            return FailureState::new(self.failures, self.locked_for(now));
         }
         if now >= self.window_ends {
             self.failures = 0;
@@ -126,6 +127,8 @@ pub struct FailureLimit {
     pub(crate) policy: ReplayPolicy,
     pub(crate) ipv6_prefix: u8,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Failures an account may see from anywhere before its clients get one try each.
+    pub(crate) account_rule: Option<FailureRule>,
 }
 
 impl std::fmt::Debug for FailureLimit {
@@ -147,6 +150,7 @@ pub struct FailureLimitBuilder {
     policy: ReplayPolicy,
     ipv6_prefix: u8,
     clock: Arc<dyn Clock>,
+    per_account: Option<u32>,
 }
 
 impl std::fmt::Debug for FailureLimitBuilder {
@@ -170,6 +174,7 @@ impl FailureLimit {
             policy: ReplayPolicy::FailClosed,
             ipv6_prefix: 64,
             clock: Arc::new(SystemClock),
+            per_account: None,
         }
     }
 
@@ -190,13 +195,62 @@ impl FailureLimit {
             .locked_for(self.client_key(client), self.clock.unix_seconds())
     }
 
-    /// Count a failed attempt of `client`.
-    pub(crate) fn record(&self, client: ClientAddr) -> StoreFuture<FailureState> {
-        self.store.record_failure(
-            self.client_key(client),
-            self.rule,
-            self.clock.unix_seconds(),
-        )
+    /// Count a failed attempt of `client`, naming `account` when the request named one:
+    /// the account's failures first, and while the account is locked, one failure locks the
+    /// client (each source gets one guess; a source that has not failed is still checked).
+    pub(crate) fn record(
+        &self,
+        client: ClientAddr,
+        account: Option<ReplayKey>,
+    ) -> StoreFuture<FailureState> {
+        let now = self.clock.unix_seconds();
+        let client = self.client_key(client);
+        let (Some(account), Some(account_rule)) = (account, self.account_rule) else {
+            return self.store.record_failure(client, self.rule, now);
+        };
+        let strict = FailureRule {
+            max_failures: 1,
+            ..self.rule
+        };
+        let rule_for =
+            move |answer: Result<FailureState, StoreError>, normal: FailureRule| match answer {
+                Ok(state) if state.locked_for.is_some() => strict,
+                _ => normal,
+            };
+        let mut first = self.store.record_failure(account, account_rule, now);
+        match first.now() {
+            Some(answer) => self
+                .store
+                .record_failure(client, rule_for(answer, self.rule), now),
+            None => {
+                let (store, rule) = (Arc::clone(&self.store), self.rule);
+                StoreFuture::pending(async move {
+                    let rule = rule_for(first.await, rule);
+                    store.record_failure(client, rule, now).await
+                })
+            }
+        }
+    }
+
+    /// The account a request's credential names, before it is checked: a Basic user name,
+    /// or a JWT's `sub` (read unverified, only to count failures by).
+    pub(crate) fn account_of(&self, parts: &http::request::Parts) -> Option<ReplayKey> {
+        self.account_rule?;
+        let account = match crate::authorization::parse(&parts.headers) {
+            crate::authorization::Authorization::Basic(credentials) => {
+                let user = crate::basic::user_name(credentials)?;
+                ReplayKey::derive(&[b"failures\0account\0basic\0", &user])
+            }
+            #[cfg(feature = "jwt")]
+            crate::authorization::Authorization::Bearer(token) => {
+                let subject = crate::jws::Jws::parse(token)
+                    .ok()?
+                    .unverified_claim("sub")?;
+                ReplayKey::derive(&[b"failures\0account\0sub\0", subject.as_bytes()])
+            }
+            _ => return None,
+        };
+        Some(account)
     }
 
     /// The refusal a lock check's answer calls for, if any: 429 while locked; when the
@@ -261,6 +315,17 @@ impl FailureLimitBuilder {
         self
     }
 
+    /// Count failures per account too: after `max_failures` failed attempts naming one
+    /// account (a Basic user, a JWT's `sub`) within the window, from any number of
+    /// addresses, each address gets one guess for that account until the lock ends. A
+    /// correct credential from an address that has not failed is still checked and
+    /// accepted: the real user is never locked out by someone else's guessing.
+    #[must_use]
+    pub fn per_account(mut self, max_failures: u32) -> Self {
+        self.per_account = Some(max_failures);
+        self
+    }
+
     /// Count IPv6 clients by this prefix (default 64: one subscriber's network).
     #[must_use]
     pub fn ipv6_prefix(mut self, prefix: u8) -> Self {
@@ -288,6 +353,9 @@ impl FailureLimitBuilder {
         if self.ipv6_prefix > 128 {
             return invalid("failure limit: ipv6_prefix (at most 128)");
         }
+        if self.per_account == Some(0) {
+            return invalid("failure limit: per_account (at least 1)");
+        }
         Ok(FailureLimit {
             store: self.store,
             rule: FailureRule {
@@ -298,6 +366,11 @@ impl FailureLimitBuilder {
             policy: self.policy,
             ipv6_prefix: self.ipv6_prefix,
             clock: self.clock,
+            account_rule: self.per_account.map(|max_failures| FailureRule {
+                max_failures,
+                window: self.window.as_secs(),
+                max_lockout: self.max_lockout.as_secs(),
+            }),
         })
     }
 }
@@ -347,10 +420,11 @@ mod tests {
             assert_eq!(entry.fail(RULE, now).locked_for, Some(expected));
             now += i64::try_from(expected).unwrap();
         }
-        // A failure while locked (a guard that did not check) changes nothing.
+        // A failure while locked (a guard that did not check) changes nothing, and says
+        // the key is locked.
         let before = entry;
         let locked = entry.locked_until;
-        assert_eq!(entry.fail(RULE, locked - 1).locked_for, None);
+        assert_eq!(entry.fail(RULE, locked - 1).locked_for, Some(1));
         assert_eq!(entry, before);
     }
 
