@@ -52,13 +52,13 @@ fn spread(threads: u32, iterations: u64, decide: &(dyn Fn(u32) + Sync)) -> Durat
 fn decisions(c: &mut Criterion) {
     let store = MemoryReplayStore::default();
     let rule = RateLimit::builder(store.clone())
-        .quota(1_000_000, Duration::from_secs(1))
+        .quota(1_000, Duration::from_secs(1))
         .build()
         .unwrap()
         .rule();
     let failures = FailureLimit::builder(store.clone()).build().unwrap().rule();
     let now_ms = 1_800_000_000_000i64;
-    let governor = RateLimiter::keyed(Quota::per_second(NonZeroU32::new(1_000_000).unwrap()));
+    let governor = RateLimiter::keyed(Quota::per_second(NonZeroU32::new(1_000).unwrap()));
     let mut group = c.benchmark_group("limit_decision");
     for threads in [1u32, 2] {
         group.bench_function(format!("callguard_rate/{threads}_threads"), |b| {
