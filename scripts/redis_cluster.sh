@@ -43,4 +43,4 @@ urls=$(printf 'redis://%s,' "${nodes[@]}")
 export CALLGUARD_REDIS_CLUSTER="${urls%,}"
 export CALLGUARD_REQUIRE_REDIS_CLUSTER=1
 cargo test --quiet --all-features --test replay_redis_cluster
-echo "redis_cluster: three masters, two replicas: replay, failure counts and rates shared: ok"
+echo "redis_cluster: three masters, two replicas: replay, failure counts, rates and one-time codes shared: ok"

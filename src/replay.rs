@@ -29,7 +29,9 @@ use std::time::Duration;
 use crate::clock::{Clock, SystemClock};
 use crate::error::Cause;
 use crate::limit::memory::LimitShards;
-pub use crate::limit::{FailureEntry, FailureRule, FailureState, RateEntry, RateRule, RateState};
+pub use crate::limit::{
+    CodeCheck, CodeEntry, FailureEntry, FailureRule, FailureState, RateEntry, RateRule, RateState,
+};
 
 /// A key derived from signed material: the SHA-256 of the verifier's identity, the kind of
 /// material and its bytes.
@@ -265,6 +267,27 @@ pub trait ReplayStore: Send + Sync + 'static {
         StoreFuture::ready(Err(StoreError::new("this store keeps no rate limits")))
     }
 
+    /// Keep a one-time code's `entry` under `key` (replacing any), until `keep_after` seconds
+    /// past its expiry (so a late check can say it expired). A store that keeps no codes
+    /// answers `Err` (the default).
+    fn put_code(
+        &self,
+        key: ReplayKey,
+        entry: CodeEntry,
+        now: i64,
+        keep_after: u64,
+    ) -> StoreFuture<bool> {
+        let _ = (key, entry, now, keep_after);
+        StoreFuture::ready(Err(StoreError::new("this store keeps no one-time codes")))
+    }
+
+    /// Check `digest` against `key`'s code at `now`, atomically, as [`CodeEntry::check`]
+    /// does (a right code is removed). A store that keeps no codes answers `Err`.
+    fn check_code(&self, key: ReplayKey, digest: [u8; 32], now: i64) -> StoreFuture<CodeCheck> {
+        let _ = (key, digest, now);
+        StoreFuture::ready(Err(StoreError::new("this store keeps no one-time codes")))
+    }
+
     /// How many seconds `key` is still locked at `now`, if it is. A store that keeps no
     /// counts answers `Err` (the default).
     fn locked_for(&self, key: ReplayKey, now: i64) -> StoreFuture<Option<u64>> {
@@ -307,6 +330,8 @@ pub struct MemoryReplayStore {
     limits: Arc<LimitShards>,
     /// Rate limits' arrival times, bounded alike.
     rates: Arc<LimitShards<RateEntry>>,
+    /// One-time codes' hashes, bounded alike.
+    codes: Arc<LimitShards<CodeEntry>>,
 }
 
 /// One shard: its keys, and the order in which they expire.
@@ -386,6 +411,7 @@ impl MemoryReplayStore {
             clock: Arc::new(clock),
             limits: Arc::new(LimitShards::new(Self::DEFAULT_LIMIT_KEYS)),
             rates: Arc::new(LimitShards::new(Self::DEFAULT_LIMIT_KEYS)),
+            codes: Arc::new(LimitShards::new(Self::DEFAULT_LIMIT_KEYS)),
         }
     }
 
@@ -399,6 +425,7 @@ impl MemoryReplayStore {
     pub fn with_limit_keys(mut self, keys: usize) -> Self {
         self.limits = Arc::new(LimitShards::new(keys));
         self.rates = Arc::new(LimitShards::new(keys));
+        self.codes = Arc::new(LimitShards::new(keys));
         self
     }
 
@@ -524,6 +551,21 @@ impl ReplayStore for MemoryReplayStore {
 
     fn rate(&self, key: ReplayKey, rule: RateRule, now_ms: i64) -> StoreFuture<RateState> {
         StoreFuture::ready(Ok(self.rates.take(key, rule, now_ms)))
+    }
+
+    fn put_code(
+        &self,
+        key: ReplayKey,
+        entry: CodeEntry,
+        now: i64,
+        keep_after: u64,
+    ) -> StoreFuture<bool> {
+        self.codes.put(key, entry, now, keep_after);
+        StoreFuture::ready(Ok(true))
+    }
+
+    fn check_code(&self, key: ReplayKey, digest: [u8; 32], now: i64) -> StoreFuture<CodeCheck> {
+        StoreFuture::ready(Ok(self.codes.check(key, &digest, now)))
     }
 }
 

@@ -8,8 +8,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::error::Cause;
 use crate::replay::{
-    FailureRule, FailureState, RateRule, RateState, RecordId, ReplayKey, ReplayStore, StoreError,
-    StoreFuture,
+    CodeCheck, CodeEntry, FailureRule, FailureState, RateRule, RateState, RecordId, ReplayKey,
+    ReplayStore, StoreError, StoreFuture,
 };
 
 /// How long one Redis command may take before the store reports itself unavailable.
@@ -75,6 +75,25 @@ end
 redis.call('SET', KEYS[1], string.format('%d', nxt), 'PX', math.max(nxt - now, 1))
 return {1, math.max(math.floor((now + cap - nxt) / interval), 0), nxt - now, 0}";
 
+/// Checks the hash `ARGV[1]` against the one-time code kept in `KEYS[1]` (a hash: digest
+/// `d`, expiry `e`, attempts left `a`) at `ARGV[2]`: the steps of `CodeEntry::check`, in one
+/// script. Answers `{0 verified (and deleted) | 1 wrong | 2 too many | 3 expired | 4
+/// missing, attempts left or seconds to wait}`.
+const CHECK_CODE: &str = r"local v = redis.call('HMGET', KEYS[1], 'd', 'e', 'a')
+if not v[1] then return {4, 0} end
+local now = tonumber(ARGV[2])
+local e = tonumber(v[2])
+local a = tonumber(v[3])
+if now >= e then return {3, 0} end
+if a == 0 then return {2, e - now} end
+if v[1] == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return {0, 0}
+end
+a = a - 1
+redis.call('HSET', KEYS[1], 'a', a)
+return {1, a}";
+
 /// How many times, and how far apart, the store tries to undo a record it gave up on.
 const UNDO_ATTEMPTS: u32 = 10;
 const UNDO_INTERVAL: Duration = Duration::from_secs(1);
@@ -115,6 +134,7 @@ pub struct RedisReplayStore {
     release: Arc<redis::Script>,
     fail: Arc<redis::Script>,
     rate: Arc<redis::Script>,
+    check_code: Arc<redis::Script>,
 }
 
 /// One Redis, reconnecting by itself, or a Redis Cluster, following its slots.
@@ -207,6 +227,7 @@ impl RedisReplayStore {
             release: Arc::new(redis::Script::new(RELEASE)),
             fail: Arc::new(redis::Script::new(FAIL)),
             rate: Arc::new(redis::Script::new(RATE)),
+            check_code: Arc::new(redis::Script::new(CHECK_CODE)),
         }
     }
 
@@ -344,6 +365,66 @@ impl ReplayStore for RedisReplayStore {
                 .await
                 .map_err(|e| StoreError::new(Cause::new(e)))?;
             Ok(RateState::new(allowed == 1, remaining, reset, retry_after))
+        })
+    }
+
+    fn put_code(
+        &self,
+        key: ReplayKey,
+        entry: CodeEntry,
+        now: i64,
+        keep_after: u64,
+    ) -> StoreFuture<bool> {
+        let mut connection = self.connection.clone();
+        let key = self.redis_key(&key);
+        let keep = (entry.expires_at - now)
+            .max(1)
+            .unsigned_abs()
+            .saturating_add(keep_after);
+        StoreFuture::pending(async move {
+            redis::pipe()
+                .atomic()
+                .cmd("HSET")
+                .arg(&key)
+                .arg("d")
+                .arg(hex::encode(entry.digest))
+                .arg("e")
+                .arg(entry.expires_at)
+                .arg("a")
+                .arg(entry.attempts_left)
+                .ignore()
+                .cmd("EXPIRE")
+                .arg(&key)
+                .arg(keep)
+                .ignore()
+                .query_async::<()>(&mut connection)
+                .await
+                .map_err(|e| StoreError::new(Cause::new(e)))?;
+            Ok(true)
+        })
+    }
+
+    fn check_code(&self, key: ReplayKey, digest: [u8; 32], now: i64) -> StoreFuture<CodeCheck> {
+        let mut connection = self.connection.clone();
+        let key = self.redis_key(&key);
+        let script = Arc::clone(&self.check_code);
+        StoreFuture::pending(async move {
+            let (outcome, value): (u8, u64) = script
+                .key(&key)
+                .arg(hex::encode(digest))
+                .arg(now)
+                .invoke_async(&mut connection)
+                .await
+                .map_err(|e| StoreError::new(Cause::new(e)))?;
+            Ok(match outcome {
+                0 => CodeCheck::Verified,
+                1 => CodeCheck::Wrong {
+                    attempts_left: u32::try_from(value).unwrap_or(0),
+                },
+                2 => CodeCheck::TooManyAttempts { retry_after: value },
+                3 => CodeCheck::Expired,
+                _ => CodeCheck::Missing,
+            })
         })
     }
 

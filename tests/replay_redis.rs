@@ -511,3 +511,44 @@ async fn rate_decisions_in_redis_follow_the_same_steps_as_in_memory() {
         }
     }
 }
+
+/// One-time codes on Redis follow the same flow as in memory, and Redis never holds a code
+/// in clear text (only its keyed hash).
+#[tokio::test]
+async fn one_time_codes_in_redis_follow_the_flow_and_no_code_is_kept_in_clear() {
+    use callguard::clock::FixedClock;
+    let Some(redis) = start_redis() else { return };
+    let store = RedisReplayStore::connect(&redis.url).await.unwrap();
+    let clock = FixedClock::at_unix(now());
+    let resend = Duration::from_millis(1100);
+    let codes = common::codes::codes(store, &clock, resend);
+    common::codes::the_flow(&codes, &clock, "+15550001111", resend).await;
+    // Issue one more and look at everything Redis holds.
+    tokio::time::sleep(resend).await;
+    let outbox = common::codes::Outbox::default();
+    codes.issue("+15550001111", "mfa", &outbox).await.unwrap();
+    let code = outbox.last();
+    let client = redis::Client::open(redis.url.as_str()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert!(!keys.is_empty());
+    for key in keys {
+        assert!(
+            !key.contains(&code) && !key.contains("15550001111"),
+            "{key}"
+        );
+        let dump: Vec<u8> = redis::cmd("DUMP")
+            .arg(&key)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        assert!(
+            !dump.windows(code.len()).any(|w| w == code.as_bytes()),
+            "{key} holds the code"
+        );
+    }
+}

@@ -106,3 +106,32 @@ async fn failure_counts_and_rates_are_shared_across_the_cluster() {
         assert_eq!(count, 4, "key {n}");
     }
 }
+
+#[tokio::test]
+async fn one_time_codes_are_shared_across_the_cluster() {
+    use callguard::replay::{CodeCheck, CodeEntry};
+    let Some((a, b)) = replicas().await else {
+        return;
+    };
+    let now = 1_800_000_000i64;
+    for n in 300..332 {
+        let entry = CodeEntry {
+            digest: [7; 32],
+            expires_at: now + 300,
+            attempts_left: 2,
+        };
+        assert!(a.put_code(key(n), entry, now, 300).await.unwrap());
+        assert_eq!(
+            b.check_code(key(n), [1; 32], now).await.unwrap(),
+            CodeCheck::Wrong { attempts_left: 1 }
+        );
+        assert_eq!(
+            a.check_code(key(n), [7; 32], now).await.unwrap(),
+            CodeCheck::Verified
+        );
+        assert_eq!(
+            b.check_code(key(n), [7; 32], now).await.unwrap(),
+            CodeCheck::Missing
+        );
+    }
+}

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use super::codes::{CodeCheck, CodeEntry};
 use super::failures::{FailureEntry, FailureRule, FailureState};
 use super::rate::{RateEntry, RateRule, RateState};
 use crate::replay::ReplayKey;
@@ -26,6 +27,12 @@ pub(crate) trait Limited: Copy + Default {
 impl Limited for FailureEntry {
     fn holds_back(&self, now: i64) -> bool {
         self.locked_for(now).is_some()
+    }
+}
+
+impl Limited for CodeEntry {
+    fn holds_back(&self, now: i64) -> bool {
+        self.attempts_left == 0 && self.expires_at > now
     }
 }
 
@@ -76,7 +83,12 @@ impl<E: Limited> LimitShards<E> {
 
     /// Change `key`'s entry at `now` (a fresh one when it was forgotten) with `change`,
     /// which answers and says when the entry may be forgotten.
-    fn update<R>(&self, key: ReplayKey, now: i64, change: impl FnOnce(&mut E) -> (R, i64)) -> R {
+    fn update<R>(
+        &self,
+        key: ReplayKey,
+        now: i64,
+        change: impl FnOnce(&mut E, i64) -> (R, i64),
+    ) -> R {
         let mut shard = self.shard(&key);
         if !shard.contains_key(&key) && shard.len() >= self.keys_per_shard {
             make_room(&mut shard, now);
@@ -88,7 +100,7 @@ impl<E: Limited> LimitShards<E> {
         if kept.forget_at <= now {
             kept.entry = E::default();
         }
-        let (answer, forget_at) = change(&mut kept.entry);
+        let (answer, forget_at) = change(&mut kept.entry, kept.forget_at);
         kept.forget_at = forget_at;
         answer
     }
@@ -110,7 +122,7 @@ impl LimitShards<FailureEntry> {
         rule: FailureRule,
         now: i64,
     ) -> FailureState {
-        self.update(key, now, |entry| {
+        self.update(key, now, |entry, _| {
             let state = entry.fail(rule, now);
             (state, entry.forget_at(rule))
         })
@@ -121,9 +133,32 @@ impl LimitShards<FailureEntry> {
     }
 }
 
+impl LimitShards<CodeEntry> {
+    pub(crate) fn put(&self, key: ReplayKey, entry: CodeEntry, now: i64, keep_after: u64) {
+        let keep = i64::try_from(keep_after).unwrap_or(i64::MAX);
+        self.update(key, now, |kept, _| {
+            *kept = entry;
+            ((), entry.expires_at.saturating_add(keep).max(now + 1))
+        });
+    }
+
+    pub(crate) fn check(&self, key: ReplayKey, digest: &[u8; 32], now: i64) -> CodeCheck {
+        self.update(key, now, |kept, forget_at| {
+            if *kept == CodeEntry::default() {
+                // Nothing issued (or used): leave nothing behind.
+                return (CodeCheck::Missing, i64::MIN);
+            }
+            match kept.check(digest, now) {
+                (check, true) => (check, i64::MIN),
+                (check, false) => (check, forget_at),
+            }
+        })
+    }
+}
+
 impl LimitShards<RateEntry> {
     pub(crate) fn take(&self, key: ReplayKey, rule: RateRule, now_ms: i64) -> RateState {
-        self.update(key, now_ms, |entry| {
+        self.update(key, now_ms, |entry, _| {
             let state = entry.take(rule, now_ms);
             (state, entry.forget_at_ms())
         })

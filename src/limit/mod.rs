@@ -5,11 +5,13 @@
 //! and answers through the same rejection path as the guard.
 
 mod allow;
+mod codes;
 mod failures;
 pub(crate) mod memory;
 mod rate;
 
 pub use allow::{AllowList, AllowListLayer, AllowListService};
+pub use codes::{CodeCheck, CodeEntry, CodeError, CodeSender, OneTimeCodes, OneTimeCodesBuilder};
 pub use failures::{FailureEntry, FailureLimit, FailureLimitBuilder, FailureRule, FailureState};
 pub(crate) use rate::RateStep;
 pub use rate::{RateEntry, RateLimit, RateLimitBuilder, RateRule, RateState, RateStatus};

@@ -2,6 +2,8 @@
 //! inner services that report what they received.
 #![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
 
+pub mod codes;
+
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
