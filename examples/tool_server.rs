@@ -23,6 +23,7 @@
 //! | `CALLGUARD_OAUTH_ALLOW_JWT_TYP` | `1` accepts access tokens with `typ: JWT` (or none), not only `at+jwt` | unset |
 //! | `CALLGUARD_FAILURE_LIMIT` | `N/SECONDS`: after `N` failed attempts (a credential presented and wrong) from one client address (IPv6 by its /64) within `SECONDS`, every guard answers 429 with `Retry-After` without checking credentials, for the rest of the window, then twice as long each time, up to an hour. Shared by replicas through `CALLGUARD_REDIS_URL`. Recommended in production: `10/60` | unset: off |
 //! | `CALLGUARD_RATE_LIMIT` | `N/SECONDS`: at most `N` requests per `SECONDS` (all at once if need be) per accepted caller on the `/tools/*` routes; past it, 429 with `Retry-After`, `RateLimit-Policy` and `RateLimit`. Shared by replicas through `CALLGUARD_REDIS_URL` | unset: none |
+//! | `CALLGUARD_OTP_OUTBOX` | file the one-time codes of `POST /mfa/send` are appended to, one `<phone> <code>` line each (the example's stand-in for SMS) | unset: printed to stdout |
 //! | `CALLGUARD_TRUSTED_PROXIES` | comma-separated CIDRs of proxies whose `X-Forwarded-For` is believed, read from the right; the first address that is not one of them is the client | unset: the peer is the client |
 //! | `CALLGUARD_WEBHOOK_ALLOWED_IPS` | path to a file of CIDRs (one per line, `#` comments): `/webhooks/*` answers 403 to any other client address | unset: any address |
 //! | `RUST_LOG` | log filter for stderr (`tracing-subscriber`'s `EnvFilter`); every refused request is logged at `warn` with the guard's name, the path and the reason | `info` |
@@ -58,6 +59,14 @@
 //!   may present the token); answers 201 `{"access_token", "token_type": "Bearer",
 //!   "expires_in", "scope", "jti"}`. Allowed scopes: `tools:call`, `orders:read`,
 //!   `orders:write`, `refunds:read`, `refunds:write`; TTL 1..=3600 (default 300).
+//! - `POST /mfa/send`: Basic credentials and `{"phone": "+15551234567"}`; a 6-digit code
+//!   goes to the outbox (`CALLGUARD_OTP_OUTBOX`), answered 202 `{"status": "sent",
+//!   "expires_in": 300}`; a second code for the same phone within 30 s is 429.
+//! - `POST /mfa/verify`: Basic credentials and `{"phone", "code"}`; 200 `{"verified": true,
+//!   "access_token"}` (a JWT for the phone with scope `mfa:verified`), 401 `{"error":
+//!   "invalid code"}`, 429 after three wrong codes, 400 `{"error": "code expired"}`, 400
+//!   `{"error": "no code sent"}` (also for a code already used). Codes are kept as keyed
+//!   hashes only, in Redis with `CALLGUARD_REDIS_URL`.
 //! - `GET /.well-known/jwks.json`: with `TOOL_JWT_PRIVATE_KEY_FILE`, the JSON Web Key Set
 //!   of the key that signs minted tokens (`application/jwk-set+json`); 404 otherwise.
 //! - `DELETE /auth/token/{jti}`: the same Basic credentials; revokes a minted token (204),
@@ -81,8 +90,10 @@ use callguard::jwt::{
     JwksService, JwtAlgorithm, JwtConfig, JwtKey, JwtVerifier, Revocations, TokenIssuer,
     TokenRequest,
 };
-use callguard::limit::{AllowList, FailureLimit, RateLimit};
-use callguard::replay::{MemoryReplayStore, ReplayPolicy};
+use callguard::limit::{
+    AllowList, CodeCheck, CodeError, CodeSender, FailureLimit, OneTimeCodes, RateLimit,
+};
+use callguard::replay::{MemoryReplayStore, ReplayPolicy, StoreError};
 use callguard::scope::RequireScopesLayer;
 use callguard::signature::{SignatureVerifier, SignatureVerifierBuilder};
 use callguard::{
@@ -370,6 +381,24 @@ impl SharedReplay {
             .map_err(|e| format!("CALLGUARD_FAILURE_LIMIT: {e}"))
     }
 
+    /// The one-time codes of `/mfa/*`: in Redis when it is configured, else in memory; their
+    /// hashes keyed by a key derived from the JWT secret.
+    fn codes(&self, jwt_secret: &str) -> Result<OneTimeCodes, String> {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(jwt_secret.as_bytes()).map_err(|e| e.to_string())?;
+        mac.update(b"callguard example one-time codes");
+        let key =
+            Secret::from_bytes(mac.finalize().into_bytes().to_vec()).map_err(|e| e.to_string())?;
+        let builder = match self {
+            Self::InMemory(keys) => {
+                OneTimeCodes::builder(MemoryReplayStore::new(*keys).with_limit_keys(*keys), key)
+            }
+            #[cfg(feature = "redis")]
+            Self::Redis(store) => OneTimeCodes::builder(store.clone(), key),
+        };
+        builder.build().map_err(|e| format!("one-time codes: {e}"))
+    }
+
     /// The rate limit of the tool routes, when `CALLGUARD_RATE_LIMIT` sets one.
     fn rate_limit(&self, settings: &Settings) -> Result<Option<RateLimit>, String> {
         let Some((requests, seconds)) = settings.rate_limit else {
@@ -570,6 +599,114 @@ struct TokenBody {
 struct TokenState {
     issuer: TokenIssuer,
     users: JwtVerifier,
+    codes: OneTimeCodes,
+}
+
+/// The example's code sender: a line in `CALLGUARD_OTP_OUTBOX`, or stdout.
+struct Outbox;
+
+impl CodeSender for Outbox {
+    async fn send(&self, phone: &str, _: &str, code: &str) -> Result<(), StoreError> {
+        let line = format!("{phone} {code}\n");
+        match std::env::var_os("CALLGUARD_OTP_OUTBOX") {
+            None => {
+                print!("{line}");
+                Ok(())
+            }
+            Some(path) => {
+                use std::io::Write as _;
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .and_then(|mut file| file.write_all(line.as_bytes()))
+                    .map_err(|e| StoreError::new(callguard::Cause::new(e)))
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct MfaBody {
+    phone: String,
+    code: Option<String>,
+}
+
+fn mfa_body(body: &Bytes) -> Result<MfaBody, (StatusCode, Json<Value>)> {
+    serde_json::from_slice::<MfaBody>(body)
+        .ok()
+        .filter(|b| !b.phone.is_empty() && b.phone.len() <= 32)
+        .ok_or_else(|| {
+            (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": "body must be JSON {\"phone\": \"+15551234567\"}"})),
+            )
+        })
+}
+
+/// `POST /mfa/send`: a code for the phone, through the outbox.
+async fn mfa_send(State(state): State<TokenState>, body: Bytes) -> (StatusCode, Json<Value>) {
+    let request = match mfa_body(&body) {
+        Ok(request) => request,
+        Err(answer) => return answer,
+    };
+    match state.codes.issue(&request.phone, "mfa", &Outbox).await {
+        Ok(()) => (
+            StatusCode::ACCEPTED,
+            Json(json!({"status": "sent", "expires_in": state.codes.ttl()})),
+        ),
+        Err(CodeError::TooSoon { retry_after }) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(json!({"error": "code sent recently", "retry_after": retry_after})),
+        ),
+        Err(error) => {
+            tracing::error!(%error, "a one-time code could not be sent");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"error": "code could not be sent"})),
+            )
+        }
+    }
+}
+
+/// `POST /mfa/verify`: the phone's code checked; a JWT for the phone with `mfa:verified`.
+async fn mfa_verify(State(state): State<TokenState>, body: Bytes) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let request = match mfa_body(&body) {
+        Ok(request) => request,
+        Err(answer) => return answer.into_response(),
+    };
+    let code = request.code.unwrap_or_default();
+    let error =
+        |status: StatusCode, text: &str| (status, Json(json!({"error": text}))).into_response();
+    match state.codes.verify(&request.phone, "mfa", &code).await {
+        Ok(CodeCheck::Verified) => {
+            let minted = state.issuer.issue(TokenRequest::new(
+                request.phone.clone(),
+                Scopes::from_iter(["mfa:verified"]),
+                Duration::from_secs(DEFAULT_TTL),
+            ));
+            match minted {
+                Ok(token) => Json(json!({"verified": true, "access_token": token.access_token}))
+                    .into_response(),
+                Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+            }
+        }
+        Ok(CodeCheck::Wrong { .. }) => error(StatusCode::UNAUTHORIZED, "invalid code"),
+        Ok(CodeCheck::TooManyAttempts { retry_after }) => {
+            let mut response = error(StatusCode::TOO_MANY_REQUESTS, "too many attempts");
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, retry_after.into());
+            response
+        }
+        Ok(CodeCheck::Expired) => error(StatusCode::BAD_REQUEST, "code expired"),
+        Ok(_) => error(StatusCode::BAD_REQUEST, "no code sent"),
+        Err(e) => {
+            tracing::error!(error = %e, "a one-time code could not be checked");
+            error(StatusCode::SERVICE_UNAVAILABLE, "code could not be checked")
+        }
+    }
 }
 
 fn bad_request(description: &str) -> (StatusCode, Json<Value>) {
@@ -778,6 +915,8 @@ fn app(
     let token = Router::new()
         .route("/auth/token", post(mint_token))
         .route("/auth/token/{jti}", axum::routing::delete(revoke_token))
+        .route("/mfa/send", post(mfa_send))
+        .route("/mfa/verify", post(mfa_verify))
         .route_layer(limited(
             GuardLayer::new(methods.basic)
                 .body_limit(64 * 1024)
@@ -787,6 +926,7 @@ fn app(
         .with_state(TokenState {
             issuer: TokenIssuer::new(methods.jwt),
             users,
+            codes: replay.codes(&settings.jwt_secret)?,
         });
     let mut app = tools
         .merge(orders)

@@ -19,12 +19,13 @@ export TOOL_JWT_SECRET="jwt-secret-for-the-limits-test-0123456789"
 export TOOL_BASIC_USERS="minter:minter-password-0123456789"
 export GITHUB_WEBHOOK_SECRET="github-webhook-secret-for-limits-0123"
 allowed=$(mktemp)
+export CALLGUARD_OTP_OUTBOX=$(mktemp)
 printf '# GitHub hooks (test ranges)\n192.0.2.0/24\n\n2001:db8::/32  # v6\n' >"$allowed"
 
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  rm -f "$allowed"
+  rm -f "$allowed" "$CALLGUARD_OTP_OUTBOX"
 }
 trap cleanup EXIT
 
@@ -133,8 +134,50 @@ assert headers.get("RateLimit", "").startswith('"callguard";r=0;t='), headers
 assert 1 <= int(headers.get("Retry-After")) <= 20, headers
 print("limits: rate limit with Retry-After and the RateLimit fields: ok")
 
+# One-time codes: Basic credentials, a code through the outbox, each answer the issue names.
+import base64
+minter = "Basic " + base64.b64encode(b"minter:minter-password-0123456789").decode()
+outbox = os.environ["CALLGUARD_OTP_OUTBOX"]
+
+def mfa(addr, path, body):
+    request = urllib.request.Request(f"http://{addr}{path}", data=json.dumps(body).encode(), method="POST")
+    request.add_header("authorization", minter)
+    request.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+def last_code(phone):
+    lines = [l.split() for l in open(outbox).read().splitlines()]
+    return [code for p, code in lines if p == phone][-1]
+
+assert mfa(rated, "/mfa/send", {"phone": "+15551234567"}) == (202, {"status": "sent", "expires_in": 300})
+assert mfa(rated, "/mfa/send", {"phone": "+15551234567"})[0] == 429
+code = last_code("+15551234567")
+wrong = "000000" if code != "000000" else "000001"
+for _ in range(3):
+    assert mfa(rated, "/mfa/verify", {"phone": "+15551234567", "code": wrong}) == (401, {"error": "invalid code"})
+assert mfa(rated, "/mfa/verify", {"phone": "+15551234567", "code": code})[0] == 429
+assert mfa(rated, "/mfa/verify", {"phone": "+15557654321", "code": "123456"}) == (400, {"error": "no code sent"})
+assert mfa(rated, "/mfa/send", {"phone": "+15557654321"})[0] == 202
+code = last_code("+15557654321")
+verified, answer = mfa(rated, "/mfa/verify", {"phone": "+15557654321", "code": code})
+assert verified == 200 and answer["verified"] is True, (verified, answer)
+claims = json.loads(base64.urlsafe_b64decode(answer["access_token"].split(".")[1] + "=="))
+assert claims["sub"] == "+15557654321" and claims["scope"] == "mfa:verified", claims
+assert mfa(rated, "/mfa/verify", {"phone": "+15557654321", "code": code}) == (400, {"error": "no code sent"})
+print("limits: one-time codes (sent, throttled, wrong, too many, none sent, verified once): ok")
+
 if "REPLICA_A" in os.environ:
     a, b = os.environ["REPLICA_A"], os.environ["REPLICA_B"]
+    assert mfa(a, "/mfa/send", {"phone": "+15550009999"})[0] == 202
+    assert mfa(b, "/mfa/send", {"phone": "+15550009999"})[0] == 429
+    code = last_code("+15550009999")
+    assert mfa(b, "/mfa/verify", {"phone": "+15550009999", "code": code})[0] == 200
+    assert mfa(a, "/mfa/verify", {"phone": "+15550009999", "code": code}) == (400, {"error": "no code sent"})
+    print("limits: two replicas on one Redis share one-time codes: ok")
     assert status(a, "/tools/echo", WRONG, attacker) == 401
     assert status(b, "/tools/echo", WRONG, attacker) == 401
     assert status(a, "/tools/echo", WRONG, attacker) == 401
