@@ -659,6 +659,10 @@ async fn mfa_send(State(state): State<TokenState>, body: Bytes) -> (StatusCode, 
             StatusCode::TOO_MANY_REQUESTS,
             Json(json!({"error": "code sent recently", "retry_after": retry_after})),
         ),
+        Err(CodeError::Exhausted) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(json!({"error": "too many attempts"})),
+        ),
         Err(error) => {
             tracing::error!(%error, "a one-time code could not be sent");
             (

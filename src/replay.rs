@@ -267,8 +267,9 @@ pub trait ReplayStore: Send + Sync + 'static {
         StoreFuture::ready(Err(StoreError::new("this store keeps no rate limits")))
     }
 
-    /// Keep a one-time code's `entry` under `key` (replacing any), until `keep_after` seconds
-    /// past its expiry (so a late check can say it expired). A store that keeps no codes
+    /// Keep a one-time code's `entry` under `key`, replacing any, until `keep_after` seconds
+    /// past its expiry (so a late check can say it expired); but not a code whose attempts
+    /// are used up and which is still live (`Ok(false)`). A store that keeps no codes
     /// answers `Err` (the default).
     fn put_code(
         &self,
@@ -560,8 +561,7 @@ impl ReplayStore for MemoryReplayStore {
         now: i64,
         keep_after: u64,
     ) -> StoreFuture<bool> {
-        self.codes.put(key, entry, now, keep_after);
-        StoreFuture::ready(Ok(true))
+        StoreFuture::ready(Ok(self.codes.put(key, entry, now, keep_after)))
     }
 
     fn check_code(&self, key: ReplayKey, digest: [u8; 32], now: i64) -> StoreFuture<CodeCheck> {

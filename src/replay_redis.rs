@@ -94,6 +94,15 @@ a = a - 1
 redis.call('HSET', KEYS[1], 'a', a)
 return {1, a}";
 
+/// Keeps a one-time code in `KEYS[1]`: digest `ARGV[1]`, expiry `ARGV[2]`, attempts
+/// `ARGV[3]`, kept `ARGV[5]` seconds; unless the code there has used up its attempts and is
+/// live at `ARGV[4]` (0).
+const PUT_CODE: &str = r"local v = redis.call('HMGET', KEYS[1], 'e', 'a')
+if v[1] and tonumber(v[2]) == 0 and tonumber(v[1]) > tonumber(ARGV[4]) then return 0 end
+redis.call('HSET', KEYS[1], 'd', ARGV[1], 'e', ARGV[2], 'a', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1";
+
 /// How many times, and how far apart, the store tries to undo a record it gave up on.
 const UNDO_ATTEMPTS: u32 = 10;
 const UNDO_INTERVAL: Duration = Duration::from_secs(1);
@@ -135,6 +144,7 @@ pub struct RedisReplayStore {
     fail: Arc<redis::Script>,
     rate: Arc<redis::Script>,
     check_code: Arc<redis::Script>,
+    put_code: Arc<redis::Script>,
 }
 
 /// One Redis, reconnecting by itself, or a Redis Cluster, following its slots.
@@ -228,6 +238,7 @@ impl RedisReplayStore {
             fail: Arc::new(redis::Script::new(FAIL)),
             rate: Arc::new(redis::Script::new(RATE)),
             check_code: Arc::new(redis::Script::new(CHECK_CODE)),
+            put_code: Arc::new(redis::Script::new(PUT_CODE)),
         }
     }
 
@@ -381,26 +392,19 @@ impl ReplayStore for RedisReplayStore {
             .max(1)
             .unsigned_abs()
             .saturating_add(keep_after);
+        let script = Arc::clone(&self.put_code);
         StoreFuture::pending(async move {
-            redis::pipe()
-                .atomic()
-                .cmd("HSET")
-                .arg(&key)
-                .arg("d")
+            let kept: i64 = script
+                .key(&key)
                 .arg(hex::encode(entry.digest))
-                .arg("e")
                 .arg(entry.expires_at)
-                .arg("a")
                 .arg(entry.attempts_left)
-                .ignore()
-                .cmd("EXPIRE")
-                .arg(&key)
+                .arg(now)
                 .arg(keep)
-                .ignore()
-                .query_async::<()>(&mut connection)
+                .invoke_async(&mut connection)
                 .await
                 .map_err(|e| StoreError::new(Cause::new(e)))?;
-            Ok(true)
+            Ok(kept == 1)
         })
     }
 

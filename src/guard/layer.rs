@@ -115,8 +115,9 @@ impl<R> GuardLayer<R> {
     /// [`ClientAddrLayer`](crate::client::ClientAddrLayer) in front, or the server's own):
     /// without one the guard answers 500.
     ///
-    /// Failures are counted per address, never per account, so a client that guesses
-    /// cannot lock the real user out.
+    /// Failures are counted per address; with
+    /// [`per_account`](crate::limit::FailureLimitBuilder::per_account), per account as well,
+    /// in a way that only holds back addresses that have failed themselves.
     pub fn failure_limit(mut self, limit: crate::limit::FailureLimit) -> Self {
         self.shared.failures = Some(limit);
         self

@@ -10,9 +10,10 @@ use hmac::{KeyInit, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use super::rate::RateRule;
 use crate::clock::{Clock, SystemClock};
 use crate::error::ConfigError;
-use crate::replay::{RecordId, ReplayKey, ReplayStore, StoreError};
+use crate::replay::{ReplayKey, ReplayStore, StoreError};
 use crate::secret::Secret;
 
 /// What a store keeps for an issued code: never the code, only its keyed hash.
@@ -93,6 +94,9 @@ pub enum CodeError {
         /// Seconds to wait.
         retry_after: u64,
     },
+    /// The last code's wrong attempts are used up: no new code until it expires, so that
+    /// sending codes again cannot buy more guesses.
+    Exhausted,
     /// The store could not answer.
     Store(StoreError),
     /// The sender could not deliver the code.
@@ -106,6 +110,9 @@ impl std::fmt::Display for CodeError {
         match self {
             Self::TooSoon { retry_after } => {
                 write!(f, "a code was sent recently; retry in {retry_after} s")
+            }
+            Self::Exhausted => {
+                f.write_str("the last code's attempts are used up; wait until it expires")
             }
             Self::Store(error) => write!(f, "{error}"),
             Self::Delivery(error) => write!(f, "the code could not be delivered: {error}"),
@@ -243,15 +250,27 @@ impl OneTimeCodes {
         purpose: &str,
         sender: &impl CodeSender,
     ) -> Result<(), CodeError> {
+        // One code per interval, as a rate of one: a refused request does not move the
+        // interval on, so asking again and again cannot keep the subject from getting one.
         let throttle = Self::key(subject, purpose, b"sent");
-        let fresh = self
+        let interval = RateRule {
+            quota: 1,
+            period_ms: u64::try_from(self.resend_after.as_millis()).unwrap_or(u64::MAX),
+            burst: 1,
+        };
+        let now_ms = self
+            .clock
+            .now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let sent = self
             .store
-            .first_seen(throttle, RecordId::new(), self.resend_after)
+            .rate(throttle, interval, now_ms)
             .await
             .map_err(CodeError::Store)?;
-        if !fresh {
+        if !sent.allowed {
             return Err(CodeError::TooSoon {
-                retry_after: self.resend_after.as_secs().max(1),
+                retry_after: sent.retry_after_ms.div_ceil(1000).max(1),
             });
         }
         let code = self.draw()?;
@@ -263,7 +282,8 @@ impl OneTimeCodes {
                 .saturating_add(i64::try_from(self.ttl).unwrap_or(i64::MAX)),
             attempts_left: self.max_attempts,
         };
-        self.store
+        let kept = self
+            .store
             .put_code(
                 Self::key(subject, purpose, b"entry"),
                 entry,
@@ -272,6 +292,9 @@ impl OneTimeCodes {
             )
             .await
             .map_err(CodeError::Store)?;
+        if !kept {
+            return Err(CodeError::Exhausted);
+        }
         sender
             .send(subject, purpose, &code)
             .await

@@ -319,7 +319,8 @@ impl FailureLimitBuilder {
     /// account (a Basic user, a JWT's `sub`) within the window, from any number of
     /// addresses, each address gets one guess for that account until the lock ends. A
     /// correct credential from an address that has not failed is still checked and
-    /// accepted: the real user is never locked out by someone else's guessing.
+    /// accepted, so someone else's guessing does not lock the real user out (one mistyped
+    /// password of theirs during the lock does lock their own address).
     #[must_use]
     pub fn per_account(mut self, max_failures: u32) -> Self {
         self.per_account = Some(max_failures);

@@ -134,12 +134,17 @@ impl LimitShards<FailureEntry> {
 }
 
 impl LimitShards<CodeEntry> {
-    pub(crate) fn put(&self, key: ReplayKey, entry: CodeEntry, now: i64, keep_after: u64) {
+    /// Keep `entry`, unless the code it replaces has used up its attempts and is still
+    /// live (`false`): a new code must not buy more guesses.
+    pub(crate) fn put(&self, key: ReplayKey, entry: CodeEntry, now: i64, keep_after: u64) -> bool {
         let keep = i64::try_from(keep_after).unwrap_or(i64::MAX);
-        self.update(key, now, |kept, _| {
+        self.update(key, now, |kept, forget_at| {
+            if *kept != CodeEntry::default() && kept.attempts_left == 0 && kept.expires_at > now {
+                return (false, forget_at);
+            }
             *kept = entry;
-            ((), entry.expires_at.saturating_add(keep).max(now + 1))
-        });
+            (true, entry.expires_at.saturating_add(keep).max(now + 1))
+        })
     }
 
     pub(crate) fn check(&self, key: ReplayKey, digest: &[u8; 32], now: i64) -> CodeCheck {

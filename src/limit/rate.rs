@@ -68,7 +68,7 @@ impl RateEntry {
         let next = tat.saturating_add(interval);
         let allowed_at = next.saturating_sub(burst);
         if now_ms < allowed_at {
-            let remaining = (now_ms + burst - tat) / interval;
+            let remaining = now_ms.saturating_add(burst).saturating_sub(tat) / interval;
             return RateState::new(
                 false,
                 u32::try_from(remaining.max(0)).unwrap_or(0),
@@ -77,7 +77,7 @@ impl RateEntry {
             );
         }
         self.tat_ms = next;
-        let remaining = (now_ms + burst - next) / interval;
+        let remaining = now_ms.saturating_add(burst).saturating_sub(next) / interval;
         RateState::new(
             true,
             u32::try_from(remaining.max(0)).unwrap_or(0),
@@ -166,9 +166,15 @@ impl RateLimit {
 
     /// The store step an accepted `caller` owes this limit.
     pub(crate) fn step(&self, caller: &Caller) -> RateStep {
+        // The caller as precisely as it is known: method, issuer, key (a token's name, a
+        // JWT's kid) and id, so two issuers' `sub`s or two keys never share a quota.
         let key = ReplayKey::derive(&[
             b"rate\0",
             caller.method().as_str().as_bytes(),
+            b"\0",
+            caller.issuer().unwrap_or_default().as_bytes(),
+            b"\0",
+            caller.key_id().unwrap_or_default().as_bytes(),
             b"\0",
             caller.id().as_bytes(),
         ]);

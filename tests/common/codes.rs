@@ -73,9 +73,20 @@ pub async fn the_flow(codes: &OneTimeCodes, clock: &FixedClock, phone: &str, res
         codes.verify(phone, "mfa", &code).await.unwrap(),
         CodeCheck::TooManyAttempts { retry_after: 300 }
     );
-    // A new code after the resend interval; right once, then used up.
+    // Sending again does not buy more guesses: no new code while the exhausted one lives.
     clock.advance(Duration::from_secs(31));
     tokio::time::sleep(resend).await;
+    assert!(matches!(
+        codes.issue(phone, "mfa", &outbox).await,
+        Err(CodeError::Exhausted)
+    ));
+    // And asking again right away is too soon.
+    assert!(matches!(
+        codes.issue(phone, "mfa", &outbox).await,
+        Err(CodeError::TooSoon { .. })
+    ));
+    // Once it expired, a new code; right once, then used up.
+    clock.advance(Duration::from_secs(300));
     codes.issue(phone, "mfa", &outbox).await.unwrap();
     let code = outbox.last();
     assert_eq!(
