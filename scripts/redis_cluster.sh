@@ -22,18 +22,38 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# start_node N: one cluster-enabled redis-server in its own directory, its log kept; waits
+# until it answers (15 s at most) and adds its address to $nodes (not in a subshell, so
+# its process id is kept for the cleanup).
+start_node() {
+  local n=$1 port
+  # The cluster bus listens 10000 above the port: keep both in range.
+  port=$(free_port)
+  while [ "$port" -gt 55000 ]; do port=$(free_port); done
+  mkdir -p "$dir/$n"
+  (cd "$dir/$n" && exec redis-server --bind 127.0.0.1 --port "$port" --cluster-enabled yes \
+    --cluster-config-file nodes.conf --save '' --appendonly no >"$dir/$n/log" 2>&1) &
+  pids+=($!)
+  for _ in $(seq 1 150); do
+    if redis-cli -p "$port" ping >/dev/null 2>&1; then nodes+=("127.0.0.1:$port"); return 0; fi
+    sleep 0.1
+  done
+  echo "redis_cluster: node $n did not answer on port $port; its log:" >&2
+  cat "$dir/$n/log" >&2
+  return 1
+}
+
 nodes=()
 for n in 1 2 3; do
-  port=$(free_port)
-  mkdir -p "$dir/$n"
-  (cd "$dir/$n" && redis-server --bind 127.0.0.1 --port "$port" --cluster-enabled yes \
-    --cluster-config-file nodes.conf --save '' --appendonly no >/dev/null 2>&1) &
-  pids+=($!)
-  for _ in $(seq 1 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-  nodes+=("127.0.0.1:$port")
+  # Each node is up before the next port is chosen, so no two can pick one port.
+  start_node "$n"
 done
-redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >/dev/null
-for _ in $(seq 1 100); do
+redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >"$dir/create.log" 2>&1 || {
+  echo "redis_cluster: redis-cli --cluster create failed:" >&2; cat "$dir/create.log" >&2
+  for n in 1 2 3; do echo "-- node $n" >&2; cat "$dir/$n/log" >&2; done
+  exit 1
+}
+for _ in $(seq 1 150); do
   redis-cli -p "${nodes[0]#*:}" cluster info | grep -q 'cluster_state:ok' && break
   sleep 0.1
 done
