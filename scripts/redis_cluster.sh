@@ -53,11 +53,17 @@ redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >"$d
   for n in 1 2 3; do echo "-- node $n" >&2; cat "$dir/$n/log" >&2; done
   exit 1
 }
-for _ in $(seq 1 150); do
-  redis-cli -p "${nodes[0]#*:}" cluster info | grep -q 'cluster_state:ok' && break
-  sleep 0.1
-done
-redis-cli -p "${nodes[0]#*:}" cluster info | grep -q 'cluster_state:ok' || { echo "redis_cluster: the cluster did not form" >&2; exit 1; }
+# Every node must see the whole cluster before the tests start: a node that has not yet
+# learnt the slot map answers CLUSTERDOWN, and the client's retries give up.
+cluster_ready() {
+  local node
+  for node in "${nodes[@]}"; do
+    redis-cli -p "${node#*:}" cluster info 2>/dev/null | grep -q 'cluster_state:ok' || return 1
+    [ "$(redis-cli -p "${node#*:}" cluster slots 2>/dev/null | grep -c '^127.0.0.1$')" -ge 3 ] || return 1
+  done
+}
+for _ in $(seq 1 300); do cluster_ready && break; sleep 0.1; done
+cluster_ready || { echo "redis_cluster: the cluster did not form" >&2; exit 1; }
 
 urls=$(printf 'redis://%s,' "${nodes[@]}")
 export CALLGUARD_REDIS_CLUSTER="${urls%,}"
