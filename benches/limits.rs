@@ -14,7 +14,7 @@ use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 use callguard::limit::{FailureLimit, RateLimit};
-use callguard::replay::{MemoryReplayStore, ReplayKey, ReplayStore};
+use callguard::replay::{FailureStep, MemoryReplayStore, ReplayKey, ReplayStore};
 use criterion::{Criterion, criterion_group, criterion_main};
 use governor::{Quota, RateLimiter};
 
@@ -72,7 +72,8 @@ fn decisions(c: &mut Criterion) {
         group.bench_function(format!("callguard_failure_check/{threads}_threads"), |b| {
             b.iter_custom(|iterations| {
                 spread(threads, iterations, &|n| {
-                    let mut answer = store.locked_for(key(n), now_ms / 1000);
+                    let mut answer =
+                        store.failure_step(key(n), failures, FailureStep::Attempt, now_ms / 1000);
                     black_box(futures_ready(&mut answer));
                 })
             });
@@ -80,7 +81,8 @@ fn decisions(c: &mut Criterion) {
         group.bench_function(format!("callguard_failure_record/{threads}_threads"), |b| {
             b.iter_custom(|iterations| {
                 spread(threads, iterations, &|n| {
-                    let mut answer = store.record_failure(key(n), failures, now_ms / 1000);
+                    let mut answer =
+                        store.failure_step(key(n), failures, FailureStep::Fail, now_ms / 1000);
                     black_box(futures_ready(&mut answer));
                 })
             });
@@ -123,7 +125,7 @@ fn flood(_: &mut Criterion) {
     let failures = FailureLimit::builder(store.clone()).build().unwrap().rule();
     let before = rss();
     for n in 0..1_000_000u32 {
-        let mut answer = store.record_failure(key(n), failures, 1_800_000_000);
+        let mut answer = store.failure_step(key(n), failures, FailureStep::Fail, 1_800_000_000);
         futures_ready(&mut answer);
     }
     let (held, cap) = store.limit_keys();

@@ -30,7 +30,8 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::Cause;
 use crate::limit::memory::LimitShards;
 pub use crate::limit::{
-    CodeCheck, CodeEntry, FailureEntry, FailureRule, FailureState, RateEntry, RateRule, RateState,
+    CodeCheck, CodeEntry, FailureEntry, FailureRule, FailureState, FailureStep, RateEntry,
+    RateRule, RateState,
 };
 
 /// A key derived from signed material: the SHA-256 of the verifier's identity, the kind of
@@ -246,16 +247,18 @@ pub trait ReplayStore: Send + Sync + 'static {
     /// delivery the handler failed, so that the platform's retry is accepted.
     fn release(&self, key: ReplayKey, record: RecordId) -> StoreFuture;
 
-    /// Count a failed attempt of `key` at `now` (unix seconds) under `rule`, atomically, as
-    /// [`FailureEntry::fail`] does: the failures in the window, and the lock this failure
-    /// started, if it did. A store that keeps no counts answers `Err` (the default).
-    fn record_failure(
+    /// Take `step` on `key`'s failure count at `now` (unix seconds) under `rule`,
+    /// atomically, as [`FailureEntry::step`] does: is the key locked, was the attempt
+    /// charged, the failures in the window, and the lock a failure started, if it did. A
+    /// store that keeps no counts answers `Err` (the default).
+    fn failure_step(
         &self,
         key: ReplayKey,
         rule: FailureRule,
+        step: FailureStep,
         now: i64,
     ) -> StoreFuture<FailureState> {
-        let _ = (key, rule, now);
+        let _ = (key, rule, step, now);
         StoreFuture::ready(Err(StoreError::new("this store keeps no failure counts")))
     }
 
@@ -287,13 +290,6 @@ pub trait ReplayStore: Send + Sync + 'static {
     fn check_code(&self, key: ReplayKey, digest: [u8; 32], now: i64) -> StoreFuture<CodeCheck> {
         let _ = (key, digest, now);
         StoreFuture::ready(Err(StoreError::new("this store keeps no one-time codes")))
-    }
-
-    /// How many seconds `key` is still locked at `now`, if it is. A store that keeps no
-    /// counts answers `Err` (the default).
-    fn locked_for(&self, key: ReplayKey, now: i64) -> StoreFuture<Option<u64>> {
-        let _ = (key, now);
-        StoreFuture::ready(Err(StoreError::new("this store keeps no failure counts")))
     }
 }
 
@@ -537,17 +533,14 @@ impl ReplayStore for MemoryReplayStore {
         StoreFuture::ready(Ok(held))
     }
 
-    fn record_failure(
+    fn failure_step(
         &self,
         key: ReplayKey,
         rule: FailureRule,
+        step: FailureStep,
         now: i64,
     ) -> StoreFuture<FailureState> {
-        StoreFuture::ready(Ok(self.limits.record_failure(key, rule, now)))
-    }
-
-    fn locked_for(&self, key: ReplayKey, now: i64) -> StoreFuture<Option<u64>> {
-        StoreFuture::ready(Ok(self.limits.locked_for(key, now)))
+        StoreFuture::ready(Ok(self.limits.failure_step(key, rule, step, now)))
     }
 
     fn rate(&self, key: ReplayKey, rule: RateRule, now_ms: i64) -> StoreFuture<RateState> {

@@ -8,8 +8,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::error::Cause;
 use crate::replay::{
-    CodeCheck, CodeEntry, FailureRule, FailureState, RateRule, RateState, RecordId, ReplayKey,
-    ReplayStore, StoreError, StoreFuture,
+    CodeCheck, CodeEntry, FailureRule, FailureState, FailureStep, RateRule, RateState, RecordId,
+    ReplayKey, ReplayStore, StoreError, StoreFuture,
 };
 
 /// How long one Redis command may take before the store reports itself unavailable.
@@ -26,22 +26,42 @@ return 0";
 /// Deletes `KEYS[1]` only while it holds the record `ARGV[1]`.
 const RELEASE: &str = r"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
-/// Counts one failed attempt of `KEYS[1]` (a hash: failures `f`, window end `w`, strikes
-/// `s`, locked until `l`) at `ARGV[1]` under max failures `ARGV[2]`, window `ARGV[3]` and
-/// cap `ARGV[4]` (seconds): the steps of `FailureEntry::fail`, in one atomic script on one
-/// key. Answers `{failures, seconds locked by this failure (0: none)}`.
+/// Takes one step on the failure count of `KEYS[1]` (a hash: failures `f`, window end `w`,
+/// strikes `s`, locked until `l`) at `ARGV[1]` under max failures `ARGV[2]`, window
+/// `ARGV[3]` and cap `ARGV[4]` (seconds); the step `ARGV[5]` is `attempt`, `fail`, `settle` or
+/// `refund`: the steps of `FailureEntry::step`, in one atomic script on one key. Answers
+/// `{failures, seconds locked (0: none), charged (1) or not (0)}`.
 const FAIL: &str = r"local now = tonumber(ARGV[1])
 local max = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
 local cap = tonumber(ARGV[4])
+local step = ARGV[5]
 local v = redis.call('HMGET', KEYS[1], 'f', 'w', 's', 'l')
+if not v[2] and (step == 'attempt' or step == 'refund') then return {0, 0, 0} end
 local f = tonumber(v[1]) or 0
 local w = tonumber(v[2]) or 0
 local s = tonumber(v[3]) or 0
 local l = tonumber(v[4]) or 0
-if l > now then return {f, l - now} end
-if now >= w then f = 0; w = now + window end
-f = f + 1
+if l > now then return {f, l - now, 0} end
+if step == 'attempt' then
+  if now >= w or f == 0 then return {0, 0, 0} end
+  if f >= max then return {f, 1, 0} end
+  redis.call('HSET', KEYS[1], 'f', f + 1)
+  return {f + 1, 0, 1}
+end
+if step == 'refund' then
+  if now < w and f > 0 then
+    f = f - 1
+    redis.call('HSET', KEYS[1], 'f', f)
+  end
+  return {f, 0, 0}
+end
+if step == 'settle' and now < w and f > 0 then
+  if f < max then return {f, 0, 0} end
+else
+  if now >= w then f = 0; w = now + window end
+  f = f + 1
+end
 local lock = 0
 if f >= max then
   s = s + 1
@@ -53,7 +73,7 @@ if f >= max then
 end
 redis.call('HSET', KEYS[1], 'f', f, 'w', w, 's', s, 'l', l)
 redis.call('EXPIRE', KEYS[1], math.max(1, math.max(w, l) + cap - now))
-return {f, lock}";
+return {f, lock, 0}";
 
 /// Decides one request of `KEYS[1]` (the theoretical arrival time, in unix milliseconds)
 /// at `ARGV[1]` ms under period `ARGV[2]` ms, quota `ARGV[3]` and burst `ARGV[4]`: the steps
@@ -338,26 +358,35 @@ impl ReplayStore for RedisReplayStore {
         StoreFuture::pending(async move { release(&script, &mut connection, &key, &record).await })
     }
 
-    fn record_failure(
+    fn failure_step(
         &self,
         key: ReplayKey,
         rule: FailureRule,
+        step: FailureStep,
         now: i64,
     ) -> StoreFuture<FailureState> {
         let mut connection = self.connection.clone();
         let key = self.redis_key(&key);
         let script = Arc::clone(&self.fail);
+        let step = match step {
+            FailureStep::Attempt => "attempt",
+            FailureStep::Fail => "fail",
+            FailureStep::Settle => "settle",
+            FailureStep::Refund => "refund",
+        };
         StoreFuture::pending(async move {
-            let (failures, locked): (u32, u64) = script
+            let (failures, locked, charged): (u32, u64, u8) = script
                 .key(&key)
                 .arg(now)
                 .arg(rule.max_failures)
                 .arg(rule.window)
                 .arg(rule.max_lockout)
+                .arg(step)
                 .invoke_async(&mut connection)
                 .await
                 .map_err(|e| StoreError::new(Cause::new(e)))?;
-            Ok(FailureState::new(failures, (locked > 0).then_some(locked)))
+            let state = FailureState::new(failures, (locked > 0).then_some(locked));
+            Ok(if charged == 1 { state.charged() } else { state })
         })
     }
 
@@ -429,22 +458,6 @@ impl ReplayStore for RedisReplayStore {
                 3 => CodeCheck::Expired,
                 _ => CodeCheck::Missing,
             })
-        })
-    }
-
-    fn locked_for(&self, key: ReplayKey, now: i64) -> StoreFuture<Option<u64>> {
-        let mut connection = self.connection.clone();
-        let key = self.redis_key(&key);
-        StoreFuture::pending(async move {
-            let until: Option<i64> = redis::cmd("HGET")
-                .arg(&key)
-                .arg("l")
-                .query_async(&mut connection)
-                .await
-                .map_err(|e| StoreError::new(Cause::new(e)))?;
-            Ok(until
-                .filter(|until| *until > now)
-                .map(|until| (until - now).unsigned_abs()))
         })
     }
 

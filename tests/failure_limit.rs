@@ -188,14 +188,11 @@ impl ReplayStore for Down {
         StoreFuture::pending(async { Err(StoreError::new("connection refused")) })
     }
 
-    fn locked_for(&self, _: callguard::replay::ReplayKey, _: i64) -> StoreFuture<Option<u64>> {
-        StoreFuture::pending(async { Err(StoreError::new("connection refused")) })
-    }
-
-    fn record_failure(
+    fn failure_step(
         &self,
         _: callguard::replay::ReplayKey,
         _: callguard::replay::FailureRule,
+        _: callguard::replay::FailureStep,
         _: i64,
     ) -> StoreFuture<callguard::replay::FailureState> {
         StoreFuture::pending(async { Err(StoreError::new("connection refused")) })
@@ -341,4 +338,176 @@ async fn guessing_one_account_from_many_addresses_gets_one_guess_each_and_the_us
         send("203.0.113.50", basic("bob", "guess")).await,
         StatusCode::UNAUTHORIZED
     );
+}
+
+/// A body whose bytes arrive when the test sends them.
+struct HeldBody(Option<tokio::sync::oneshot::Receiver<Bytes>>);
+
+impl http_body::Body for HeldBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        let Some(receiver) = self.0.as_mut() else {
+            return std::task::Poll::Ready(None);
+        };
+        let bytes = std::task::ready!(std::pin::Pin::new(receiver).poll(cx)).unwrap_or_default();
+        self.0 = None;
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(bytes))))
+    }
+}
+
+#[tokio::test]
+async fn guesses_in_flight_at_once_from_a_failing_client_are_held_to_the_limit() {
+    use callguard::signature::SignatureVerifier;
+    use std::future::Future as _;
+    let clock = FixedClock::at_unix(NOW);
+    let limit = FailureLimit::builder(MemoryReplayStore::default())
+        .max_failures(3)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let verifier = SignatureVerifier::builder()
+        .secret("k1", Secret::from_utf8("0123456789abcdef0123").unwrap())
+        .build()
+        .unwrap();
+    let guard = GuardLayer::new(verifier).failure_limit(limit);
+    let wrong = "00000000000000000000000000000000000000000000000000000000000000aa";
+    let send = |body| {
+        let service = guard.layer(service_fn(|_: Request<_>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+        }));
+        let mut request = Request::post("/webhooks")
+            .header("x-signature", wrong)
+            .body(body)
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(ClientAddr("203.0.113.7".parse().unwrap()));
+        async move { service.oneshot(request).await.unwrap().status() }
+    };
+    // One failure on record: the client is known to be guessing.
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    sender.send(Bytes::from_static(b"{}")).unwrap();
+    assert_eq!(
+        send(HeldBody(Some(receiver))).await,
+        StatusCode::UNAUTHORIZED
+    );
+    // Ten guesses at once, each past the lock check before any body has arrived.
+    let mut senders = Vec::new();
+    let mut guesses = Vec::new();
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    for _ in 0..10 {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let mut guess = Box::pin(send(HeldBody(Some(receiver))));
+        let early = guess.as_mut().poll(&mut cx);
+        senders.push(sender);
+        guesses.push((guess, early));
+    }
+    for sender in senders {
+        // A guess refused at once has dropped its body.
+        let _ = sender.send(Bytes::from_static(b"{}"));
+    }
+    let mut checked = 0;
+    for (guess, early) in guesses {
+        let status = match early {
+            std::task::Poll::Ready(status) => status,
+            std::task::Poll::Pending => guess.await,
+        };
+        if status == StatusCode::UNAUTHORIZED {
+            checked += 1;
+        } else {
+            assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        }
+    }
+    // Three failures a window: the one on record and two more were checked; the rest were
+    // refused before their signature was.
+    assert_eq!(checked, 2, "guesses checked in one window: {}", checked + 1);
+    assert_eq!(send(HeldBody(None)).await, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn attempts_of_a_failing_client_that_do_not_fail_are_not_counted() {
+    // The store answers later, as Redis does, and at once, as memory does.
+    for later in [false, true] {
+        let clock = FixedClock::at_unix(NOW);
+        let store = MemoryReplayStore::default();
+        let guard = if later {
+            guard(Later(store), &clock, ReplayPolicy::FailClosed)
+        } else {
+            guard(store, &clock, ReplayPolicy::FailClosed)
+        };
+        let wrong = "tok_wrong_0123456789abcdef";
+        // Two failures: one short of the lock of three. Each attempt after them is counted
+        // before it is checked, and uncounted when it does not fail.
+        for _ in 0..2 {
+            assert_eq!(
+                call(&guard, USER, wrong).await.status,
+                StatusCode::UNAUTHORIZED
+            );
+        }
+        for _ in 0..5 {
+            assert_eq!(call(&guard, USER, TOKEN).await.status, StatusCode::OK);
+            // A request without a credential is not a failure either.
+            assert_eq!(
+                call(&guard, USER, "").await.kind,
+                Some(AuthErrorKind::MissingCredentials)
+            );
+        }
+        // The third failure locks, as it would have without the attempts between.
+        assert_eq!(
+            call(&guard, USER, wrong).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            call(&guard, USER, TOKEN).await.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "answered later: {later}"
+        );
+    }
+}
+
+/// A store whose every failure answer arrives on a later poll, as a networked store's does.
+#[derive(Clone)]
+struct Later(MemoryReplayStore);
+
+impl ReplayStore for Later {
+    fn first_seen(
+        &self,
+        key: callguard::replay::ReplayKey,
+        record: callguard::replay::RecordId,
+        window: Duration,
+    ) -> StoreFuture {
+        self.0.first_seen(key, record, window)
+    }
+
+    fn contains(&self, key: callguard::replay::ReplayKey) -> StoreFuture {
+        self.0.contains(key)
+    }
+
+    fn release(
+        &self,
+        key: callguard::replay::ReplayKey,
+        record: callguard::replay::RecordId,
+    ) -> StoreFuture {
+        self.0.release(key, record)
+    }
+
+    fn failure_step(
+        &self,
+        key: callguard::replay::ReplayKey,
+        rule: callguard::replay::FailureRule,
+        step: callguard::replay::FailureStep,
+        now: i64,
+    ) -> StoreFuture<callguard::replay::FailureState> {
+        let answer = self.0.failure_step(key, rule, step, now);
+        StoreFuture::pending(async move {
+            tokio::task::yield_now().await;
+            answer.await
+        })
+    }
 }

@@ -113,49 +113,72 @@ async fn a_caller_past_its_quota_is_429_with_the_ratelimit_fields_and_others_are
     assert_eq!(send(&guard, a).await.status, StatusCode::TOO_MANY_REQUESTS);
 }
 
-#[tokio::test]
-async fn a_delivery_refused_for_its_rate_is_not_recorded_as_seen() {
+const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// A Standard Webhooks guard with replay protection and a rate limit of `quota` a minute.
+fn webhook_guard(clock: &FixedClock, quota: u32) -> GuardLayer {
     use callguard::providers;
-    let clock = FixedClock::at_unix(NOW);
     let limit = RateLimit::builder(MemoryReplayStore::default())
-        .quota(1, Duration::from_secs(60))
+        .quota(quota, Duration::from_secs(60))
         .clock(clock.clone())
         .build()
         .unwrap();
-    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     let verifier = providers::standard_webhooks()
-        .signing_secret("k", secret)
+        .signing_secret("k", WEBHOOK_SECRET)
         .clock(clock.clone())
         .replay_protection(MemoryReplayStore::with_clock(64, clock.clone()))
         .build()
         .unwrap();
-    let guard = GuardLayer::new(verifier).rate_limit(limit);
-    let deliver = |id: &str| {
-        let body = br#"{"type":"ping"}"#;
-        let timestamp = NOW + 30;
-        let request = callguard::signature::SigningRequest::new(body)
-            .timestamp(timestamp)
-            .id(id);
-        let signer = providers::standard_webhooks()
-            .signing_secret("k", secret)
-            .build()
-            .unwrap();
-        let headers = signer.sign(&request).unwrap();
-        let mut builder = Request::post("/hook");
-        for (name, value) in headers {
-            builder = builder.header(name, value);
-        }
-        let request = builder.body(Full::new(Bytes::from_static(body))).unwrap();
-        let service = guard.layer(service_fn(|_: Request<_>| async {
-            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
-        }));
-        async move { service.oneshot(request).await.unwrap().status() }
-    };
-    assert_eq!(deliver("msg_1").await, StatusCode::OK);
-    assert_eq!(deliver("msg_2").await, StatusCode::TOO_MANY_REQUESTS);
+    GuardLayer::new(verifier).rate_limit(limit)
+}
+
+/// Deliver the signed event `id` through `guard`.
+async fn deliver(guard: &GuardLayer, id: &str) -> StatusCode {
+    use callguard::providers;
+    let body = br#"{"type":"ping"}"#;
+    let request = callguard::signature::SigningRequest::new(body)
+        .timestamp(NOW + 30)
+        .id(id);
+    let signer = providers::standard_webhooks()
+        .signing_secret("k", WEBHOOK_SECRET)
+        .build()
+        .unwrap();
+    let mut builder = Request::post("/hook");
+    for (name, value) in signer.sign(&request).unwrap() {
+        builder = builder.header(name, value);
+    }
+    let request = builder.body(Full::new(Bytes::from_static(body))).unwrap();
+    let service = guard.layer(service_fn(|_: Request<_>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+    }));
+    service.oneshot(request).await.unwrap().status()
+}
+
+#[tokio::test]
+async fn a_delivery_refused_for_its_rate_is_not_recorded_as_seen() {
+    let clock = FixedClock::at_unix(NOW);
+    let guard = webhook_guard(&clock, 1);
+    assert_eq!(deliver(&guard, "msg_1").await, StatusCode::OK);
+    assert_eq!(
+        deliver(&guard, "msg_2").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
     // The platform retries msg_2 once the quota refills: accepted, not a replay.
     clock.advance(Duration::from_secs(60));
-    assert_eq!(deliver("msg_2").await, StatusCode::OK);
+    assert_eq!(deliver(&guard, "msg_2").await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn replays_do_not_spend_the_senders_quota() {
+    let clock = FixedClock::at_unix(NOW);
+    let guard = webhook_guard(&clock, 2);
+    assert_eq!(deliver(&guard, "msg_1").await, StatusCode::OK);
+    // Someone who captured msg_1 sends it again and again: refused as a replay each time,
+    // before the rate limit counts it.
+    for _ in 0..5 {
+        assert_ne!(deliver(&guard, "msg_1").await, StatusCode::OK);
+    }
+    assert_eq!(deliver(&guard, "msg_2").await, StatusCode::OK);
 }
 
 #[test]

@@ -378,29 +378,39 @@ async fn a_store_error_keeps_the_redis_error_as_its_source() {
     );
 }
 
-/// The Redis script and the in-memory arithmetic are one rule: the same failures at the same
-/// times give the same answers, through lock, recovery, escalation and the cap.
+/// The Redis script and the in-memory arithmetic are one rule: the same steps at the same
+/// times give the same answers, through charges, refunds, lock, recovery, escalation and the
+/// cap.
 #[tokio::test]
 async fn failure_counts_in_redis_follow_the_same_steps_as_in_memory() {
-    use callguard::replay::{FailureEntry, FailureRule, ReplayKey, ReplayStore};
+    use callguard::replay::{FailureEntry, FailureRule, FailureStep, ReplayKey, ReplayStore};
     let Some(redis) = start_redis() else { return };
     let store = RedisReplayStore::connect(&redis.url).await.unwrap();
     let limits = [(3u32, 60u64, 600u64), (1, 1, 5), (5, 10, 1000)];
+    let steps = [
+        FailureStep::Attempt,
+        FailureStep::Fail,
+        FailureStep::Attempt,
+        FailureStep::Settle,
+        FailureStep::Attempt,
+        FailureStep::Refund,
+        FailureStep::Fail,
+    ];
     for (n, (max_failures, window, max_lockout)) in limits.into_iter().enumerate() {
         let rule = rule_of(max_failures, window, max_lockout);
         let key = key_of(n);
         let mut memory = FailureEntry::default();
         let mut now = 1_800_000_000i64;
-        for step in 0..200u32 {
-            now += i64::from(step % 13);
-            if memory.locked_for(now).is_some() {
-                let locked = store.locked_for(key, now).await.unwrap();
-                assert_eq!(locked, memory.locked_for(now), "step {step}");
-                continue;
-            }
-            let expected = memory.fail(rule, now);
-            let answered = store.record_failure(key, rule, now).await.unwrap();
-            assert_eq!(answered, expected, "limit {n}, step {step}, now {now}");
+        for round in 0..400u32 {
+            now += i64::from(round % 13);
+            // An uneven walk through the steps, so each follows each.
+            let step = steps[(round as usize * 5 + round as usize / 7) % steps.len()];
+            let expected = memory.step(rule, step, now);
+            let answered = store.failure_step(key, rule, step, now).await.unwrap();
+            assert_eq!(
+                answered, expected,
+                "limit {n}, round {round}, {step:?} at {now}"
+            );
         }
     }
 

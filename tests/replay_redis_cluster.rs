@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use callguard::limit::{FailureLimit, RateLimit};
-use callguard::replay::{MemoryReplayStore, RecordId, ReplayKey, ReplayStore};
+use callguard::replay::{FailureStep, MemoryReplayStore, RecordId, ReplayKey, ReplayStore};
 use callguard::replay_redis::RedisReplayStore;
 
 async fn replicas() -> Option<(RedisReplayStore, RedisReplayStore)> {
@@ -72,27 +72,33 @@ async fn failure_counts_and_rates_are_shared_across_the_cluster() {
     let now = 1_800_000_000i64;
     for n in 100..132 {
         assert_eq!(
-            a.record_failure(key(n), failures, now)
+            a.failure_step(key(n), failures, FailureStep::Fail, now)
                 .await
                 .unwrap()
                 .locked_for,
             None
         );
         assert_eq!(
-            b.record_failure(key(n), failures, now)
+            b.failure_step(key(n), failures, FailureStep::Fail, now)
                 .await
                 .unwrap()
                 .locked_for,
             None
         );
         assert_eq!(
-            a.record_failure(key(n), failures, now)
+            a.failure_step(key(n), failures, FailureStep::Fail, now)
                 .await
                 .unwrap()
                 .locked_for,
             Some(60)
         );
-        assert_eq!(b.locked_for(key(n), now + 10).await.unwrap(), Some(50));
+        assert_eq!(
+            b.failure_step(key(n), failures, FailureStep::Attempt, now + 10)
+                .await
+                .unwrap()
+                .locked_for,
+            Some(50)
+        );
     }
     for n in 200..232 {
         let now_ms = now * 1000;

@@ -101,7 +101,7 @@ pin_project! {
         Collecting { #[pin] body: B, collecting: Option<C>, #[pin] deadline: BodyDeadline },
         Remembering { store: StoreFuture, remembering: Option<M> },
         Inspecting { pending: PendingInspection, waiting: Option<W> },
-        Limiting { store: StoreFuture<Option<u64>>, waiting: Option<W> },
+        Limiting { store: StoreFuture<FailureState>, waiting: Option<W> },
         Recording { store: StoreFuture<FailureState>, response: Option<Rsp> },
         Calling { #[pin] future: F, answering: Option<A> },
         Releasing { store: StoreFuture, output: Option<O> },
@@ -282,7 +282,7 @@ where
 
     /// A request whose client's lock is still being looked up (a store over the network).
     pub(crate) fn limiting(
-        store: StoreFuture<Option<u64>>,
+        store: StoreFuture<FailureState>,
         parts: Parts,
         body: B,
         inner: S,
@@ -388,7 +388,7 @@ where
                         .and_then(|()| read.check.finish(&body, challenges));
                     match verified {
                         Ok((caller, owed)) => {
-                            let owed = shared.owed(&caller, owed);
+                            let owed = shared.owed(&mut parts, &caller, owed);
                             parts.extensions.insert(shared.accepted(caller));
                             let request =
                                 Request::from_parts(parts, GuardedBody::buffered(body, trailers));
@@ -412,7 +412,7 @@ where
                 StateProj::Limiting { store, waiting } => {
                     let answer = ready!(Pin::new(store).poll(cx));
                     let Waiting {
-                        parts,
+                        mut parts,
                         body,
                         inner,
                         shared,
@@ -421,6 +421,9 @@ where
                         .failures
                         .as_ref()
                         .expect("only a guard with a failure limit looks one up");
+                    if matches!(&answer, Ok(state) if state.charged) {
+                        parts.extensions.insert(crate::limit::ChargedAttempt);
+                    }
                     let mut next = match limit.refusal(answer, shared.authenticator.challenges()) {
                         Some(error) => {
                             GuardFuture::refused(shared.respond(parts.uri.path(), error))
@@ -455,9 +458,13 @@ where
                         then,
                         records,
                     } = *remembering.take().expect("future polled after completion");
-                    // A record exists only when the store said the key was new.
-                    let records =
-                        records.filter(|_| matches!(answer, Ok(fresh) if fresh != refuse_on));
+                    // A replay step (`refuse_on` false) made a record only when the store
+                    // said the key was new; a record from an earlier step exists already.
+                    let records = if refuse_on {
+                        records
+                    } else {
+                        records.filter(|_| matches!(answer, Ok(true)))
+                    };
                     let refusal = match answer {
                         Ok(answer) if answer == refuse_on => Some(refusal),
                         Ok(_) => None,
@@ -493,8 +500,17 @@ where
                                     .with_retry_after(wait)
                                     .with_rate_policy(*quota, *period);
                             }
-                            state.set(State::Refused {
-                                response: Some(shared.respond(request.uri().path(), error)),
+                            let response = shared.respond(request.uri().path(), error);
+                            // Refused after an earlier step recorded the delivery (its rate
+                            // limit, say): release it, so that the retry is not a replay.
+                            state.set(match records {
+                                Some(recorded) => State::Releasing {
+                                    store: recorded.store.release(recorded.key, recorded.record),
+                                    output: Some(Ok(response)),
+                                },
+                                None => State::Refused {
+                                    response: Some(response),
+                                },
                             });
                         }
                     }
@@ -593,12 +609,18 @@ where
     ResBody: From<Bytes>,
     R: Reject,
 {
-    let counted = match &shared.failures {
-        Some(limit) if error.kind().is_failed_attempt() => {
-            crate::ClientAddr::of(parts).map(|client| limit.record(client, limit.account_of(parts)))
+    let charged = parts
+        .extensions
+        .get::<crate::limit::ChargedAttempt>()
+        .is_some();
+    let counted = shared.failures.as_ref().and_then(|limit| {
+        let client = crate::ClientAddr::of(parts)?;
+        if error.kind().is_failed_attempt() {
+            Some(limit.record(client, limit.account_of(parts), charged))
+        } else {
+            charged.then(|| limit.refund(client))
         }
-        _ => None,
-    };
+    });
     let response = shared.respond(parts.uri.path(), error);
     match counted {
         None => GuardFuture::refused(response),

@@ -60,12 +60,42 @@ impl<R> Shared<R> {
 }
 
 impl<R> Shared<R> {
-    /// What an accepted `caller` owes: its rate limit first, when the guard has one, then
-    /// the method's own steps.
-    pub(crate) fn owed(&self, caller: &crate::Caller, owed: super::Owed) -> super::Owed {
-        match &self.rate {
-            Some(limit) => owed.after(super::StoreStep::Rate(limit.step(caller))),
+    /// What an accepted `caller` owes: the refund of a charged attempt (taken out of
+    /// `parts`) first, then the method's own steps, then its rate limit, when the guard
+    /// has one (so a replay or a revoked token is refused before it spends the caller's
+    /// quota).
+    pub(crate) fn owed(
+        &self,
+        parts: &mut http::request::Parts,
+        caller: &crate::Caller,
+        owed: super::Owed,
+    ) -> super::Owed {
+        let owed = match &self.rate {
+            Some(limit) => owed.then(super::StoreStep::Rate(limit.step(caller)).into()),
             None => owed,
+        };
+        match self.refund(parts) {
+            Some(refund) => owed.after(super::StoreStep::Refund(refund)),
+            None => owed,
+        }
+    }
+
+    /// The refund a charged attempt is owed, when `parts` carries one (taken out), and the
+    /// store cannot make it at once.
+    pub(crate) fn refund(
+        &self,
+        parts: &mut http::request::Parts,
+    ) -> Option<crate::replay::StoreFuture<crate::limit::FailureState>> {
+        parts.extensions.remove::<crate::limit::ChargedAttempt>()?;
+        let limit = self.failures.as_ref()?;
+        let mut refund = limit.refund(crate::ClientAddr::of(parts)?);
+        match refund.now() {
+            Some(Err(error)) => {
+                tracing::error!(%error, "callguard could not uncount an accepted attempt; it counts as a failure until its window ends");
+                None
+            }
+            Some(Ok(_)) => None,
+            None => Some(refund),
         }
     }
 }

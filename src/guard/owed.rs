@@ -16,6 +16,8 @@ pub(crate) enum StoreStep {
     Replay(crate::signature::PendingReplay),
     /// Refused when the caller is past its rate limit (and counted otherwise).
     Rate(crate::limit::RateStep),
+    /// A charged attempt that was accepted, uncounted (never refuses).
+    Refund(StoreFuture<crate::limit::FailureState>),
 }
 
 /// The store steps owed, in the order they run.
@@ -36,7 +38,6 @@ impl Owed {
     }
 
     /// These steps, then `later`'s.
-    #[cfg(feature = "jwt")]
     #[must_use]
     pub(crate) fn then(mut self, later: Owed) -> Self {
         self.0.extend(later.0);
@@ -123,6 +124,19 @@ impl StoreStep {
                     rate: Some((answered, quota, period)),
                 }
             }
+            Self::Refund(refund) => Started {
+                store: StoreFuture::pending(async move {
+                    if let Err(error) = refund.await {
+                        tracing::error!(%error, "callguard could not uncount an accepted attempt; it counts as a failure until its window ends");
+                    }
+                    Ok(false)
+                }),
+                policy: ReplayPolicy::FailClosed,
+                refuse_on: true,
+                refusal: AuthErrorKind::StoreUnavailable,
+                records: None,
+                rate: None,
+            },
         }
     }
 }

@@ -62,7 +62,7 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         if let Some(first) = parts.extensions.get::<crate::Caller>() {
             return GuardFuture::refused(stacked(&self.shared, first, parts.uri.path()));
         }
@@ -76,11 +76,15 @@ where
                 let error = AuthError::new(AuthErrorKind::ClientAddrMissing, challenges);
                 return GuardFuture::refused(self.shared.respond(parts.uri.path(), error));
             };
-            let mut answer = limit.check(client);
+            let mut answer = limit.attempt(client);
             match answer.now() {
                 Some(answer) => {
+                    let charged = matches!(&answer, Ok(state) if state.charged);
                     if let Some(error) = limit.refusal(answer, challenges) {
                         return GuardFuture::refused(self.shared.respond(parts.uri.path(), error));
+                    }
+                    if charged {
+                        parts.extensions.insert(crate::limit::ChargedAttempt);
                     }
                 }
                 None => {
@@ -170,13 +174,22 @@ where
     ResBody: From<Bytes>,
     R: Reject,
 {
-    let refuse =
-        |parts: &Parts, error| GuardFuture::refused(shared.respond(parts.uri.path(), error));
+    let refuse = |parts: &Parts, error| super::future::refuse_counting(parts, error, shared);
     match inspection {
         Inspection::Absent if shared.optional => {
             parts
                 .extensions
                 .insert(AnonymousPass(shared.authenticator.challenges()));
+            if let Some(refund) = shared.refund(&mut parts) {
+                let request = Request::from_parts(parts, GuardedBody::streaming(body));
+                let owed = super::Owed::from(super::StoreStep::Refund(refund));
+                return GuardFuture::consulting(
+                    owed,
+                    request,
+                    inner.into_owned(),
+                    Arc::clone(shared),
+                );
+            }
             let uri = parts.uri.clone();
             GuardFuture::calling(
                 inner.call(Request::from_parts(parts, GuardedBody::streaming(body))),
@@ -192,7 +205,14 @@ where
             ),
         ),
         Inspection::Rejected(error) => super::future::refuse_counting(&parts, error, shared),
-        Inspection::Accepted { caller, owed } if owed.is_empty() && shared.rate.is_none() => {
+        Inspection::Accepted { caller, owed }
+            if owed.is_empty()
+                && shared.rate.is_none()
+                && parts
+                    .extensions
+                    .get::<crate::limit::ChargedAttempt>()
+                    .is_none() =>
+        {
             parts.extensions.insert(shared.accepted(caller));
             let uri = parts.uri.clone();
             GuardFuture::calling(
@@ -202,7 +222,7 @@ where
             )
         }
         Inspection::Accepted { caller, owed } => {
-            let owed = shared.owed(&caller, owed);
+            let owed = shared.owed(&mut parts, &caller, owed);
             parts.extensions.insert(shared.accepted(caller));
             let request = Request::from_parts(parts, GuardedBody::streaming(body));
             GuardFuture::consulting(owed, request, inner.into_owned(), Arc::clone(shared))

@@ -23,7 +23,30 @@ pub struct FailureRule {
     pub max_lockout: u64,
 }
 
-/// A key's state after a failure was recorded.
+/// What a store does to a key's failure count, in one atomic step
+/// ([`ReplayStore::failure_step`], [`FailureEntry::step`]).
+///
+/// A guard takes [`Attempt`](Self::Attempt) before it checks a credential, and then one of
+/// the others once the check is decided, so guesses in flight at once from a client that is
+/// already failing cannot all pass the lock check before any of them is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailureStep {
+    /// Before a credential is checked: is the key locked? And, when it has failed in the
+    /// current window, count this attempt now ([`FailureState::charged`]); when the attempts
+    /// counted already fill the limit (some still in flight), answer locked for a second.
+    /// A key with no failures in its window is not changed (nor created).
+    Attempt,
+    /// An attempt that was not charged failed: count it, and lock at the limit.
+    Fail,
+    /// A charged attempt failed: it is counted already; lock when the count is at the limit.
+    Settle,
+    /// A charged attempt did not fail (accepted, or refused for something other than a
+    /// wrong credential): uncount it.
+    Refund,
+}
+
+/// A key's state after a [`FailureStep`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FailureState {
@@ -32,6 +55,9 @@ pub struct FailureState {
     /// How long the key is locked now, in seconds: since this failure, or still (a
     /// failure while locked is not counted).
     pub locked_for: Option<u64>,
+    /// Whether this [`FailureStep::Attempt`] was counted as a failure, to be settled or
+    /// refunded once the attempt is decided.
+    pub charged: bool,
 }
 
 impl FailureState {
@@ -40,7 +66,15 @@ impl FailureState {
         Self {
             failures,
             locked_for,
+            charged: false,
         }
+    }
+
+    /// This state, with the attempt charged (for stores of your own).
+    #[must_use]
+    pub fn charged(mut self) -> Self {
+        self.charged = true;
+        self
     }
 }
 
@@ -59,24 +93,75 @@ pub struct FailureEntry {
 }
 
 impl FailureEntry {
-    /// Record one failure at `now` under `rule`. The one place the arithmetic lives: the
-    /// in-memory store runs it, and the Redis script is the same steps (tested against it).
+    /// Take `step` at `now` under `rule`. The one place the arithmetic lives: the in-memory
+    /// store runs it, and the Redis script is the same steps (tested against it).
+    pub fn step(&mut self, rule: FailureRule, step: FailureStep, now: i64) -> FailureState {
+        match step {
+            FailureStep::Attempt => self.attempt(rule, now),
+            FailureStep::Fail => self.fail(rule, now),
+            FailureStep::Settle => self.settle(rule, now),
+            FailureStep::Refund => self.refund(now),
+        }
+    }
+
+    /// Record one failure at `now` under `rule` ([`FailureStep::Fail`]).
     pub fn fail(&mut self, rule: FailureRule, now: i64) -> FailureState {
-        let window = i64::try_from(rule.window).unwrap_or(i64::MAX);
-        let cap = i64::try_from(rule.max_lockout).unwrap_or(i64::MAX);
         if self.locked_until > now {
             return FailureState::new(self.failures, self.locked_for(now));
         }
         if now >= self.window_ends {
             self.failures = 0;
-            self.window_ends = now.saturating_add(window);
+            self.window_ends = now.saturating_add(window_of(rule));
         }
         self.failures = self.failures.saturating_add(1);
         if self.failures < rule.max_failures {
             return FailureState::new(self.failures, None);
         }
+        self.lock(rule, now)
+    }
+
+    fn attempt(&mut self, rule: FailureRule, now: i64) -> FailureState {
+        if let Some(locked) = self.locked_for(now) {
+            return FailureState::new(self.failures, Some(locked));
+        }
+        if now >= self.window_ends || self.failures == 0 {
+            return FailureState::new(0, None);
+        }
+        if self.failures >= rule.max_failures {
+            // The attempts in flight fill the limit: wait for them to be decided.
+            return FailureState::new(self.failures, Some(1));
+        }
+        self.failures += 1;
+        FailureState::new(self.failures, None).charged()
+    }
+
+    fn settle(&mut self, rule: FailureRule, now: i64) -> FailureState {
+        if self.locked_until > now {
+            return FailureState::new(self.failures, self.locked_for(now));
+        }
+        if now >= self.window_ends || self.failures == 0 {
+            // The window turned (or the entry was forgotten) while the attempt was checked.
+            return self.fail(rule, now);
+        }
+        if self.failures < rule.max_failures {
+            return FailureState::new(self.failures, None);
+        }
+        self.lock(rule, now)
+    }
+
+    fn refund(&mut self, now: i64) -> FailureState {
+        if self.locked_until <= now && now < self.window_ends {
+            self.failures = self.failures.saturating_sub(1);
+        }
+        FailureState::new(self.failures, self.locked_for(now))
+    }
+
+    /// The count reached the limit at `now`: lock for the rest of the window the first
+    /// time, for twice the last lock each time after, up to the cap.
+    fn lock(&mut self, rule: FailureRule, now: i64) -> FailureState {
+        let window = window_of(rule);
+        let cap = i64::try_from(rule.max_lockout).unwrap_or(i64::MAX);
         self.strikes = self.strikes.saturating_add(1);
-        // The first time: the rest of the window. Each time after: twice the last, capped.
         let lock = if self.strikes == 1 {
             self.window_ends - now
         } else {
@@ -101,6 +186,10 @@ impl FailureEntry {
         let cap = i64::try_from(rule.max_lockout).unwrap_or(i64::MAX);
         self.window_ends.max(self.locked_until).saturating_add(cap)
     }
+}
+
+fn window_of(rule: FailureRule) -> i64 {
+    i64::try_from(rule.window).unwrap_or(i64::MAX)
 }
 
 /// A failed-attempt limit for a guard ([`GuardLayer::failure_limit`](crate::GuardLayer::failure_limit)):
@@ -189,24 +278,44 @@ impl FailureLimit {
         ReplayKey::derive(&[b"failures\0client\0", &group])
     }
 
-    /// Ask whether `client` is locked out.
-    pub(crate) fn check(&self, client: ClientAddr) -> StoreFuture<Option<u64>> {
-        self.store
-            .locked_for(self.client_key(client), self.clock.unix_seconds())
+    /// Before `client`'s credential is checked: whether it is locked out, and whether this
+    /// attempt was charged ([`FailureStep::Attempt`]).
+    pub(crate) fn attempt(&self, client: ClientAddr) -> StoreFuture<FailureState> {
+        let now = self.clock.unix_seconds();
+        self.store.failure_step(
+            self.client_key(client),
+            self.rule,
+            FailureStep::Attempt,
+            now,
+        )
     }
 
-    /// Count a failed attempt of `client`, naming `account` when the request named one:
-    /// the account's failures first, and while the account is locked, one failure locks the
-    /// client (each source gets one guess; a source that has not failed is still checked).
+    /// Uncount `client`'s charged attempt: it did not fail.
+    pub(crate) fn refund(&self, client: ClientAddr) -> StoreFuture<FailureState> {
+        let now = self.clock.unix_seconds();
+        self.store
+            .failure_step(self.client_key(client), self.rule, FailureStep::Refund, now)
+    }
+
+    /// Count a failed attempt of `client` (settle it, when it was `charged`), naming
+    /// `account` when the request named one: the account's failures first, and while the
+    /// account is locked, one failure locks the client (each source gets one guess; a
+    /// source that has not failed is still checked).
     pub(crate) fn record(
         &self,
         client: ClientAddr,
         account: Option<ReplayKey>,
+        charged: bool,
     ) -> StoreFuture<FailureState> {
         let now = self.clock.unix_seconds();
         let client = self.client_key(client);
+        let step = if charged {
+            FailureStep::Settle
+        } else {
+            FailureStep::Fail
+        };
         let (Some(account), Some(account_rule)) = (account, self.account_rule) else {
-            return self.store.record_failure(client, self.rule, now);
+            return self.store.failure_step(client, self.rule, step, now);
         };
         let strict = FailureRule {
             max_failures: 1,
@@ -217,16 +326,18 @@ impl FailureLimit {
                 Ok(state) if state.locked_for.is_some() => strict,
                 _ => normal,
             };
-        let mut first = self.store.record_failure(account, account_rule, now);
+        let mut first = self
+            .store
+            .failure_step(account, account_rule, FailureStep::Fail, now);
         match first.now() {
             Some(answer) => self
                 .store
-                .record_failure(client, rule_for(answer, self.rule), now),
+                .failure_step(client, rule_for(answer, self.rule), step, now),
             None => {
                 let (store, rule) = (Arc::clone(&self.store), self.rule);
                 StoreFuture::pending(async move {
                     let rule = rule_for(first.await, rule);
-                    store.record_failure(client, rule, now).await
+                    store.failure_step(client, rule, step, now).await
                 })
             }
         }
@@ -257,10 +368,10 @@ impl FailureLimit {
     /// store cannot answer, 503 (or, failing open, a warning and none).
     pub(crate) fn refusal(
         &self,
-        answer: Result<Option<u64>, StoreError>,
+        answer: Result<FailureState, StoreError>,
         challenges: Challenges,
     ) -> Option<AuthError> {
-        match answer {
+        match answer.map(|state| state.locked_for) {
             Ok(None) => None,
             Ok(Some(seconds)) => Some(
                 AuthError::new(AuthErrorKind::TooManyFailures, challenges)
@@ -376,6 +487,11 @@ impl FailureLimitBuilder {
     }
 }
 
+/// Marks a request whose attempt a failure limit charged before its credential was checked:
+/// the guard settles the charge when the attempt fails, and refunds it otherwise.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ChargedAttempt;
+
 impl AuthErrorKind {
     /// Whether this refusal is a failed attempt a failure limit counts: a credential that
     /// was presented and is wrong (not a missing one, an expired token, a replay, a server
@@ -427,6 +543,38 @@ mod tests {
         let locked = entry.locked_until;
         assert_eq!(entry.fail(RULE, locked - 1).locked_for, Some(1));
         assert_eq!(entry, before);
+    }
+
+    #[test]
+    fn attempts_of_a_failing_key_are_charged_settled_or_refunded() {
+        let mut entry = FailureEntry::default();
+        // A key with no failures is not charged, nor changed.
+        assert!(!entry.step(RULE, FailureStep::Attempt, 0).charged);
+        assert_eq!(entry, FailureEntry::default());
+        entry.fail(RULE, 0);
+        // Failing now: two attempts in flight fill the limit of three; a third waits.
+        assert!(entry.step(RULE, FailureStep::Attempt, 1).charged);
+        assert!(entry.step(RULE, FailureStep::Attempt, 1).charged);
+        let waits = entry.step(RULE, FailureStep::Attempt, 1);
+        assert_eq!((waits.charged, waits.locked_for), (false, Some(1)));
+        // One is accepted (refunded), the other fails (settled): two failures, no lock.
+        assert_eq!(entry.step(RULE, FailureStep::Refund, 2).failures, 2);
+        assert_eq!(entry.step(RULE, FailureStep::Settle, 2).locked_for, None);
+        // The next charged attempt that fails reaches three: locked, as a plain failure
+        // would have.
+        assert!(entry.step(RULE, FailureStep::Attempt, 3).charged);
+        assert_eq!(
+            entry.step(RULE, FailureStep::Settle, 3).locked_for,
+            Some(57)
+        );
+        // A charge whose window turned while it was checked counts in the new window.
+        let mut entry = FailureEntry::default();
+        entry.fail(RULE, 0);
+        assert!(entry.step(RULE, FailureStep::Attempt, 59).charged);
+        assert_eq!(entry.step(RULE, FailureStep::Settle, 61).failures, 1);
+        // A refund after the window turned takes nothing from the new one.
+        assert!(entry.step(RULE, FailureStep::Attempt, 62).charged);
+        assert_eq!(entry.step(RULE, FailureStep::Refund, 200).failures, 2);
     }
 
     #[test]

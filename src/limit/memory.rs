@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::codes::{CodeCheck, CodeEntry};
-use super::failures::{FailureEntry, FailureRule, FailureState};
+use super::failures::{FailureEntry, FailureRule, FailureState, FailureStep};
 use super::rate::{RateEntry, RateRule, RateState};
 use crate::replay::ReplayKey;
 
@@ -105,31 +105,43 @@ impl<E: Limited> LimitShards<E> {
         answer
     }
 
-    /// `key`'s entry at `now`, unless it was forgotten.
-    fn get(&self, key: ReplayKey, now: i64) -> Option<E> {
-        let shard = self.shard(&key);
-        shard
-            .get(&key)
-            .filter(|kept| kept.forget_at > now)
-            .map(|kept| kept.entry)
+    /// Change `key`'s entry at `now` with `change` if it is there and not forgotten.
+    fn change_existing<R>(
+        &self,
+        key: ReplayKey,
+        now: i64,
+        change: impl FnOnce(&mut E) -> (R, i64),
+    ) -> Option<R> {
+        let mut shard = self.shard(&key);
+        let kept = shard.get_mut(&key).filter(|kept| kept.forget_at > now)?;
+        let (answer, forget_at) = change(&mut kept.entry);
+        kept.forget_at = forget_at;
+        Some(answer)
     }
 }
 
 impl LimitShards<FailureEntry> {
-    pub(crate) fn record_failure(
+    pub(crate) fn failure_step(
         &self,
         key: ReplayKey,
         rule: FailureRule,
+        step: FailureStep,
         now: i64,
     ) -> FailureState {
+        if matches!(step, FailureStep::Attempt | FailureStep::Refund) {
+            // Neither counts a new failure: a key that is not there stays away (a clean
+            // client's attempt takes no room).
+            return self
+                .change_existing(key, now, |entry| {
+                    let state = entry.step(rule, step, now);
+                    (state, entry.forget_at(rule))
+                })
+                .unwrap_or_else(|| FailureState::new(0, None));
+        }
         self.update(key, now, |entry, _| {
-            let state = entry.fail(rule, now);
+            let state = entry.step(rule, step, now);
             (state, entry.forget_at(rule))
         })
-    }
-
-    pub(crate) fn locked_for(&self, key: ReplayKey, now: i64) -> Option<u64> {
-        self.get(key, now).and_then(|entry| entry.locked_for(now))
     }
 }
 
@@ -211,25 +223,42 @@ mod tests {
     fn a_flood_of_distinct_keys_stays_within_the_cap_and_locked_keys_survive_it() {
         let limits = LimitShards::<FailureEntry>::new(1024);
         let locked = key(u32::MAX);
-        limits.record_failure(locked, RULE, 0);
-        assert_eq!(limits.record_failure(locked, RULE, 0).locked_for, Some(60));
+        limits.failure_step(locked, RULE, FailureStep::Fail, 0);
+        assert_eq!(
+            limits
+                .failure_step(locked, RULE, FailureStep::Fail, 0)
+                .locked_for,
+            Some(60)
+        );
         for n in 0..200_000 {
-            limits.record_failure(key(n), RULE, 1);
+            limits.failure_step(key(n), RULE, FailureStep::Fail, 1);
         }
         assert!(limits.len() <= limits.capacity(), "{} keys", limits.len());
-        assert_eq!(limits.locked_for(locked, 2), Some(58));
+        assert_eq!(
+            limits
+                .failure_step(locked, RULE, FailureStep::Attempt, 2)
+                .locked_for,
+            Some(58)
+        );
     }
 
     #[test]
     fn an_entry_past_its_forget_time_starts_over() {
         let limits = LimitShards::<FailureEntry>::new(64);
-        limits.record_failure(key(1), RULE, 0);
-        assert_eq!(limits.record_failure(key(1), RULE, 0).locked_for, Some(60));
+        limits.failure_step(key(1), RULE, FailureStep::Fail, 0);
+        assert_eq!(
+            limits
+                .failure_step(key(1), RULE, FailureStep::Fail, 0)
+                .locked_for,
+            Some(60)
+        );
         // Long after the lock and the cap: no strike is remembered.
         let later = 60 + 60 + 600 + 1;
-        limits.record_failure(key(1), RULE, later);
+        limits.failure_step(key(1), RULE, FailureStep::Fail, later);
         assert_eq!(
-            limits.record_failure(key(1), RULE, later).locked_for,
+            limits
+                .failure_step(key(1), RULE, FailureStep::Fail, later)
+                .locked_for,
             Some(60)
         );
     }

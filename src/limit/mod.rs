@@ -12,6 +12,9 @@ mod rate;
 
 pub use allow::{AllowList, AllowListLayer, AllowListService};
 pub use codes::{CodeCheck, CodeEntry, CodeError, CodeSender, OneTimeCodes, OneTimeCodesBuilder};
-pub use failures::{FailureEntry, FailureLimit, FailureLimitBuilder, FailureRule, FailureState};
+pub(crate) use failures::ChargedAttempt;
+pub use failures::{
+    FailureEntry, FailureLimit, FailureLimitBuilder, FailureRule, FailureState, FailureStep,
+};
 pub(crate) use rate::RateStep;
 pub use rate::{RateEntry, RateLimit, RateLimitBuilder, RateRule, RateState, RateStatus};
