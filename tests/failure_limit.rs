@@ -235,20 +235,24 @@ fn a_limit_that_could_never_work_is_refused_when_built() {
     assert!(build(3, 60, 60).is_ok());
 }
 
-#[tokio::test]
-async fn a_signature_that_fails_over_the_body_counts_too() {
+/// A signature guard that locks a client after `max_failures` failures a minute.
+fn signature_guard(max_failures: u32) -> GuardLayer {
     use callguard::signature::SignatureVerifier;
-    let clock = FixedClock::at_unix(NOW);
     let limit = FailureLimit::builder(MemoryReplayStore::default())
-        .max_failures(2)
-        .clock(clock.clone())
+        .max_failures(max_failures)
+        .clock(FixedClock::at_unix(NOW))
         .build()
         .unwrap();
     let verifier = SignatureVerifier::builder()
         .secret("k1", Secret::from_utf8("0123456789abcdef0123").unwrap())
         .build()
         .unwrap();
-    let guard = GuardLayer::new(verifier).failure_limit(limit);
+    GuardLayer::new(verifier).failure_limit(limit)
+}
+
+#[tokio::test]
+async fn a_signature_that_fails_over_the_body_counts_too() {
+    let guard = signature_guard(2);
     let send = |signature: &'static str| {
         let service = guard.layer(service_fn(|_: Request<_>| async {
             Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
@@ -362,19 +366,8 @@ impl http_body::Body for HeldBody {
 
 #[tokio::test]
 async fn guesses_in_flight_at_once_from_a_failing_client_are_held_to_the_limit() {
-    use callguard::signature::SignatureVerifier;
     use std::future::Future as _;
-    let clock = FixedClock::at_unix(NOW);
-    let limit = FailureLimit::builder(MemoryReplayStore::default())
-        .max_failures(3)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
-    let verifier = SignatureVerifier::builder()
-        .secret("k1", Secret::from_utf8("0123456789abcdef0123").unwrap())
-        .build()
-        .unwrap();
-    let guard = GuardLayer::new(verifier).failure_limit(limit);
+    let guard = signature_guard(3);
     let wrong = "00000000000000000000000000000000000000000000000000000000000000aa";
     let send = |body| {
         let service = guard.layer(service_fn(|_: Request<_>| async {
