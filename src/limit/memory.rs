@@ -47,6 +47,10 @@ impl Limited for RateEntry {
 pub(crate) struct LimitShards<E = FailureEntry> {
     shards: Box<[Mutex<Shard<E>>]>,
     keys_per_shard: usize,
+    /// Chooses a key's shard with a key drawn when the store is made: a client can derive
+    /// the keys of addresses it controls, but not which of them share a shard, so it cannot
+    /// fill one shard to evict a lock there.
+    shard_of: std::hash::RandomState,
 }
 
 /// One shard's entries.
@@ -64,6 +68,7 @@ impl<E: Limited> LimitShards<E> {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             keys_per_shard: capacity.div_ceil(SHARDS).max(1),
+            shard_of: std::hash::RandomState::new(),
         }
     }
 
@@ -76,9 +81,13 @@ impl<E: Limited> LimitShards<E> {
     }
 
     fn shard(&self, key: &ReplayKey) -> MutexGuard<'_, Shard<E>> {
-        // Keys are SHA-256 outputs: their last byte spreads them as well as any (the replay
-        // shards use the first).
-        lock(&self.shards[usize::from(key.as_bytes()[31]) % SHARDS])
+        lock(&self.shards[self.shard_index(key)])
+    }
+
+    fn shard_index(&self, key: &ReplayKey) -> usize {
+        use std::hash::BuildHasher as _;
+        let index = self.shard_of.hash_one(key.as_bytes()) % SHARDS as u64;
+        usize::try_from(index).unwrap_or(0)
     }
 
     /// Change `key`'s entry at `now` (a fresh one when it was forgotten) with `change`,
@@ -240,6 +249,19 @@ mod tests {
                 .locked_for,
             Some(58)
         );
+    }
+
+    #[test]
+    fn which_keys_share_a_shard_differs_from_store_to_store() {
+        let (one, other) = (
+            LimitShards::<FailureEntry>::new(64),
+            LimitShards::<FailureEntry>::new(64),
+        );
+        let shards = |limits: &LimitShards| -> Vec<usize> {
+            (0..64).map(|n| limits.shard_index(&key(n))).collect()
+        };
+        // Equal by chance once in 32^64.
+        assert_ne!(shards(&one), shards(&other));
     }
 
     #[test]
