@@ -61,6 +61,25 @@ async fn addresses_outside_the_list_are_403_and_without_an_address_500() {
 }
 
 #[tokio::test]
+async fn a_range_written_in_the_ipv4_mapped_form_holds_the_ipv4_addresses() {
+    let list = AllowList::parse(["::ffff:192.30.252.0/118", "::ffff:203.0.113.9"]).unwrap();
+    for inside in ["192.30.253.1", "::ffff:192.30.253.1", "203.0.113.9"] {
+        assert_eq!(
+            from(&list, Some(inside)).await.0,
+            StatusCode::OK,
+            "{inside}"
+        );
+    }
+    for outside in ["192.30.0.1", "203.0.113.10", "::1"] {
+        assert_eq!(
+            from(&list, Some(outside)).await.0,
+            StatusCode::FORBIDDEN,
+            "{outside}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_list_replaced_at_run_time_applies_to_layers_already_built() {
     let list = AllowList::parse(["192.30.252.0/22"]).unwrap();
     let (old, new) = (Some("192.30.252.1"), Some("140.82.112.1"));

@@ -9,6 +9,19 @@ mod proxies;
 pub use layer::{ClientAddrLayer, ClientAddrService, PeerSource};
 pub use proxies::{ForwardedHeader, MAX_HOPS, TrustedProxies};
 
+/// A configured range as addresses are compared with it (after `to_canonical`): an
+/// IPv4-mapped IPv6 range (`::ffff:10.0.0.0/104`) is the IPv4 range it maps.
+pub(crate) fn canonical_range(range: ipnet::IpNet) -> ipnet::IpNet {
+    match range {
+        ipnet::IpNet::V6(v6) if v6.prefix_len() >= 96 => v6
+            .addr()
+            .to_ipv4_mapped()
+            .and_then(|v4| ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).ok())
+            .map_or(range, ipnet::IpNet::V4),
+        _ => range,
+    }
+}
+
 /// The address of the client a request came from, read from the request's extensions by
 /// the parts of callguard that share a resource among clients (today: the introspection
 /// calls one client may hold in flight).

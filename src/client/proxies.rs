@@ -92,7 +92,11 @@ impl TrustedProxies {
         self.ranges.iter().any(|range| range.contains(&address))
     }
 
-    /// The client of a request that came from `peer` with `headers`.
+    /// The client of a request that came from `peer` with `headers`: walking the forwarding
+    /// entries from the right, the first address that is not a trusted proxy. A request
+    /// from a trusted proxy that names no client (its own health check, or a proxy that
+    /// does not add the header) is the proxy's: configure the proxy to set the header on
+    /// every request it forwards, or all of its clients share one address's limits.
     pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         let mut client = peer.to_canonical();
         if !self.trusts(client) {
@@ -134,7 +138,7 @@ fn parse_range(text: &str) -> Result<IpNet, ()> {
     let text = text.trim();
     IpNet::from_str(text)
         .or_else(|_| IpAddr::from_str(text).map(IpNet::from))
-        .map(|net| net.trunc())
+        .map(|net| crate::client::canonical_range(net.trunc()))
         .map_err(|_| ())
 }
 
@@ -240,6 +244,11 @@ mod tests {
         );
         let mapped = headers("x-forwarded-for", &["::ffff:198.51.100.1"]);
         assert_eq!(proxies.client(ip("10.0.0.1"), &mapped), ip("198.51.100.1"));
+        // A range written in the mapped form is the IPv4 range.
+        let written_mapped = TrustedProxies::parse(["::ffff:10.0.0.0/104"]).unwrap();
+        assert!(written_mapped.trusts(ip("10.9.8.7")));
+        assert!(written_mapped.trusts(ip("::ffff:10.9.8.7")));
+        assert!(!written_mapped.trusts(ip("11.0.0.1")));
     }
 
     #[test]

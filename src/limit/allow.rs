@@ -127,7 +127,7 @@ fn parse_range(text: &str) -> Result<IpNet, ConfigError> {
     let text = text.trim();
     IpNet::from_str(text)
         .or_else(|_| IpAddr::from_str(text).map(IpNet::from))
-        .map(|net| net.trunc())
+        .map(|net| crate::client::canonical_range(net.trunc()))
         .map_err(|_| ConfigError::InvalidList {
             name: format!("allow-list entry `{text}`"),
             expected: "a CIDR range such as 192.30.252.0/22, or an address",
