@@ -1,6 +1,10 @@
-//! Standard Webhooks: callguard's preset against the `standardwebhooks` crate's `verify`
-//! (wrapped as the same kind of layer: collect the body, verify, call the same service), and
-//! both against the raw HMAC, in the same run, on a 1 KiB body.
+//! Peers in the same run as callguard:
+//! - Standard Webhooks: callguard's preset against the `standardwebhooks` crate's `verify`
+//!   (wrapped as the same kind of layer: collect the body, verify, call the same service), and
+//!   both against the raw HMAC, on a 1 KiB body;
+//! - a hex HMAC-SHA256 signature over 64 B and 1 KiB bodies: callguard's `SignatureVerifier`
+//!   against the hand-rolled layer a user would write instead (`support/hand_rolled.rs`),
+//!   the raw HMAC, and no layer, every service reading the body.
 //!
 //! Run with: cargo bench --bench peers
 #![allow(missing_docs, clippy::unwrap_used)]
@@ -20,6 +24,9 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 #[path = "support/serve.rs"]
 mod serve;
+
+#[path = "support/hand_rolled.rs"]
+mod hand_rolled;
 
 use serve::{Body, answer, served_ok};
 
@@ -108,6 +115,66 @@ fn bench_standard_webhooks(c: &mut Criterion) {
     group.finish();
 }
 
+/// The service behind every layer of `bench_hand_rolled`: reads the body, answers 200.
+async fn consume<B>(request: Request<B>) -> Result<Response<Body>, std::convert::Infallible>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: std::fmt::Debug,
+{
+    let body = request.into_body().collect().await.unwrap().to_bytes();
+    Ok(Response::new(Full::new(Bytes::from(
+        body.len().to_string(),
+    ))))
+}
+
+fn bench_hand_rolled(c: &mut Criterion) {
+    use callguard::signature::SignatureVerifier;
+    use criterion::BenchmarkId;
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let keyed = Hmac::<Sha256>::new_from_slice(KEY.as_bytes()).unwrap();
+    let verifier = SignatureVerifier::builder()
+        .secret("k1", Secret::from_utf8(KEY).unwrap())
+        .build()
+        .unwrap();
+    let guarded = GuardLayer::new(verifier).layer(service_fn(consume));
+    let hand_rolled = hand_rolled::hand_rolled(keyed.clone(), consume::<Body>);
+    let bare = service_fn(consume::<Body>);
+    let mut group = c.benchmark_group("hmac_signature");
+    for (size, label) in [(64usize, "64B"), (1024, "1KiB")] {
+        let body = Bytes::from((0..size).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+        let mut mac = keyed.clone();
+        mac.update(&body);
+        let tag = mac.finalize().into_bytes();
+        let signature = hex::encode(tag);
+        let request = || {
+            Request::post("/tool")
+                .header("x-signature", signature.as_str())
+                .body(Full::new(body.clone()))
+                .unwrap()
+        };
+        group.bench_function(BenchmarkId::new("hmac_primitive", label), |b| {
+            b.iter(|| {
+                let mut mac = keyed.clone();
+                mac.update(&body);
+                mac.verify_slice(&tag).unwrap();
+            });
+        });
+        group.bench_function(BenchmarkId::new("callguard_layer", label), |b| {
+            b.iter(|| served_ok(&runtime, &guarded, request()));
+        });
+        group.bench_function(BenchmarkId::new("hand_rolled_layer", label), |b| {
+            b.iter(|| served_ok(&runtime, &hand_rolled, request()));
+        });
+        group.bench_function(BenchmarkId::new("no_layer", label), |b| {
+            b.iter(|| served_ok(&runtime, &bare, request()));
+        });
+    }
+    group.finish();
+}
+
 fn callguard_key() -> Vec<u8> {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD
@@ -115,5 +182,5 @@ fn callguard_key() -> Vec<u8> {
         .unwrap()
 }
 
-criterion_group!(benches, bench_standard_webhooks);
+criterion_group!(benches, bench_standard_webhooks, bench_hand_rolled);
 criterion_main!(benches);
