@@ -1,6 +1,7 @@
 //! External access tokens (feature `oauth`): the layer against `jsonwebtoken::decode` with
-//! the same key, in the same run; a repeated token (the verified-token cache); and an
-//! introspected opaque token served from the introspection cache, against a repeated JWT.
+//! the same key and against `jwt-authorizer`'s layer (the same key set as JWKS text), in the
+//! same run; a repeated token (the verified-token cache); and an introspected opaque token
+//! served from the introspection cache, against a repeated JWT.
 //!
 //! Run with: cargo bench --features oauth --bench oauth
 #![allow(missing_docs, clippy::unwrap_used)]
@@ -102,6 +103,28 @@ fn bench_external(c: &mut Criterion) {
             b.iter(|| {
                 jsonwebtoken::decode::<Map<String, Value>>(&token, &decoding, &validation).unwrap()
             });
+        });
+        // The peer: jwt-authorizer's layer from the same JWKS, checking `iss` and `aud`; it
+        // decodes every token (jsonwebtoken 9), with no cache of verified tokens.
+        let authorizer = runtime
+            .block_on(
+                jwt_authorizer::JwtAuthorizer::<Value>::from_jwks_text(&set)
+                    .validation(
+                        jwt_authorizer::Validation::new()
+                            .iss(&[ISSUER])
+                            .aud(&[RESOURCE]),
+                    )
+                    .build(),
+            )
+            .unwrap();
+        let authorizer = jwt_authorizer::IntoLayer::into_layer([authorizer]);
+        let peer = authorizer.layer(service_fn(|_: Request<Body>| async {
+            Ok::<_, std::convert::Infallible>(axum07::response::Response::new(
+                axum07::body::Body::empty(),
+            ))
+        }));
+        group.bench_function(BenchmarkId::new("jwt_authorizer_layer", label), |b| {
+            b.iter(|| served_ok(&runtime, &peer, request(&token)));
         });
         let tokens = AccessTokens::new([issuer]).unwrap();
         let first_use = GuardLayer::new(tokens.clone().without_cache())
