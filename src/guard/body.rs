@@ -21,13 +21,13 @@ pin_project! {
 pin_project! {
     #[project = KindProj]
     enum Kind<B> {
-        Buffered { data: Option<Bytes>, trailers: Option<HeaderMap> },
+        Buffered { data: Option<Bytes>, trailers: Option<Box<HeaderMap>> },
         Streaming { #[pin] body: B },
     }
 }
 
 impl<B> GuardedBody<B> {
-    pub(crate) fn buffered(data: Bytes, trailers: Option<HeaderMap>) -> Self {
+    pub(crate) fn buffered(data: Bytes, trailers: Option<Box<HeaderMap>>) -> Self {
         Self {
             kind: Kind::Buffered {
                 data: Some(data).filter(|d| !d.is_empty()),
@@ -59,7 +59,7 @@ where
                 let frame = data
                     .take()
                     .map(Frame::data)
-                    .or_else(|| trailers.take().map(Frame::trailers));
+                    .or_else(|| trailers.take().map(|trailers| Frame::trailers(*trailers)));
                 Poll::Ready(frame.map(Ok))
             }
             KindProj::Streaming { body } => body.poll_frame(cx),
@@ -250,8 +250,10 @@ mod tests {
     async fn buffered_body_replays_data_then_trailers() {
         let mut trailers = HeaderMap::new();
         trailers.insert("x-checksum", "1".parse().unwrap());
-        let body: GuardedBody<Full<Bytes>> =
-            GuardedBody::buffered(Bytes::from_static(b"data"), Some(trailers.clone()));
+        let body: GuardedBody<Full<Bytes>> = GuardedBody::buffered(
+            Bytes::from_static(b"data"),
+            Some(Box::new(trailers.clone())),
+        );
         assert_eq!(body.size_hint().exact(), Some(4));
         let collected = body.collect().await.unwrap();
         assert_eq!(collected.trailers(), Some(&trailers));

@@ -66,14 +66,14 @@ pub(crate) struct BodyRead {
     pub(crate) check: BodyCheck,
     head: Option<Parts>,
     buffer: BodyBuffer,
-    trailers: Option<HeaderMap>,
+    trailers: Option<Box<HeaderMap>>,
 }
 
 /// The request a body check read, once its body is in.
 pub(crate) struct BodyDone {
     pub(crate) head: Parts,
     pub(crate) body: Bytes,
-    pub(crate) trailers: Option<HeaderMap>,
+    pub(crate) trailers: Option<Box<HeaderMap>>,
 }
 
 impl BodyRead {
@@ -135,8 +135,6 @@ impl Collect for BodyRead {
     }
 
     fn trailers(&mut self, trailers: HeaderMap) {
-        self.trailers
-            .get_or_insert_with(HeaderMap::new)
-            .extend(trailers);
+        self.trailers.get_or_insert_default().extend(trailers);
     }
 }

@@ -146,7 +146,9 @@ type FutureState<S, B, R> = State<
 /// delivery the service failed.
 pub(crate) struct Answering<R> {
     shared: Arc<Shared<R>>,
-    uri: http::Uri,
+    /// The request's path, for the log line of a refusal the handler answers with (the
+    /// path and query only: a third of a `Uri`'s size, one reference count to clone).
+    path: Option<http::uri::PathAndQuery>,
     recorded: Option<Box<Recorded>>,
     /// The caller's standing under the guard's rate limit, for the response's fields.
     rate: Option<crate::limit::RateStatus>,
@@ -166,7 +168,7 @@ where
 {
     match steps.pop() {
         None => {
-            let uri = request.uri().clone();
+            let path = request.uri().path_and_query().cloned();
             let rate = request
                 .extensions()
                 .get::<crate::limit::RateStatus>()
@@ -175,7 +177,7 @@ where
                 future: inner.call(request),
                 answering: Some(Answering {
                     shared,
-                    uri,
+                    path,
                     recorded: recorded.map(Box::new),
                     rate,
                 }),
@@ -232,13 +234,17 @@ where
     S: Service<Request<GuardedBody<B>>>,
 {
     /// The inner service's future, its answer looked at as [`Answering`] says.
-    pub(crate) fn calling(future: S::Future, shared: Arc<Shared<R>>, uri: http::Uri) -> Self {
+    pub(crate) fn calling(
+        future: S::Future,
+        shared: Arc<Shared<R>>,
+        path: Option<http::uri::PathAndQuery>,
+    ) -> Self {
         Self {
             state: State::Calling {
                 future,
                 answering: Some(Answering {
                     shared,
-                    uri,
+                    path,
                     recorded: None,
                     rate: None,
                 }),
@@ -534,7 +540,7 @@ where
                     let mut output = ready!(future.poll(cx));
                     let Answering {
                         shared,
-                        uri,
+                        path,
                         recorded,
                         rate,
                     } = answering.take().expect("future polled after completion");
@@ -552,7 +558,8 @@ where
                             .is_some()
                         && let Some(error) = response.extensions_mut().remove::<AuthError>()
                     {
-                        *response = shared.respond(uri.path(), error);
+                        let path = path.as_ref().map_or("/", http::uri::PathAndQuery::path);
+                        *response = shared.respond(path, error);
                     }
                     let release = recorded.filter(|recorded| match &output {
                         Ok(response) => (recorded.release_on)(response.status()),

@@ -190,11 +190,11 @@ where
                     Arc::clone(shared),
                 );
             }
-            let uri = parts.uri.clone();
+            let path = parts.uri.path_and_query().cloned();
             GuardFuture::calling(
                 inner.call(Request::from_parts(parts, GuardedBody::streaming(body))),
                 Arc::clone(shared),
-                uri,
+                path,
             )
         }
         Inspection::Absent => refuse(
@@ -214,11 +214,11 @@ where
                     .is_none() =>
         {
             parts.extensions.insert(shared.accepted(caller));
-            let uri = parts.uri.clone();
+            let path = parts.uri.path_and_query().cloned();
             GuardFuture::calling(
                 inner.call(Request::from_parts(parts, GuardedBody::streaming(body))),
                 Arc::clone(shared),
-                uri,
+                path,
             )
         }
         Inspection::Accepted { caller, owed } => {

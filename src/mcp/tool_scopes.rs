@@ -216,7 +216,7 @@ where
 /// The body so far.
 struct Collected {
     buffer: BodyBuffer,
-    trailers: Option<HeaderMap>,
+    trailers: Option<Box<HeaderMap>>,
 }
 
 impl Collect for Collected {
@@ -229,9 +229,7 @@ impl Collect for Collected {
     }
 
     fn trailers(&mut self, trailers: HeaderMap) {
-        self.trailers
-            .get_or_insert_with(HeaderMap::new)
-            .extend(trailers);
+        self.trailers.get_or_insert_default().extend(trailers);
     }
 }
 

@@ -194,36 +194,40 @@ impl Default for SignatureFormat {
 /// The decoded signatures of one header, held inline, all of one tag length.
 #[derive(Clone)]
 pub(crate) struct Candidates {
-    tags: [[u8; MAX_TAG_LEN]; MAX_CANDIDATES],
-    count: usize,
+    /// The first tag, held inline: most headers carry one.
+    first: Option<[u8; MAX_TAG_LEN]>,
+    /// The others (a header listing one signature per live secret during a rotation).
+    more: Vec<[u8; MAX_TAG_LEN]>,
 }
 
 impl Candidates {
     fn new() -> Self {
         Self {
-            tags: [[0; MAX_TAG_LEN]; MAX_CANDIDATES],
-            count: 0,
+            first: None,
+            more: Vec::new(),
         }
     }
 
     fn push(&mut self, tag: [u8; MAX_TAG_LEN]) -> Result<(), AuthErrorKind> {
-        let slot = self
-            .tags
-            .get_mut(self.count)
-            .ok_or(AuthErrorKind::MalformedCredentials)?;
-        *slot = tag;
-        self.count += 1;
+        if self.first.is_none() {
+            self.first = Some(tag);
+            return Ok(());
+        }
+        if self.more.len() + 1 >= MAX_CANDIDATES {
+            return Err(AuthErrorKind::MalformedCredentials);
+        }
+        self.more.push(tag);
         Ok(())
     }
 
     /// The decoded tags, each zero-padded to `MAX_TAG_LEN`.
     pub(crate) fn padded(&self) -> impl Iterator<Item = &[u8; MAX_TAG_LEN]> {
-        self.tags[..self.count].iter()
+        self.first.iter().chain(&self.more)
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.count
+        usize::from(self.first.is_some()) + self.more.len()
     }
 }
 
@@ -246,9 +250,7 @@ pub(crate) fn parse_signatures<'a>(
     let mut timestamp_field = None;
     match &format.layout {
         Layout::Single { prefix } => {
-            let encoded = value
-                .strip_prefix(prefix.as_bytes())
-                .ok_or(AuthErrorKind::MalformedCredentials)?;
+            let encoded = strip_prefix(value, prefix.as_bytes())?;
             candidates.push(
                 encoding
                     .decode_tag(encoded, tag_len)
@@ -279,7 +281,7 @@ pub(crate) fn parse_signatures<'a>(
                     return Err(AuthErrorKind::MalformedTimestamp);
                 }
             }
-            if candidates.count == 0 {
+            if candidates.first.is_none() {
                 return Err(AuthErrorKind::MalformedCredentials);
             }
         }
@@ -288,6 +290,16 @@ pub(crate) fn parse_signatures<'a>(
         candidates,
         timestamp_field,
     })
+}
+
+/// `value` without its scheme's `prefix` (`sha256=`; often none); a short prefix is compared
+/// in line, not through a call to the C library's `memcmp`, which costs more than the
+/// comparison on every request.
+fn strip_prefix<'a>(value: &'a [u8], prefix: &[u8]) -> Result<&'a [u8], AuthErrorKind> {
+    if value.len() < prefix.len() || !value.iter().zip(prefix).all(|(a, b)| a == b) {
+        return Err(AuthErrorKind::MalformedCredentials);
+    }
+    Ok(&value[prefix.len()..])
 }
 
 /// Parse a timestamp: 1 to 19 ASCII digits, seconds since the Unix epoch.
