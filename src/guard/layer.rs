@@ -86,8 +86,9 @@ impl<R> Shared<R> {
         &self,
         parts: &mut http::request::Parts,
     ) -> Option<crate::replay::StoreFuture<crate::limit::FailureState>> {
-        parts.extensions.remove::<crate::limit::ChargedAttempt>()?;
+        // Only a guard with a failure limit charges: the others never look.
         let limit = self.failures.as_ref()?;
+        parts.extensions.remove::<crate::limit::ChargedAttempt>()?;
         let mut refund = limit.refund(crate::ClientAddr::of(parts)?);
         match refund.now() {
             Some(Err(error)) => {

@@ -208,10 +208,11 @@ where
         Inspection::Accepted { caller, owed }
             if owed.is_empty()
                 && shared.rate.is_none()
-                && parts
-                    .extensions
-                    .get::<crate::limit::ChargedAttempt>()
-                    .is_none() =>
+                && (shared.failures.is_none()
+                    || parts
+                        .extensions
+                        .get::<crate::limit::ChargedAttempt>()
+                        .is_none()) =>
         {
             parts.extensions.insert(shared.accepted(caller));
             let path = parts.uri.path_and_query().cloned();
