@@ -65,6 +65,15 @@ impl<'a> Jws<'a> {
         claims.get(name)?.as_str().map(str::to_owned)
     }
 
+    /// A member of the header as it is spelled, for what the parsed header leaves out (a
+    /// DPoP proof's key must be seen with every member it has, to refuse private ones).
+    #[cfg(feature = "dpop")]
+    pub(crate) fn header_member(&self, name: &str) -> Option<Value> {
+        let header = base64url(self.compact.header).ok()?;
+        let UniqueMembers(mut members) = serde_json::from_slice(&header).ok()?;
+        members.remove(name)
+    }
+
     /// The parsed header.
     pub(crate) fn header(&self) -> &jsonwebtoken::Header {
         &self.header

@@ -14,6 +14,8 @@ pub mod custom;
 pub mod dangerous;
 pub mod delegation;
 pub mod document;
+#[cfg(feature = "dpop")]
+mod dpop;
 mod error;
 #[cfg(feature = "axum")]
 mod extract;

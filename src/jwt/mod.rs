@@ -46,7 +46,7 @@ compile_error!("callguard's `jwt` feature needs a backend: enable `aws-lc-rs` or
 
 mod config;
 mod issue;
-mod jwk;
+pub(crate) mod jwk;
 mod key;
 mod publish;
 mod rules;
