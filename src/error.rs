@@ -281,6 +281,11 @@ pub enum AuthErrorKind {
     /// is not UTF-8 JSON it can read: a byte-order mark, UTF-16 or UTF-32, `NaN`, trailing
     /// bytes, another `charset`. Answered with a JSON-RPC parse error (-32700).
     UnreadableJsonRpc,
+    /// An MCP request whose routing headers (`Mcp-Method`, `Mcp-Name`,
+    /// `MCP-Protocol-Version`, MCP 2026-07-28) disagree with its body, are repeated or
+    /// malformed, or are missing where the protocol version requires them. Answered 400
+    /// with a JSON-RPC error (-32020) naming the header.
+    HeaderMismatch,
     /// A token bound to a key (`cnf`: a DPoP key's `jkt`, a certificate's `x5t#S256`)
     /// presented without proof of that key (RFC 9449 §7, RFC 8705 §3): whoever holds a
     /// copy of a bound token must not be able to use it as a bearer token.
@@ -318,9 +323,10 @@ impl AuthErrorKind {
             Self::GuardMissing | Self::GuardStacked | Self::ClientAddrMissing => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
-            Self::BodyReadFailed | Self::AmbiguousRequest | Self::UnreadableJsonRpc => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::BodyReadFailed
+            | Self::AmbiguousRequest
+            | Self::UnreadableJsonRpc
+            | Self::HeaderMismatch => StatusCode::BAD_REQUEST,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::TooManyFailures | Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::MissingCredentials
@@ -371,6 +377,7 @@ impl AuthErrorKind {
             Self::UserMismatch => "platform user is not the token's user",
             Self::AmbiguousRequest => "request does not read unambiguously",
             Self::UnreadableJsonRpc => "body is not JSON-RPC the layer can read",
+            Self::HeaderMismatch => "MCP routing headers do not match the body",
             Self::UnprovenKeyBinding => "key-bound token without proof of its key",
             Self::GuardStacked => "a second guard on a request another guard accepted",
             Self::AddressNotAllowed => "client address not allowed",

@@ -499,3 +499,93 @@ mod reading_rule {
         }
     }
 }
+
+/// `body` sent by the admin with MCP routing `headers`, through `layer`: the status and the
+/// JSON body of the answer.
+async fn routed(
+    layer: ToolScopesLayer,
+    headers: &[(&str, &str)],
+    body: &'static [u8],
+) -> (StatusCode, serde_json::Value) {
+    let mut request = Request::post("/mcp").header("authorization", format!("Bearer {ADMIN}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(Full::new(Bytes::from_static(body))).unwrap();
+    let response = stack(layer).oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (status, json)
+}
+
+#[tokio::test]
+async fn routing_headers_that_disagree_with_the_body_are_400_with_a_json_rpc_header_mismatch() {
+    const NEW: &str = "2026-07-28";
+    let agreeing = [
+        ("mcp-protocol-version", NEW),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "refund"),
+    ];
+    for layer in [tool_layer(), ToolScopesLayer::new()] {
+        assert_eq!(routed(layer, &agreeing, REFUND).await.0, StatusCode::OK);
+    }
+    // The name in its base64 form matches too.
+    let encoded = [
+        ("mcp-protocol-version", NEW),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "=?base64?cmVmdW5k?="),
+    ];
+    assert_eq!(
+        routed(tool_layer(), &encoded, REFUND).await.0,
+        StatusCode::OK
+    );
+    for (index, value, header) in [(1, "tools/list", "Mcp-Method"), (2, "lookup", "Mcp-Name")] {
+        let mut changed = agreeing;
+        changed[index].1 = value;
+        // With tool rules and without: a layer that reads the body checks the headers.
+        for layer in [tool_layer(), ToolScopesLayer::new()] {
+            let (status, answer) = routed(layer, &changed, REFUND).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{value}");
+            assert_eq!(answer["error"]["code"], -32020, "{answer}");
+            assert_eq!(answer["error"]["data"]["header"], header, "{answer}");
+            assert_eq!(answer["id"], 3, "the request's id: {answer}");
+        }
+    }
+    // From 2026-07-28 the headers are required; before it, a request without them passes.
+    let (status, answer) = routed(tool_layer(), &[("mcp-protocol-version", NEW)], REFUND).await;
+    assert_eq!(
+        (status, &answer["error"]["data"]["header"]),
+        (StatusCode::BAD_REQUEST, &serde_json::json!("Mcp-Method"))
+    );
+    let old = [("mcp-protocol-version", "2025-06-18")];
+    assert_eq!(routed(tool_layer(), &old, REFUND).await.0, StatusCode::OK);
+    // The version the body carries in _meta must be the header's.
+    const WITH_META: &[u8] = br#"{"jsonrpc":"2.0","id":"a","method":"tools/call","params":{"name":"refund","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-09-30"}}}"#;
+    let (status, answer) = routed(tool_layer(), &agreeing, WITH_META).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["error"]["data"]["header"], "MCP-Protocol-Version");
+    assert_eq!(answer["id"], "a");
+    // resources/read is named by its uri.
+    const READ: &[u8] = br#"{"jsonrpc":"2.0","id":4,"method":"resources/read","params":{"uri":"file:///orders/o-1"}}"#;
+    let read = [
+        ("mcp-protocol-version", NEW),
+        ("mcp-method", "resources/read"),
+        ("mcp-name", "file:///orders/o-1"),
+    ];
+    assert_eq!(routed(tool_layer(), &read, READ).await.0, StatusCode::OK);
+    let mut other = read;
+    other[2].1 = "file:///orders/o-2";
+    assert_eq!(
+        routed(tool_layer(), &other, READ).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    // A batch carries no routing headers.
+    const BATCH: &[u8] = br#"[{"jsonrpc":"2.0","id":1,"method":"tools/list"}]"#;
+    let (status, answer) = routed(tool_layer(), &[("mcp-method", "tools/list")], BATCH).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["id"], serde_json::Value::Null);
+}

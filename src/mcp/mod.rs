@@ -16,6 +16,7 @@
 //! # Ok::<(), callguard::ConfigError>(())
 //! ```
 
+mod headers;
 #[cfg(feature = "oauth")]
 mod resource_server;
 mod tool_scopes;

@@ -38,6 +38,16 @@ type ToolTable = HashMap<Box<str>, Arc<[Box<str>]>>;
 /// every element is checked and the challenge names everything the batch's tools need.
 /// Other methods, tools without configured scopes and notifications pass.
 ///
+/// The same scan checks MCP 2026-07-28's routing headers: `Mcp-Method` must be the body's
+/// `method`, `Mcp-Name` its `params.name` (`tools/call`, `prompts/get`) or `params.uri`
+/// (`resources/read`), also in the `=?base64?…?=` form, and `MCP-Protocol-Version` the
+/// version `params._meta` names when it names one; from version 2026-07-28 on, the method
+/// header, and the name header of a method that names something, are required; a batch
+/// carries none. A request whose headers disagree, repeat, are malformed or are missing is
+/// answered 400 with a JSON-RPC error -32020 naming the header and echoing the request's
+/// `id` ([`AuthErrorKind::HeaderMismatch`](crate::AuthErrorKind::HeaderMismatch)). A layer
+/// with no tool rules reads the body only when a routing header is present.
+///
 /// # Security
 ///
 /// The layer never reads a body more leniently than the server behind it, and never hands
@@ -186,7 +196,8 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let (parts, body) = request.into_parts();
-        if parts.method != http::Method::POST || self.layer.tools.is_empty() {
+        let must_read = !self.layer.tools.is_empty() || super::headers::any_present(&parts.headers);
+        if parts.method != http::Method::POST || !must_read {
             let request = Request::from_parts(parts, GuardedBody::streaming(body));
             return ToolScopesFuture {
                 state: State::Calling {
@@ -300,17 +311,26 @@ where
                         .expect("the reading state holds its data until it ends");
                     let bytes = collected.buffer.into_bytes();
                     let refusal = match outcome {
-                        Err(kind) => Some(AuthError::new(kind, Challenges::default())),
+                        Err(kind) => {
+                            Some(Refusal::Auth(AuthError::new(kind, Challenges::default())))
+                        }
                         Ok(()) => layer.refusal(&parts, &bytes),
                     };
                     match refusal {
-                        Some(error) if error.kind() == AuthErrorKind::UnreadableJsonRpc => {
+                        Some(Refusal::Unreadable(error)) => {
                             let response = parse_error(&layer.log, parts.uri.path(), error);
                             state.set(State::Refused {
                                 response: Some(response),
                             });
                         }
-                        Some(error) => {
+                        Some(Refusal::HeaderMismatch { header, id }) => {
+                            let response =
+                                header_mismatch(&layer.log, parts.uri.path(), header, id.as_ref());
+                            state.set(State::Refused {
+                                response: Some(response),
+                            });
+                        }
+                        Some(Refusal::Auth(error)) => {
                             let response =
                                 respond(&layer.responder, &layer.log, parts.uri.path(), error);
                             state.set(State::Refused {
@@ -351,10 +371,16 @@ where
 struct JsonRpcCall<'a> {
     method: Option<Cow<'a, str>>,
     params: Option<CallParams<'a>>,
+    /// Echoed in a header-mismatch error.
+    id: Option<serde_json::Value>,
 }
 
+#[derive(Default)]
 struct CallParams<'a> {
     name: Option<Cow<'a, str>>,
+    uri: Option<Cow<'a, str>>,
+    /// `_meta["io.modelcontextprotocol/protocolVersion"]`.
+    protocol_version: Option<Cow<'a, str>>,
 }
 
 impl<'de> serde::Deserialize<'de> for JsonRpcCall<'de> {
@@ -374,12 +400,14 @@ impl<'de> serde::Deserialize<'de> for JsonRpcCall<'de> {
                 let mut call = JsonRpcCall {
                     method: None,
                     params: None,
+                    id: None,
                 };
-                crate::json::read_object(map, &["method", "params"], |key, map| {
+                crate::json::read_object(map, &["method", "params", "id"], |key, map| {
                     match key {
                         "method" => {
                             call.method = map.next_value::<Option<Text<'de>>>()?.map(|t| t.0);
                         }
+                        "id" => call.id = map.next_value::<Option<serde_json::Value>>()?,
                         _ => call.params = map.next_value::<Option<CallParams<'de>>>()?,
                     }
                     Ok(true)
@@ -405,9 +433,21 @@ impl<'de> serde::Deserialize<'de> for CallParams<'de> {
                 self,
                 map: A,
             ) -> Result<CallParams<'de>, A::Error> {
-                let mut params = CallParams { name: None };
-                crate::json::read_object(map, &["name"], |_, map| {
-                    params.name = map.next_value::<Option<Text<'de>>>()?.map(|t| t.0);
+                let mut params = CallParams::default();
+                crate::json::read_object(map, &["name", "uri", "_meta"], |key, map| {
+                    match key {
+                        "name" => {
+                            params.name = map.next_value::<Option<Text<'de>>>()?.map(|t| t.0);
+                        }
+                        "uri" => {
+                            params.uri = map.next_value::<Option<Text<'de>>>()?.map(|t| t.0);
+                        }
+                        _ => {
+                            params.protocol_version = map
+                                .next_value::<Option<Meta<'de>>>()?
+                                .and_then(|meta| meta.0);
+                        }
+                    }
                     Ok(true)
                 })?;
                 Ok(params)
@@ -419,58 +459,105 @@ impl<'de> serde::Deserialize<'de> for CallParams<'de> {
                 mut seq: A,
             ) -> Result<CallParams<'de>, A::Error> {
                 while seq.next_element::<crate::json::Checked>()?.is_some() {}
-                Ok(CallParams { name: None })
+                Ok(CallParams::default())
             }
         }
         deserializer.deserialize_any(Params)
     }
 }
 
-/// What one scan of the body says.
-enum Read<'a> {
-    /// `tools/call`s of these tools (one, or several in a batch).
-    ToolCalls(Vec<Cow<'a, str>>),
-    /// Requests that call no tool: other methods, notifications, responses.
-    NoToolCall,
-    /// A `tools/call` whose tool name cannot be read (missing, or not a string).
-    Ambiguous,
-    /// Not one JSON text serde_json reads as requests: refused, because a more lenient
-    /// reader further in (a BOM, UTF-16, `NaN`) may read a `tools/call` in it.
-    Unreadable,
+/// `params._meta`, read for the protocol version it may carry.
+struct Meta<'a>(Option<Cow<'a, str>>);
+
+/// The `_meta` member naming the request's protocol version (MCP 2026-07-28).
+const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+
+impl<'de> serde::Deserialize<'de> for Meta<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MetaVisitor;
+        impl<'de> serde::de::Visitor<'de> for MetaVisitor {
+            type Value = Meta<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a _meta object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Meta<'de>, A::Error> {
+                let mut version = None;
+                crate::json::read_object(map, &[META_PROTOCOL_VERSION], |_, map| {
+                    version = map.next_value::<Option<Text<'de>>>()?.map(|t| t.0);
+                    Ok(true)
+                })?;
+                Ok(Meta(version))
+            }
+        }
+        deserializer.deserialize_map(MetaVisitor)
+    }
 }
 
-fn read(body: &[u8]) -> Read<'_> {
+/// One scan of a `POST` body: one request, or a batch (a JSON array); `None` when it is
+/// not one JSON text serde_json reads as requests, which is refused, because a more
+/// lenient reader further in (a BOM, UTF-16, `NaN`) may read a `tools/call` in it.
+enum Parsed<'a> {
+    One(JsonRpcCall<'a>),
+    Batch(Vec<JsonRpcCall<'a>>),
+}
+
+impl<'a> Parsed<'a> {
+    fn calls(&self) -> &[JsonRpcCall<'a>] {
+        match self {
+            Self::One(call) => std::slice::from_ref(call),
+            Self::Batch(calls) => calls,
+        }
+    }
+}
+
+fn parse(body: &[u8]) -> Option<Parsed<'_>> {
     // The first byte after JSON's own whitespace says which shape to read, so the body is
     // scanned once, into nothing but the fields the layer needs. Anything serde_json does
     // not read whole (a member named twice included) is unreadable.
-    let parsed = match body
+    match body
         .iter()
         .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
     {
-        Some(b'{') => serde_json::from_slice::<JsonRpcCall<'_>>(body).map(|call| vec![call]),
-        Some(b'[') => serde_json::from_slice::<Vec<JsonRpcCall<'_>>>(body),
-        _ => return Read::Unreadable,
-    };
-    let Ok(calls) = parsed else {
-        return Read::Unreadable;
-    };
+        Some(b'{') => serde_json::from_slice(body).ok().map(Parsed::One),
+        Some(b'[') => serde_json::from_slice(body).ok().map(Parsed::Batch),
+        _ => None,
+    }
+}
+
+/// What the requests' `tools/call`s name.
+enum ToolCalls<'a> {
+    /// `tools/call`s of these tools (one, or several in a batch).
+    Named(Vec<&'a str>),
+    /// Requests that call no tool: other methods, notifications, responses.
+    None,
+    /// A `tools/call` whose tool name cannot be read (missing, or not a string).
+    Ambiguous,
+}
+
+fn tool_calls<'a>(calls: &'a [JsonRpcCall<'_>]) -> ToolCalls<'a> {
     let mut tools = Vec::new();
     for call in calls {
-        match call {
-            JsonRpcCall {
-                method: Some(method),
-                params: Some(CallParams { name: Some(name) }),
-            } if method == "tools/call" => tools.push(name),
-            JsonRpcCall { method, .. } if method.as_deref() == Some("tools/call") => {
-                return Read::Ambiguous;
-            }
-            _ => {}
+        if call.method.as_deref() != Some("tools/call") {
+            continue;
+        }
+        match call
+            .params
+            .as_ref()
+            .and_then(|params| params.name.as_deref())
+        {
+            Some(name) => tools.push(name),
+            None => return ToolCalls::Ambiguous,
         }
     }
     if tools.is_empty() {
-        Read::NoToolCall
+        ToolCalls::None
     } else {
-        Read::ToolCalls(tools)
+        ToolCalls::Named(tools)
     }
 }
 
@@ -520,10 +607,60 @@ fn parse_error<ResBody: From<Bytes>>(
     response
 }
 
+/// Why the layer refuses a request.
+enum Refusal {
+    /// Through the guard's rejection path (403, 400, 413, 408).
+    Auth(AuthError),
+    /// A JSON-RPC parse error (-32700).
+    Unreadable(AuthError),
+    /// A JSON-RPC header-mismatch error (-32020) naming the header, with the request's id.
+    HeaderMismatch {
+        header: &'static str,
+        id: Option<serde_json::Value>,
+    },
+}
+
+/// The JSON-RPC error code of a request whose routing headers disagree with its body.
+const HEADER_MISMATCH: i32 = -32020;
+
+/// A refusal of a request whose routing headers disagree with its body: 400 with a JSON-RPC
+/// error naming the header, logged like every refusal and carrying the [`AuthError`].
+fn header_mismatch<ResBody: From<Bytes>>(
+    log: &RejectionLog,
+    path: &str,
+    header: &'static str,
+    id: Option<&serde_json::Value>,
+) -> Response<ResBody> {
+    let error = AuthError::new(AuthErrorKind::HeaderMismatch, Challenges::default());
+    log.record(&error, path);
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "error": {
+            "code": HEADER_MISMATCH,
+            "message": format!("HeaderMismatch: the {header} header does not match the request body"),
+            "data": { "header": header },
+        },
+    });
+    let mut response = Response::new(ResBody::from(Bytes::from(body.to_string())));
+    *response.status_mut() = error.kind().status();
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response.extensions_mut().insert(error);
+    response
+}
+
 impl<R> ToolScopesLayer<R> {
-    /// The refusal a request's caller and body earn, if any.
-    fn refusal(&self, parts: &Parts, body: &[u8]) -> Option<AuthError> {
-        let ambiguous = || AuthError::new(AuthErrorKind::AmbiguousRequest, Challenges::default());
+    /// The refusal a request's caller, headers and body earn, if any.
+    fn refusal(&self, parts: &Parts, body: &[u8]) -> Option<Refusal> {
+        let ambiguous = || {
+            Refusal::Auth(AuthError::new(
+                AuthErrorKind::AmbiguousRequest,
+                Challenges::default(),
+            ))
+        };
         // An encoded body reads as something else once decoded further in.
         let encoded = parts
             .headers
@@ -533,20 +670,43 @@ impl<R> ToolScopesLayer<R> {
         if encoded {
             return Some(ambiguous());
         }
-        let unreadable = || AuthError::new(AuthErrorKind::UnreadableJsonRpc, Challenges::default());
+        let unreadable = || {
+            Refusal::Unreadable(AuthError::new(
+                AuthErrorKind::UnreadableJsonRpc,
+                Challenges::default(),
+            ))
+        };
         if names_another_charset(&parts.headers) {
             return Some(unreadable());
         }
-        let names = match read(body) {
-            Read::NoToolCall => return None,
-            Read::Ambiguous => return Some(ambiguous()),
-            Read::Unreadable => return Some(unreadable()),
-            Read::ToolCalls(names) => names,
+        let Some(parsed) = parse(body) else {
+            return Some(unreadable());
+        };
+        let (says, id) = match &parsed {
+            Parsed::One(call) => {
+                let params = call.params.as_ref();
+                let says = super::headers::BodySays::new(
+                    call.method.as_deref(),
+                    params.and_then(|p| p.name.as_deref()),
+                    params.and_then(|p| p.uri.as_deref()),
+                    params.and_then(|p| p.protocol_version.as_deref()),
+                );
+                (Some(says), call.id.clone())
+            }
+            Parsed::Batch(_) => (None, None),
+        };
+        if let Some(header) = super::headers::mismatch(&parts.headers, says.as_ref()) {
+            return Some(Refusal::HeaderMismatch { header, id });
+        }
+        let names = match tool_calls(parsed.calls()) {
+            ToolCalls::None => return None,
+            ToolCalls::Ambiguous => return Some(ambiguous()),
+            ToolCalls::Named(names) => names,
         };
         // Everything the batch's configured tools need, in one challenge.
         let mut needed: Vec<&str> = Vec::new();
         for name in &names {
-            for scope in self.tools.get(&**name).into_iter().flat_map(|s| s.iter()) {
+            for scope in self.tools.get(*name).into_iter().flat_map(|s| s.iter()) {
                 if !needed.contains(&&**scope) {
                     needed.push(scope);
                 }
@@ -556,7 +716,7 @@ impl<R> ToolScopesLayer<R> {
             return None;
         }
         let required = needed;
-        match parts.extensions.get::<Caller>() {
+        let refused = match parts.extensions.get::<Caller>() {
             Some(caller) => caller.require_scopes(required.iter().copied()).err(),
             None => Some(match parts.extensions.get::<AnonymousPass>() {
                 Some(AnonymousPass(challenges)) => {
@@ -564,6 +724,7 @@ impl<R> ToolScopesLayer<R> {
                 }
                 None => AuthError::new(AuthErrorKind::GuardMissing, Challenges::default()),
             }),
-        }
+        };
+        refused.map(Refusal::Auth)
     }
 }
