@@ -29,13 +29,15 @@ const RELEASE: &str = r"if redis.call('GET', KEYS[1]) == ARGV[1] then return red
 /// Takes one step on the failure count of `KEYS[1]` (a hash: failures `f`, window end `w`,
 /// strikes `s`, locked until `l`) at `ARGV[1]` under max failures `ARGV[2]`, window
 /// `ARGV[3]` and cap `ARGV[4]` (seconds); the step `ARGV[5]` is `attempt`, `fail`, `settle` or
-/// `refund`: the steps of `FailureEntry::step`, in one atomic script on one key. Answers
-/// `{failures, seconds locked (0: none), charged (1) or not (0)}`.
+/// `refund`, the last two for a charge made in the window ending at `ARGV[6]`: the steps of
+/// `FailureEntry::step`, in one atomic script on one key. Answers `{failures, seconds
+/// locked (0: none), the window end a charge counts in (0: not charged)}`.
 const FAIL: &str = r"local now = tonumber(ARGV[1])
 local max = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
 local cap = tonumber(ARGV[4])
 local step = ARGV[5]
+local charged_in = tonumber(ARGV[6])
 local v = redis.call('HMGET', KEYS[1], 'f', 'w', 's', 'l')
 if not v[2] and (step == 'attempt' or step == 'refund') then return {0, 0, 0} end
 local f = tonumber(v[1]) or 0
@@ -44,19 +46,21 @@ local s = tonumber(v[3]) or 0
 local l = tonumber(v[4]) or 0
 if l > now then return {f, l - now, 0} end
 if step == 'attempt' then
-  if now >= w or f == 0 then return {0, 0, 0} end
+  if now >= w then f = 0; w = now + window end
   if f >= max then return {f, 1, 0} end
-  redis.call('HSET', KEYS[1], 'f', f + 1)
-  return {f + 1, 0, 1}
+  f = f + 1
+  redis.call('HSET', KEYS[1], 'f', f, 'w', w)
+  redis.call('EXPIRE', KEYS[1], math.max(1, math.max(w, l) + cap - now))
+  return {f, 0, w}
 end
 if step == 'refund' then
-  if now < w and f > 0 then
+  if now < w and w == charged_in and f > 0 then
     f = f - 1
     redis.call('HSET', KEYS[1], 'f', f)
   end
   return {f, 0, 0}
 end
-if step == 'settle' and now < w and f > 0 then
+if step == 'settle' and now < w and w == charged_in then
   if f < max then return {f, 0, 0} end
 else
   if now >= w then f = 0; w = now + window end
@@ -368,25 +372,30 @@ impl ReplayStore for RedisReplayStore {
         let mut connection = self.connection.clone();
         let key = self.redis_key(&key);
         let script = Arc::clone(&self.fail);
-        let step = match step {
-            FailureStep::Attempt => "attempt",
-            FailureStep::Fail => "fail",
-            FailureStep::Settle => "settle",
-            FailureStep::Refund => "refund",
+        let (step, charged_in) = match step {
+            FailureStep::Attempt => ("attempt", 0),
+            FailureStep::Fail => ("fail", 0),
+            FailureStep::Settle { charged_in } => ("settle", charged_in),
+            FailureStep::Refund { charged_in } => ("refund", charged_in),
         };
         StoreFuture::pending(async move {
-            let (failures, locked, charged): (u32, u64, u8) = script
+            let (failures, locked, charged_in): (u32, u64, i64) = script
                 .key(&key)
                 .arg(now)
                 .arg(rule.max_failures)
                 .arg(rule.window)
                 .arg(rule.max_lockout)
                 .arg(step)
+                .arg(charged_in)
                 .invoke_async(&mut connection)
                 .await
                 .map_err(|e| StoreError::new(Cause::new(e)))?;
             let state = FailureState::new(failures, (locked > 0).then_some(locked));
-            Ok(if charged == 1 { state.charged() } else { state })
+            Ok(if charged_in > 0 {
+                state.charged_in(charged_in)
+            } else {
+                state
+            })
         })
     }
 

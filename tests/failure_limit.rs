@@ -236,11 +236,11 @@ fn a_limit_that_could_never_work_is_refused_when_built() {
 }
 
 /// A signature guard that locks a client after `max_failures` failures a minute.
-fn signature_guard(max_failures: u32) -> GuardLayer {
+fn signature_guard(max_failures: u32, clock: &FixedClock) -> GuardLayer {
     use callguard::signature::SignatureVerifier;
     let limit = FailureLimit::builder(MemoryReplayStore::default())
         .max_failures(max_failures)
-        .clock(FixedClock::at_unix(NOW))
+        .clock(clock.clone())
         .build()
         .unwrap();
     let verifier = SignatureVerifier::builder()
@@ -252,7 +252,7 @@ fn signature_guard(max_failures: u32) -> GuardLayer {
 
 #[tokio::test]
 async fn a_signature_that_fails_over_the_body_counts_too() {
-    let guard = signature_guard(2);
+    let guard = signature_guard(2, &FixedClock::at_unix(NOW));
     let send = |signature: &'static str| {
         let service = guard.layer(service_fn(|_: Request<_>| async {
             Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
@@ -344,6 +344,25 @@ async fn guessing_one_account_from_many_addresses_gets_one_guess_each_and_the_us
     );
 }
 
+/// A wrong signature over `body` from one client, through `guard`: the answer's status.
+fn wrong_guess(
+    guard: &GuardLayer,
+    body: HeldBody,
+) -> impl std::future::Future<Output = StatusCode> + use<> {
+    let wrong = "00000000000000000000000000000000000000000000000000000000000000aa";
+    let service = guard.layer(service_fn(|_: Request<_>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+    }));
+    let mut request = Request::post("/webhooks")
+        .header("x-signature", wrong)
+        .body(body)
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(ClientAddr("203.0.113.7".parse().unwrap()));
+    async move { service.oneshot(request).await.unwrap().status() }
+}
+
 /// A body whose bytes arrive when the test sends them.
 struct HeldBody(Option<tokio::sync::oneshot::Receiver<Bytes>>);
 
@@ -367,20 +386,40 @@ impl http_body::Body for HeldBody {
 #[tokio::test]
 async fn guesses_in_flight_at_once_from_a_failing_client_are_held_to_the_limit() {
     use std::future::Future as _;
-    let guard = signature_guard(3);
-    let wrong = "00000000000000000000000000000000000000000000000000000000000000aa";
-    let send = |body| {
-        let service = guard.layer(service_fn(|_: Request<_>| async {
-            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
-        }));
-        let mut request = Request::post("/webhooks")
-            .header("x-signature", wrong)
-            .body(body)
-            .unwrap();
-        request
-            .extensions_mut()
-            .insert(ClientAddr("203.0.113.7".parse().unwrap()));
-        async move { service.oneshot(request).await.unwrap().status() }
+    let clock = FixedClock::at_unix(NOW);
+    let guard = signature_guard(3, &clock);
+    let send = |body| wrong_guess(&guard, body);
+    // Ten guesses at once, each past the lock check before any body has arrived: how many
+    // of them get their signature checked.
+    let burst = || async {
+        let mut senders = Vec::new();
+        let mut guesses = Vec::new();
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        for _ in 0..10 {
+            let (sender, receiver) = tokio::sync::oneshot::channel();
+            let mut guess = Box::pin(send(HeldBody(Some(receiver))));
+            let early = guess.as_mut().poll(&mut cx);
+            senders.push(sender);
+            guesses.push((guess, early));
+        }
+        for sender in senders {
+            // A guess refused at once has dropped its body.
+            let _ = sender.send(Bytes::from_static(b"{}"));
+        }
+        let mut checked = 0;
+        for (guess, early) in guesses {
+            let status = match early {
+                std::task::Poll::Ready(status) => status,
+                std::task::Poll::Pending => guess.await,
+            };
+            if status == StatusCode::UNAUTHORIZED {
+                checked += 1;
+            } else {
+                assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+            }
+        }
+        checked
     };
     // One failure on record: the client is known to be guessing.
     let (sender, receiver) = tokio::sync::oneshot::channel();
@@ -389,37 +428,17 @@ async fn guesses_in_flight_at_once_from_a_failing_client_are_held_to_the_limit()
         send(HeldBody(Some(receiver))).await,
         StatusCode::UNAUTHORIZED
     );
-    // Ten guesses at once, each past the lock check before any body has arrived.
-    let mut senders = Vec::new();
-    let mut guesses = Vec::new();
-    let waker = std::task::Waker::noop();
-    let mut cx = std::task::Context::from_waker(waker);
-    for _ in 0..10 {
-        let (sender, receiver) = tokio::sync::oneshot::channel();
-        let mut guess = Box::pin(send(HeldBody(Some(receiver))));
-        let early = guess.as_mut().poll(&mut cx);
-        senders.push(sender);
-        guesses.push((guess, early));
-    }
-    for sender in senders {
-        // A guess refused at once has dropped its body.
-        let _ = sender.send(Bytes::from_static(b"{}"));
-    }
-    let mut checked = 0;
-    for (guess, early) in guesses {
-        let status = match early {
-            std::task::Poll::Ready(status) => status,
-            std::task::Poll::Pending => guess.await,
-        };
-        if status == StatusCode::UNAUTHORIZED {
-            checked += 1;
-        } else {
-            assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-        }
-    }
     // Three failures a window: the one on record and two more were checked; the rest were
     // refused before their signature was.
+    let checked = burst().await;
     assert_eq!(checked, 2, "guesses checked in one window: {}", checked + 1);
+    assert_eq!(send(HeldBody(None)).await, StatusCode::TOO_MANY_REQUESTS);
+    // The lock over, and the window after it: the client is still known, so a burst is held
+    // to the limit again (three, the lock's escalation after them).
+    clock.advance(std::time::Duration::from_secs(61));
+    assert_eq!(burst().await, 3, "after the lock");
+    clock.advance(std::time::Duration::from_secs(121));
+    assert_eq!(burst().await, 3, "after the second lock");
     assert_eq!(send(HeldBody(None)).await, StatusCode::TOO_MANY_REQUESTS);
 }
 
@@ -503,4 +522,32 @@ impl ReplayStore for Later {
             answer.await
         })
     }
+}
+
+#[tokio::test]
+async fn a_charged_attempt_whose_request_goes_away_is_refunded() {
+    use std::future::Future as _;
+    let guard = signature_guard(3, &FixedClock::at_unix(NOW));
+    let send = |body| wrong_guess(&guard, body);
+    let sent = |bytes: &'static [u8]| {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        sender.send(Bytes::from_static(bytes)).unwrap();
+        HeldBody(Some(receiver))
+    };
+    // Two failures: one short of the lock.
+    for _ in 0..2 {
+        assert_eq!(send(sent(b"{}")).await, StatusCode::UNAUTHORIZED);
+    }
+    // Three requests charged while their bodies arrive, then dropped (the client hung up).
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    for _ in 0..3 {
+        let (_sender, receiver) = tokio::sync::oneshot::channel::<Bytes>();
+        let mut request = Box::pin(send(HeldBody(Some(receiver))));
+        assert!(request.as_mut().poll(&mut cx).is_pending());
+        drop(request);
+    }
+    // Nothing of them is left counted: the next guess is checked, and locks.
+    assert_eq!(send(sent(b"{}")).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(send(sent(b"{}")).await, StatusCode::TOO_MANY_REQUESTS);
 }

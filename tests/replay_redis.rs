@@ -387,25 +387,29 @@ async fn failure_counts_in_redis_follow_the_same_steps_as_in_memory() {
     let Some(redis) = start_redis() else { return };
     let store = RedisReplayStore::connect(&redis.url).await.unwrap();
     let limits = [(3u32, 60u64, 600u64), (1, 1, 5), (5, 10, 1000)];
+    // Settles and refunds name the window of the last charge (0 before any: a stale one).
     let steps = [
-        FailureStep::Attempt,
-        FailureStep::Fail,
-        FailureStep::Attempt,
-        FailureStep::Settle,
-        FailureStep::Attempt,
-        FailureStep::Refund,
-        FailureStep::Fail,
+        "attempt", "fail", "attempt", "settle", "attempt", "refund", "fail",
     ];
     for (n, (max_failures, window, max_lockout)) in limits.into_iter().enumerate() {
         let rule = rule_of(max_failures, window, max_lockout);
         let key = key_of(n);
         let mut memory = FailureEntry::default();
         let mut now = 1_800_000_000i64;
+        let mut charged_in = 0;
         for round in 0..400u32 {
             now += i64::from(round % 13);
             // An uneven walk through the steps, so each follows each.
-            let step = steps[(round as usize * 5 + round as usize / 7) % steps.len()];
+            let step = match steps[(round as usize * 5 + round as usize / 7) % steps.len()] {
+                "attempt" => FailureStep::Attempt,
+                "fail" => FailureStep::Fail,
+                "settle" => FailureStep::Settle { charged_in },
+                _ => FailureStep::Refund { charged_in },
+            };
             let expected = memory.step(rule, step, now);
+            if let Some(window) = expected.charged {
+                charged_in = window;
+            }
             let answered = store.failure_step(key, rule, step, now).await.unwrap();
             assert_eq!(
                 answered, expected,

@@ -111,6 +111,11 @@ impl BodyRead {
         self.buffer = BodyBuffer::new(expected);
     }
 
+    /// The request's head, while the body is read.
+    pub(crate) fn head(&self) -> Option<&Parts> {
+        self.head.as_ref()
+    }
+
     /// The head, the bytes and the trailers read.
     pub(crate) fn take(&mut self) -> BodyDone {
         BodyDone {

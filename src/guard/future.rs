@@ -50,9 +50,47 @@ pin_project! {
                 StateProj::Releasing { store, .. } => {
                     finish_detached(std::mem::replace(store, StoreFuture::ready(Ok(false))));
                 }
+                // A failure being counted is counted all the same: a client that hangs up
+                // on its refusal does not escape its count.
+                StateProj::Recording { store, .. } => {
+                    finish_detached(std::mem::replace(store, StoreFuture::ready(Ok(FailureState::new(0, None)))));
+                }
+                // An attempt charged before its credential was decided is refunded: a
+                // client's cancelled requests do not fill its limit.
+                StateProj::Collecting { collecting, .. } => {
+                    if let Some(collecting) = collecting.take()
+                        && let Some(parts) = collecting.read.head()
+                    {
+                        collecting.shared.refund_dropped(parts);
+                    }
+                }
+                StateProj::Inspecting { waiting, .. } => {
+                    if let Some(waiting) = waiting.take() {
+                        waiting.shared.refund_dropped(&waiting.parts);
+                    }
+                }
+                StateProj::Limiting { store, waiting } => {
+                    if let Some(waiting) = waiting.take()
+                        && let Some(limit) = waiting.shared.failures.clone()
+                        && let Some(client) = crate::ClientAddr::of(&waiting.parts)
+                    {
+                        let answer = std::mem::replace(store, StoreFuture::ready(Ok(FailureState::new(0, None))));
+                        finish_detached(StoreFuture::pending(async move {
+                            match answer.await?.charged {
+                                Some(charged_in) => limit.refund(client, charged_in).await,
+                                None => Ok(FailureState::new(0, None)),
+                            }
+                        }));
+                    }
+                }
                 // Dropped while a store answers (Redis slow): a record this request made,
-                // or is making, is released once the answer is in.
+                // or is making, is released once the answer is in; a refund under way is
+                // finished.
                 StateProj::Remembering { store, remembering } => {
+                    if remembering.as_ref().is_some_and(|waiting| waiting.finish_when_dropped) {
+                        finish_detached(std::mem::replace(store, StoreFuture::ready(Ok(false))));
+                        return;
+                    }
                     if let Some(waiting) = remembering.take()
                         && let Some(recorded) = waiting.records
                     {
@@ -76,7 +114,7 @@ pin_project! {
 
 /// Drive a store step whose request went away: at once when it answers at once (in memory),
 /// otherwise on the tokio runtime, when there is one.
-fn finish_detached(mut step: StoreFuture) {
+pub(crate) fn finish_detached<T: Send + 'static>(mut step: StoreFuture<T>) {
     let mut cx = Context::from_waker(std::task::Waker::noop());
     if Pin::new(&mut step).poll(&mut cx).is_ready() {
         return;
@@ -85,13 +123,13 @@ fn finish_detached(mut step: StoreFuture) {
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(async move {
             if let Err(error) = step.await {
-                tracing::error!(%error, "callguard could not release a delivery whose request was dropped");
+                tracing::error!(%error, "callguard could not finish a store step of a request that was dropped");
             }
         });
         return;
     }
     tracing::error!(
-        "callguard could not release a delivery whose request was dropped: no runtime to finish it on"
+        "callguard could not finish a store step of a request that was dropped: no runtime to finish it on"
     );
 }
 
@@ -124,6 +162,8 @@ pub(crate) struct Remembering<S, B, R> {
     then: Vec<StoreStep>,
     /// The record this lookup makes, released if the inner service fails.
     records: Option<Recorded>,
+    /// Whether the lookup must be finished even when the request goes away (a refund).
+    finish_when_dropped: bool,
 }
 
 /// The state of a [`GuardFuture`] for inner service `S`, body `B` and responder `R`.
@@ -197,6 +237,7 @@ where
                     rate: started.rate,
                     then: steps,
                     records: started.records.or(recorded),
+                    finish_when_dropped: started.finish_when_dropped,
                 })),
             }
         }
@@ -427,8 +468,10 @@ where
                         .failures
                         .as_ref()
                         .expect("only a guard with a failure limit looks one up");
-                    if matches!(&answer, Ok(state) if state.charged) {
-                        parts.extensions.insert(crate::limit::ChargedAttempt);
+                    if let Some(charged_in) = answer.as_ref().ok().and_then(|state| state.charged) {
+                        parts
+                            .extensions
+                            .insert(crate::limit::ChargedAttempt(charged_in));
                     }
                     let mut next = match limit.refusal(answer, shared.authenticator.challenges()) {
                         Some(error) => {
@@ -463,6 +506,7 @@ where
                         rate,
                         then,
                         records,
+                        finish_when_dropped: _,
                     } = *remembering.take().expect("future polled after completion");
                     // A replay step (`refuse_on` false) made a record only when the store
                     // said the key was new; a record from an earlier step exists already.
@@ -619,13 +663,13 @@ where
     let charged = parts
         .extensions
         .get::<crate::limit::ChargedAttempt>()
-        .is_some();
+        .map(|charged| charged.0);
     let counted = shared.failures.as_ref().and_then(|limit| {
         let client = crate::ClientAddr::of(parts)?;
         if error.kind().is_failed_attempt() {
             Some(limit.record(client, limit.account_of(parts), charged))
         } else {
-            charged.then(|| limit.refund(client))
+            charged.map(|charged_in| limit.refund(client, charged_in))
         }
     });
     let response = shared.respond(parts.uri.path(), error);

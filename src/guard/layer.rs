@@ -80,6 +80,18 @@ impl<R> Shared<R> {
         }
     }
 
+    /// Refund the attempt `parts` carries a charge for, if it does, on the runtime when the
+    /// store answers later: its request went away undecided.
+    pub(crate) fn refund_dropped(&self, parts: &http::request::Parts) {
+        let Some(limit) = &self.failures else { return };
+        let Some(charged) = parts.extensions.get::<crate::limit::ChargedAttempt>() else {
+            return;
+        };
+        if let Some(client) = crate::ClientAddr::of(parts) {
+            super::future::finish_detached(limit.refund(client, charged.0));
+        }
+    }
+
     /// The refund a charged attempt is owed, when `parts` carries one (taken out), and the
     /// store cannot make it at once.
     pub(crate) fn refund(
@@ -88,8 +100,8 @@ impl<R> Shared<R> {
     ) -> Option<crate::replay::StoreFuture<crate::limit::FailureState>> {
         // Only a guard with a failure limit charges: the others never look.
         let limit = self.failures.as_ref()?;
-        parts.extensions.remove::<crate::limit::ChargedAttempt>()?;
-        let mut refund = limit.refund(crate::ClientAddr::of(parts)?);
+        let charged = parts.extensions.remove::<crate::limit::ChargedAttempt>()?;
+        let mut refund = limit.refund(crate::ClientAddr::of(parts)?, charged.0);
         match refund.now() {
             Some(Err(error)) => {
                 tracing::error!(%error, "callguard could not uncount an accepted attempt; it counts as a failure until its window ends");

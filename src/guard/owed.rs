@@ -81,6 +81,8 @@ pub(crate) struct Started {
     /// For a rate limit: the seconds to wait, filled in by the answer, and the limit's
     /// quota and period (seconds) for the `RateLimit` fields.
     pub(crate) rate: Option<(Arc<OnceLock<crate::limit::RateState>>, u32, u64)>,
+    /// Whether the lookup is finished even when its request goes away (a refund).
+    pub(crate) finish_when_dropped: bool,
 }
 
 impl StoreStep {
@@ -94,6 +96,7 @@ impl StoreStep {
                 refusal: AuthErrorKind::TokenRevoked,
                 records: None,
                 rate: None,
+                finish_when_dropped: false,
             },
             Self::Replay(replay) => {
                 let record = RecordId::new();
@@ -109,6 +112,7 @@ impl StoreStep {
                         release_on: replay.release_on,
                     }),
                     rate: None,
+                    finish_when_dropped: false,
                 }
             }
             Self::Rate(step) => {
@@ -122,6 +126,7 @@ impl StoreStep {
                     refusal: AuthErrorKind::RateLimited,
                     records: None,
                     rate: Some((answered, quota, period)),
+                    finish_when_dropped: false,
                 }
             }
             Self::Refund(refund) => Started {
@@ -136,6 +141,7 @@ impl StoreStep {
                 refusal: AuthErrorKind::StoreUnavailable,
                 records: None,
                 rate: None,
+                finish_when_dropped: true,
             },
         }
     }

@@ -79,12 +79,14 @@ where
             let mut answer = limit.attempt(client);
             match answer.now() {
                 Some(answer) => {
-                    let charged = matches!(&answer, Ok(state) if state.charged);
+                    let charged = answer.as_ref().ok().and_then(|state| state.charged);
                     if let Some(error) = limit.refusal(answer, challenges) {
                         return GuardFuture::refused(self.shared.respond(parts.uri.path(), error));
                     }
-                    if charged {
-                        parts.extensions.insert(crate::limit::ChargedAttempt);
+                    if let Some(charged_in) = charged {
+                        parts
+                            .extensions
+                            .insert(crate::limit::ChargedAttempt(charged_in));
                     }
                 }
                 None => {

@@ -32,18 +32,29 @@ pub struct FailureRule {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FailureStep {
-    /// Before a credential is checked: is the key locked? And, when it has failed in the
-    /// current window, count this attempt now ([`FailureState::charged`]); when the attempts
-    /// counted already fill the limit (some still in flight), answer locked for a second.
-    /// A key with no failures in its window is not changed (nor created).
+    /// Before a credential is checked: is the key locked? And, when the key is known (it
+    /// failed within its window and the cap after it), count this attempt now
+    /// ([`FailureState::charged`]), in a new window when the last one is over; when the
+    /// attempts counted already fill the limit (some still in flight), answer locked for a
+    /// second. A key that is not known is not changed (nor created): only a client's first
+    /// burst of attempts at once is checked before any of them is counted.
     Attempt,
     /// An attempt that was not charged failed: count it, and lock at the limit.
     Fail,
-    /// A charged attempt failed: it is counted already; lock when the count is at the limit.
-    Settle,
-    /// A charged attempt did not fail (accepted, or refused for something other than a
-    /// wrong credential): uncount it.
-    Refund,
+    /// An attempt charged in the window ending at `charged_in` failed: it is counted
+    /// already; lock when the count is at the limit. When the window has turned since (or a
+    /// lock started), it is counted as a failure of the window now.
+    Settle {
+        /// The end of the window the charge was made in ([`FailureState::charged`]).
+        charged_in: i64,
+    },
+    /// An attempt charged in the window ending at `charged_in` did not fail (accepted, or
+    /// refused for something other than a wrong credential): uncount it, unless that
+    /// window is over (nothing of a later window is taken away).
+    Refund {
+        /// The end of the window the charge was made in ([`FailureState::charged`]).
+        charged_in: i64,
+    },
 }
 
 /// A key's state after a [`FailureStep`].
@@ -55,9 +66,10 @@ pub struct FailureState {
     /// How long the key is locked now, in seconds: since this failure, or still (a
     /// failure while locked is not counted).
     pub locked_for: Option<u64>,
-    /// Whether this [`FailureStep::Attempt`] was counted as a failure, to be settled or
-    /// refunded once the attempt is decided.
-    pub charged: bool,
+    /// When this [`FailureStep::Attempt`] was counted as a failure, the end of the window
+    /// it counts in, for the [`FailureStep::Settle`] or [`FailureStep::Refund`] once the
+    /// attempt is decided.
+    pub charged: Option<i64>,
 }
 
 impl FailureState {
@@ -66,14 +78,15 @@ impl FailureState {
         Self {
             failures,
             locked_for,
-            charged: false,
+            charged: None,
         }
     }
 
-    /// This state, with the attempt charged (for stores of your own).
+    /// This state, with the attempt charged in the window ending at `window_ends` (for
+    /// stores of your own).
     #[must_use]
-    pub fn charged(mut self) -> Self {
-        self.charged = true;
+    pub fn charged_in(mut self, window_ends: i64) -> Self {
+        self.charged = Some(window_ends);
         self
     }
 }
@@ -99,8 +112,8 @@ impl FailureEntry {
         match step {
             FailureStep::Attempt => self.attempt(rule, now),
             FailureStep::Fail => self.fail(rule, now),
-            FailureStep::Settle => self.settle(rule, now),
-            FailureStep::Refund => self.refund(now),
+            FailureStep::Settle { charged_in } => self.settle(rule, charged_in, now),
+            FailureStep::Refund { charged_in } => self.refund(charged_in, now),
         }
     }
 
@@ -121,26 +134,33 @@ impl FailureEntry {
     }
 
     fn attempt(&mut self, rule: FailureRule, now: i64) -> FailureState {
+        if *self == Self::default() {
+            // Unknown (never failed, or forgotten): not charged, not changed.
+            return FailureState::new(0, None);
+        }
         if let Some(locked) = self.locked_for(now) {
             return FailureState::new(self.failures, Some(locked));
         }
-        if now >= self.window_ends || self.failures == 0 {
-            return FailureState::new(0, None);
+        if now >= self.window_ends {
+            // Known, its last window (or lock) over: this attempt opens the next window.
+            self.failures = 0;
+            self.window_ends = now.saturating_add(window_of(rule));
         }
         if self.failures >= rule.max_failures {
             // The attempts in flight fill the limit: wait for them to be decided.
             return FailureState::new(self.failures, Some(1));
         }
         self.failures += 1;
-        FailureState::new(self.failures, None).charged()
+        FailureState::new(self.failures, None).charged_in(self.window_ends)
     }
 
-    fn settle(&mut self, rule: FailureRule, now: i64) -> FailureState {
+    fn settle(&mut self, rule: FailureRule, charged_in: i64, now: i64) -> FailureState {
         if self.locked_until > now {
             return FailureState::new(self.failures, self.locked_for(now));
         }
-        if now >= self.window_ends || self.failures == 0 {
-            // The window turned (or the entry was forgotten) while the attempt was checked.
+        if now >= self.window_ends || self.window_ends != charged_in {
+            // The window turned (or the entry was forgotten) while the attempt was checked:
+            // it fails in the window of now.
             return self.fail(rule, now);
         }
         if self.failures < rule.max_failures {
@@ -149,8 +169,8 @@ impl FailureEntry {
         self.lock(rule, now)
     }
 
-    fn refund(&mut self, now: i64) -> FailureState {
-        if self.locked_until <= now && now < self.window_ends {
+    fn refund(&mut self, charged_in: i64, now: i64) -> FailureState {
+        if self.locked_until <= now && now < self.window_ends && self.window_ends == charged_in {
             self.failures = self.failures.saturating_sub(1);
         }
         FailureState::new(self.failures, self.locked_for(now))
@@ -290,11 +310,13 @@ impl FailureLimit {
         )
     }
 
-    /// Uncount `client`'s charged attempt: it did not fail.
-    pub(crate) fn refund(&self, client: ClientAddr) -> StoreFuture<FailureState> {
+    /// Uncount `client`'s attempt charged in the window ending at `charged_in`: it did not
+    /// fail.
+    pub(crate) fn refund(&self, client: ClientAddr, charged_in: i64) -> StoreFuture<FailureState> {
         let now = self.clock.unix_seconds();
+        let step = FailureStep::Refund { charged_in };
         self.store
-            .failure_step(self.client_key(client), self.rule, FailureStep::Refund, now)
+            .failure_step(self.client_key(client), self.rule, step, now)
     }
 
     /// Count a failed attempt of `client` (settle it, when it was `charged`), naming
@@ -305,14 +327,13 @@ impl FailureLimit {
         &self,
         client: ClientAddr,
         account: Option<ReplayKey>,
-        charged: bool,
+        charged: Option<i64>,
     ) -> StoreFuture<FailureState> {
         let now = self.clock.unix_seconds();
         let client = self.client_key(client);
-        let step = if charged {
-            FailureStep::Settle
-        } else {
-            FailureStep::Fail
+        let step = match charged {
+            Some(charged_in) => FailureStep::Settle { charged_in },
+            None => FailureStep::Fail,
         };
         let (Some(account), Some(account_rule)) = (account, self.account_rule) else {
             return self.store.failure_step(client, self.rule, step, now);
@@ -487,10 +508,11 @@ impl FailureLimitBuilder {
     }
 }
 
-/// Marks a request whose attempt a failure limit charged before its credential was checked:
-/// the guard settles the charge when the attempt fails, and refunds it otherwise.
+/// Marks a request whose attempt a failure limit charged before its credential was checked,
+/// with the end of the window it was charged in: the guard settles the charge when the
+/// attempt fails, and refunds it otherwise.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct ChargedAttempt;
+pub(crate) struct ChargedAttempt(pub(crate) i64);
 
 impl AuthErrorKind {
     /// Whether this refusal is a failed attempt a failure limit counts: a credential that
@@ -546,35 +568,43 @@ mod tests {
     }
 
     #[test]
-    fn attempts_of_a_failing_key_are_charged_settled_or_refunded() {
+    fn attempts_of_a_known_key_are_charged_settled_or_refunded() {
         let mut entry = FailureEntry::default();
-        // A key with no failures is not charged, nor changed.
-        assert!(!entry.step(RULE, FailureStep::Attempt, 0).charged);
-        assert_eq!(entry, FailureEntry::default());
+        let settle = |charged: FailureState| FailureStep::Settle {
+            charged_in: charged.charged.unwrap(),
+        };
+        let refund = |charged: FailureState| FailureStep::Refund {
+            charged_in: charged.charged.unwrap(),
+        };
         entry.fail(RULE, 0);
         // Failing now: two attempts in flight fill the limit of three; a third waits.
-        assert!(entry.step(RULE, FailureStep::Attempt, 1).charged);
-        assert!(entry.step(RULE, FailureStep::Attempt, 1).charged);
+        let first = entry.step(RULE, FailureStep::Attempt, 1);
+        let second = entry.step(RULE, FailureStep::Attempt, 1);
+        assert_eq!((first.charged, second.charged), (Some(60), Some(60)));
         let waits = entry.step(RULE, FailureStep::Attempt, 1);
-        assert_eq!((waits.charged, waits.locked_for), (false, Some(1)));
+        assert_eq!((waits.charged, waits.locked_for), (None, Some(1)));
         // One is accepted (refunded), the other fails (settled): two failures, no lock.
-        assert_eq!(entry.step(RULE, FailureStep::Refund, 2).failures, 2);
-        assert_eq!(entry.step(RULE, FailureStep::Settle, 2).locked_for, None);
+        assert_eq!(entry.step(RULE, refund(first), 2).failures, 2);
+        assert_eq!(entry.step(RULE, settle(second), 2).locked_for, None);
         // The next charged attempt that fails reaches three: locked, as a plain failure
         // would have.
-        assert!(entry.step(RULE, FailureStep::Attempt, 3).charged);
-        assert_eq!(
-            entry.step(RULE, FailureStep::Settle, 3).locked_for,
-            Some(57)
-        );
+        let third = entry.step(RULE, FailureStep::Attempt, 3);
+        assert_eq!(entry.step(RULE, settle(third), 3).locked_for, Some(57));
+        // When the lock is over, the key is still known: every attempt is charged again
+        // (a burst after a lock is held to the limit), in a new window.
+        let after = entry.step(RULE, FailureStep::Attempt, 61);
+        assert_eq!(after.charged, Some(121));
         // A charge whose window turned while it was checked counts in the new window.
         let mut entry = FailureEntry::default();
         entry.fail(RULE, 0);
-        assert!(entry.step(RULE, FailureStep::Attempt, 59).charged);
-        assert_eq!(entry.step(RULE, FailureStep::Settle, 61).failures, 1);
-        // A refund after the window turned takes nothing from the new one.
-        assert!(entry.step(RULE, FailureStep::Attempt, 62).charged);
-        assert_eq!(entry.step(RULE, FailureStep::Refund, 200).failures, 2);
+        let late = entry.step(RULE, FailureStep::Attempt, 59);
+        assert_eq!(entry.step(RULE, settle(late), 61).failures, 1);
+        // A refund of a charge from an earlier window takes nothing from a later one.
+        let mut entry = FailureEntry::default();
+        entry.fail(RULE, 0);
+        let old = entry.step(RULE, FailureStep::Attempt, 59);
+        entry.fail(RULE, 61);
+        assert_eq!(entry.step(RULE, refund(old), 62).failures, 1);
     }
 
     #[test]

@@ -137,7 +137,7 @@ impl LimitShards<FailureEntry> {
         step: FailureStep,
         now: i64,
     ) -> FailureState {
-        if matches!(step, FailureStep::Attempt | FailureStep::Refund) {
+        if matches!(step, FailureStep::Attempt | FailureStep::Refund { .. }) {
             // Neither counts a new failure: a key that is not there stays away (a clean
             // client's attempt takes no room).
             return self
@@ -249,6 +249,20 @@ mod tests {
                 .locked_for,
             Some(58)
         );
+    }
+
+    #[test]
+    fn an_unknown_key_is_neither_charged_nor_kept() {
+        let limits = LimitShards::<FailureEntry>::new(64);
+        let answer = limits.failure_step(key(1), RULE, FailureStep::Attempt, 0);
+        assert_eq!((answer.charged, answer.locked_for), (None, None));
+        let refund = FailureStep::Refund { charged_in: 60 };
+        limits.failure_step(key(1), RULE, refund, 0);
+        assert_eq!(limits.len(), 0);
+        // Known once it failed: charged from then on.
+        limits.failure_step(key(1), RULE, FailureStep::Fail, 0);
+        let answer = limits.failure_step(key(1), RULE, FailureStep::Attempt, 1);
+        assert_eq!(answer.charged, Some(60));
     }
 
     #[test]
