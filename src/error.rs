@@ -296,6 +296,8 @@ pub enum AuthErrorKind {
     GuardStacked,
     /// The client's address is outside the route's allow-list.
     AddressNotAllowed,
+    /// The request's `Origin` is not one the server allows (MCP's DNS-rebinding rule).
+    OriginNotAllowed,
     /// Too many failed attempts from this client: it is locked out for a while
     /// ([`AuthError::retry_after`]), and its credential is not checked.
     TooManyFailures,
@@ -316,7 +318,8 @@ impl AuthErrorKind {
             Self::InsufficientScope
             | Self::ActorMismatch
             | Self::UserMismatch
-            | Self::AddressNotAllowed => StatusCode::FORBIDDEN,
+            | Self::AddressNotAllowed
+            | Self::OriginNotAllowed => StatusCode::FORBIDDEN,
             Self::StoreUnavailable | Self::KeysUnavailable | Self::IntrospectionUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -381,6 +384,7 @@ impl AuthErrorKind {
             Self::UnprovenKeyBinding => "key-bound token without proof of its key",
             Self::GuardStacked => "a second guard on a request another guard accepted",
             Self::AddressNotAllowed => "client address not allowed",
+            Self::OriginNotAllowed => "origin not allowed",
             Self::TooManyFailures => "too many failed attempts",
             Self::RateLimited => "rate limit exceeded",
             Self::ClientAddrMissing => "no client address on the request",

@@ -589,3 +589,53 @@ async fn routing_headers_that_disagree_with_the_body_are_400_with_a_json_rpc_hea
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(answer["id"], serde_json::Value::Null);
 }
+
+#[tokio::test]
+async fn a_request_from_an_origin_not_allowed_is_403_and_one_without_origin_passes() {
+    use callguard::mcp::AllowedOriginsLayer;
+    let layer = AllowedOriginsLayer::new(["https://tools.example.com"]).unwrap();
+    let send = |origins: &[&str]| {
+        let mut request = Request::post("/mcp");
+        for origin in origins {
+            request = request.header("origin", *origin);
+        }
+        let request = request.body(Full::new(Bytes::new())).unwrap();
+        let service = layer.layer(service_fn(|_: Request<Full<Bytes>>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+        }));
+        async move {
+            let response = service.oneshot(request).await.unwrap();
+            (
+                response.status(),
+                response
+                    .extensions()
+                    .get::<callguard::AuthError>()
+                    .map(callguard::AuthError::kind),
+            )
+        }
+    };
+    assert_eq!(send(&[]).await.0, StatusCode::OK);
+    assert_eq!(send(&["https://tools.example.com"]).await.0, StatusCode::OK);
+    assert_eq!(
+        send(&["https://Tools.Example.com:443"]).await.0,
+        StatusCode::OK
+    );
+    for refused in [
+        &["https://evil.example"][..],
+        &["http://tools.example.com"],
+        &["https://tools.example.com:8443"],
+        &["null"],
+        &["https://tools.example.com", "https://tools.example.com"],
+    ] {
+        assert_eq!(
+            send(refused).await,
+            (
+                StatusCode::FORBIDDEN,
+                Some(callguard::AuthErrorKind::OriginNotAllowed)
+            ),
+            "{refused:?}"
+        );
+    }
+    assert!(AllowedOriginsLayer::new(["https://tools.example.com/mcp"]).is_err());
+    assert!(AllowedOriginsLayer::new(Vec::<String>::new()).is_err());
+}

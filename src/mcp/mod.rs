@@ -5,7 +5,9 @@
 //! [`AccessTokens`](crate::oauth::AccessTokens) guard in front (feature `oauth`), serve its
 //! [`ProtectedResourceMetadata`](crate::oauth::ProtectedResourceMetadata), require the
 //! scopes every call needs with [`RequireScopesLayer`](crate::scope::RequireScopesLayer),
-//! and those of particular tools with [`ToolScopesLayer`].
+//! and those of particular tools with [`ToolScopesLayer`] (which also checks MCP 2026-07-28's
+//! routing headers against the body). [`AllowedOriginsLayer`] refuses browser origins the
+//! server does not allow (the transport's DNS-rebinding rule).
 //!
 //! ```
 //! use callguard::mcp::ToolScopesLayer;
@@ -17,10 +19,12 @@
 //! ```
 
 mod headers;
+mod origin;
 #[cfg(feature = "oauth")]
 mod resource_server;
 mod tool_scopes;
 
+pub use origin::{AllowedOrigins, AllowedOriginsLayer};
 #[cfg(feature = "oauth")]
 pub use resource_server::{McpLayer, McpResourceServer, McpResourceServerBuilder};
 pub use tool_scopes::{ToolScopes, ToolScopesFuture, ToolScopesLayer};
