@@ -10,6 +10,7 @@
 //! | `CALLGUARD_ADDR` | address to listen on | `127.0.0.1:3001` |
 //! | `CALLGUARD_OAUTH_ISSUERS` | comma-separated issuer URLs (discovered; `https`, or `http` on loopback) | required |
 //! | `CALLGUARD_RESOURCE` | this server's resource identifier, the audience tokens must name | `http://<CALLGUARD_ADDR>/mcp` |
+//! | `CALLGUARD_MCP_ALLOWED_ORIGINS` | comma-separated browser origins allowed to call `/mcp` (others: 403; requests without `Origin` pass) | the resource's origin |
 //! | `RUST_LOG` | log filter for stderr | `info` |
 //!
 //! Routes: `/mcp` (the MCP endpoint), `/.well-known/oauth-protected-resource/mcp` and
@@ -24,7 +25,7 @@ use std::sync::Arc;
 use axum::Router;
 use callguard::Caller;
 use callguard::keys::{HttpClient, RemoteKeySettings, ReqwestClient};
-use callguard::mcp::{McpResourceServer, McpResourceServerBuilder};
+use callguard::mcp::{AllowedOriginsLayer, McpResourceServer, McpResourceServerBuilder};
 use callguard::oauth::{AccessTokens, Issuer};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::Extension;
@@ -151,9 +152,20 @@ async fn run() -> Result<(), String> {
     let rmcp = ServiceExt::<http::Request<axum::body::Body>>::map_response(rmcp, |response| {
         response.map(axum::body::Body::new)
     });
+    // The transport's DNS-rebinding rule, before anything else: browser origins allowed.
+    let origins = std::env::var("CALLGUARD_MCP_ALLOWED_ORIGINS")
+        .unwrap_or_else(|_| origin_of(&resource).to_owned());
+    let origins = AllowedOriginsLayer::new(
+        origins
+            .split(',')
+            .map(str::trim)
+            .filter(|origin| !origin.is_empty()),
+    )
+    .map_err(|e| format!("CALLGUARD_MCP_ALLOWED_ORIGINS: {e}"))?;
     let mut app = Router::new()
         .route_service("/mcp", rmcp)
-        .route_layer(server.layer());
+        .route_layer(server.layer())
+        .route_layer(origins);
     for (path, metadata) in server.metadata_routes() {
         app = app.route_service(path, metadata);
     }
@@ -171,6 +183,15 @@ async fn run() -> Result<(), String> {
         })
         .await
         .map_err(|e| format!("server failed: {e}"))
+}
+
+/// `scheme://authority` of `url` (all of it when it has no path).
+fn origin_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |at| at + 3);
+    match url[after_scheme..].find('/') {
+        Some(at) => &url[..after_scheme + at],
+        None => url,
+    }
 }
 
 #[tokio::main]

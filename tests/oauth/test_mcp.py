@@ -12,12 +12,14 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 
-def raw_post(url, body, token=None):
+def raw_post(url, body, token=None, origin=None):
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
     request.add_header("content-type", "application/json")
     request.add_header("accept", "application/json, text/event-stream")
     if token:
         request.add_header("authorization", f"Bearer {token}")
+    if origin:
+        request.add_header("origin", origin)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.headers
@@ -96,6 +98,15 @@ def main():
         elsewhere = provider.token(scope="mcp:call", resource="https://elsewhere.example.com/mcp")
         status, _ = raw_post(url, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, elsewhere)
         check("a token for another resource is 401", status == 401, status)
+
+        # The DNS-rebinding rule: a page elsewhere cannot drive the server from a browser.
+        status, _ = raw_post(url, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, admin,
+                             origin="https://evil.example")
+        check("a request from a foreign browser origin is 403", status == 403, status)
+        status, _ = raw_post(url, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, elsewhere,
+                             origin=url.rsplit("/", 1)[0])
+        check("the resource's own origin passes the origin check (then 401 for the token)",
+              status == 401, status)
     finally:
         server.terminate()
         provider.stop()
