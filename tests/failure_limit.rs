@@ -483,7 +483,8 @@ async fn attempts_of_a_failing_client_that_do_not_fail_are_not_counted() {
     }
 }
 
-/// A store whose every failure answer arrives on a later poll, as a networked store's does.
+/// A store whose every failure step runs on a later poll, as a networked store's does (a
+/// step not polled is never taken).
 #[derive(Clone)]
 struct Later(MemoryReplayStore);
 
@@ -516,10 +517,10 @@ impl ReplayStore for Later {
         step: callguard::replay::FailureStep,
         now: i64,
     ) -> StoreFuture<callguard::replay::FailureState> {
-        let answer = self.0.failure_step(key, rule, step, now);
+        let store = self.0.clone();
         StoreFuture::pending(async move {
             tokio::task::yield_now().await;
-            answer.await
+            store.failure_step(key, rule, step, now).await
         })
     }
 }
@@ -550,4 +551,51 @@ async fn a_charged_attempt_whose_request_goes_away_is_refunded() {
     // Nothing of them is left counted: the next guess is checked, and locks.
     assert_eq!(send(sent(b"{}")).await, StatusCode::UNAUTHORIZED);
     assert_eq!(send(sent(b"{}")).await, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn a_failure_being_counted_when_its_client_hangs_up_is_counted_all_the_same() {
+    use std::future::Future as _;
+    let clock = FixedClock::at_unix(NOW);
+    let guard = guard(
+        Later(MemoryReplayStore::default()),
+        &clock,
+        ReplayPolicy::FailClosed,
+    );
+    let wrong = "tok_wrong_0123456789abcdef";
+    // A wrong token whose failure the store is still counting when the request is dropped:
+    // polled until it waits on the count, then dropped.
+    let service = guard.layer(service_fn(|_: Request<_>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+    }));
+    let mut request = Request::post("/tools/echo")
+        .header("authorization", format!("Bearer {wrong}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(ClientAddr(ATTACKER.unwrap().parse().unwrap()));
+    let mut pending = Box::pin(service.oneshot(request));
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    // The lock check (asked on the first poll, read on the second), then the count, pending.
+    for _ in 0..2 {
+        assert!(pending.as_mut().poll(&mut cx).is_pending());
+    }
+    drop(pending);
+    // The count finishes on the runtime.
+    for _ in 0..8 {
+        tokio::task::yield_now().await;
+    }
+    // Two more wrong tokens make three: locked.
+    for _ in 0..2 {
+        assert_eq!(
+            call(&guard, ATTACKER, wrong).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        call(&guard, ATTACKER, TOKEN).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }
