@@ -28,6 +28,11 @@ mod serve;
 #[path = "support/hand_rolled.rs"]
 mod hand_rolled;
 
+#[path = "support/consume.rs"]
+mod consume;
+
+use consume::consume;
+
 use serve::{Body, answer, served_ok};
 
 fn bench_standard_webhooks(c: &mut Criterion) {
@@ -113,18 +118,6 @@ fn bench_standard_webhooks(c: &mut Criterion) {
         });
     });
     group.finish();
-}
-
-/// The service behind every layer of `bench_hand_rolled`: reads the body, answers 200.
-async fn consume<B>(request: Request<B>) -> Result<Response<Body>, std::convert::Infallible>
-where
-    B: http_body::Body<Data = Bytes>,
-    B::Error: std::fmt::Debug,
-{
-    let body = request.into_body().collect().await.unwrap().to_bytes();
-    Ok(Response::new(Full::new(Bytes::from(
-        body.len().to_string(),
-    ))))
 }
 
 fn bench_hand_rolled(c: &mut Criterion) {

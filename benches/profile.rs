@@ -13,12 +13,17 @@ use callguard::signature::SignatureVerifier;
 use callguard::{GuardLayer, Scopes, Secret};
 use hmac::{Hmac, KeyInit, Mac};
 use http::{Request, Response};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use sha2::Sha256;
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 #[path = "support/hand_rolled.rs"]
 mod hand_rolled;
+
+#[path = "support/consume.rs"]
+mod consume;
+
+use consume::consume;
 
 type Body = Full<Bytes>;
 
@@ -34,17 +39,6 @@ const CASES: [&str; 8] = [
     "bearer",
     "no_layer_bearer",
 ];
-
-async fn consume<B>(request: Request<B>) -> Result<Response<Body>, std::convert::Infallible>
-where
-    B: http_body::Body<Data = Bytes>,
-    B::Error: std::fmt::Debug,
-{
-    let body = request.into_body().collect().await.unwrap().to_bytes();
-    Ok(Response::new(Full::new(Bytes::from(
-        body.len().to_string(),
-    ))))
-}
 
 /// One request, start to answer. Not inlined, so callgrind can count it by name.
 #[inline(never)]

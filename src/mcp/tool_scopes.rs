@@ -682,20 +682,24 @@ impl<R> ToolScopesLayer<R> {
         let Some(parsed) = parse(body) else {
             return Some(unreadable());
         };
-        let (says, id) = match &parsed {
+        let says = match &parsed {
             Parsed::One(call) => {
                 let params = call.params.as_ref();
-                let says = super::headers::BodySays::new(
+                Some(super::headers::BodySays::new(
                     call.method.as_deref(),
                     params.and_then(|p| p.name.as_deref()),
                     params.and_then(|p| p.uri.as_deref()),
                     params.and_then(|p| p.protocol_version.as_deref()),
-                );
-                (Some(says), call.id.clone())
+                ))
             }
-            Parsed::Batch(_) => (None, None),
+            Parsed::Batch(_) => None,
         };
         if let Some(header) = super::headers::mismatch(&parts.headers, says.as_ref()) {
+            // The request's id, echoed in the error (a batch has none to echo).
+            let id = match &parsed {
+                Parsed::One(call) => call.id.clone(),
+                Parsed::Batch(_) => None,
+            };
             return Some(Refusal::HeaderMismatch { header, id });
         }
         let names = match tool_calls(parsed.calls()) {
