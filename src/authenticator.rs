@@ -369,6 +369,20 @@ impl Authenticator {
     pub fn layer(self) -> crate::GuardLayer {
         crate::GuardLayer::new(self)
     }
+
+    /// The DPoP configuration its bearer row takes proofs under (the first, when its kinds
+    /// of token have several): what its challenges name and the nonces it hands out.
+    #[cfg(feature = "dpop")]
+    pub(crate) fn dpop(&self) -> Option<&crate::dpop::Dpop> {
+        match &self.choice {
+            Choice::Bearer(router) => router.first_dpop(),
+            Choice::AnyOf(any) => any.0.iter().find_map(|choice| match choice {
+                Choice::Bearer(router) => router.first_dpop(),
+                _ => None,
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// Refuse two methods that read one credential: every request carrying it would be refused

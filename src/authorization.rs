@@ -17,6 +17,9 @@ pub(crate) enum Authorization<'a> {
     Bearer(&'a [u8]),
     /// `Basic` credentials, still base64-encoded.
     Basic(&'a [u8]),
+    /// A `DPoP` access token (RFC 9449 §7.1): a token whose proof of possession travels in
+    /// the `DPoP` header. The same `token68` characters as a bearer token.
+    DPoP(&'a [u8]),
     /// A scheme this crate does not implement.
     OtherScheme,
     /// More than one `Authorization` header.
@@ -34,7 +37,7 @@ impl Authorization<'_> {
     /// Whether a bearer token has the shape of a JWT (three dot-separated segments).
     pub(crate) fn is_jwt_shaped(&self) -> bool {
         // `memchr` finds the dots many bytes at a time; a JWT is hundreds of bytes long.
-        matches!(self, Self::Bearer(token) if memchr::memchr_iter(b'.', token).take(3).count() == 2)
+        matches!(self, Self::Bearer(token) | Self::DPoP(token) if memchr::memchr_iter(b'.', token).take(3).count() == 2)
     }
 }
 
@@ -57,7 +60,8 @@ pub(crate) fn parse_value(value: &[u8]) -> Authorization<'_> {
     let credentials = trim_leading_spaces(rest);
     let is_bearer = scheme.eq_ignore_ascii_case(b"bearer");
     let is_basic = scheme.eq_ignore_ascii_case(b"basic");
-    if !is_bearer && !is_basic {
+    let is_dpop = scheme.eq_ignore_ascii_case(b"dpop");
+    if !is_bearer && !is_basic && !is_dpop {
         return Authorization::OtherScheme;
     }
     if credentials.is_empty() || credentials.len() > MAX_CREDENTIAL_LEN || !is_token68(credentials)
@@ -66,6 +70,8 @@ pub(crate) fn parse_value(value: &[u8]) -> Authorization<'_> {
     }
     if is_bearer {
         Authorization::Bearer(credentials)
+    } else if is_dpop {
+        Authorization::DPoP(credentials)
     } else {
         Authorization::Basic(credentials)
     }

@@ -53,6 +53,29 @@ impl BearerRouter {
         }
     }
 
+    /// The first DPoP configuration of its kinds of token, without allocating.
+    #[cfg(feature = "dpop")]
+    pub(crate) fn first_dpop(&self) -> Option<&crate::dpop::Dpop> {
+        let jwt = self.jwt.as_ref().and_then(JwtVerifier::dpop_config);
+        #[cfg(feature = "oauth")]
+        let jwt = jwt.or_else(|| self.external.as_ref().and_then(AccessTokens::dpop_config));
+        jwt
+    }
+
+    /// The DPoP configurations of its kinds of token.
+    #[cfg(feature = "dpop")]
+    pub(crate) fn dpop_configs(&self) -> Vec<&crate::dpop::Dpop> {
+        let mut configs = Vec::new();
+        if let Some(dpop) = self.jwt.as_ref().and_then(JwtVerifier::dpop_config) {
+            configs.push(dpop);
+        }
+        #[cfg(feature = "oauth")]
+        if let Some(dpop) = self.external.as_ref().and_then(AccessTokens::dpop_config) {
+            configs.push(dpop);
+        }
+        configs
+    }
+
     fn kinds(&self) -> usize {
         [
             self.statics.is_some(),
@@ -130,8 +153,26 @@ impl Method for BearerRouter {
         names.join("+")
     }
 
+    /// `Bearer`, and `DPoP` when a kind of token takes DPoP proofs; `DPoP` alone when every
+    /// kind of token requires them.
     fn challenges(&self) -> Challenges {
-        Challenges::one(ChallengeScheme::Bearer)
+        let bearer = Challenges::one(ChallengeScheme::Bearer);
+        #[cfg(feature = "dpop")]
+        {
+            let dpop = Challenges::one(ChallengeScheme::DPoP);
+            let configs = self.dpop_configs();
+            if configs.is_empty() {
+                return bearer;
+            }
+            let every_kind_requires =
+                configs.len() == self.kinds() && configs.iter().all(|dpop| dpop.is_required());
+            if every_kind_requires {
+                return dpop;
+            }
+            bearer.union(dpop)
+        }
+        #[cfg(not(feature = "dpop"))]
+        bearer
     }
 
     fn credentials(&self) -> Vec<String> {
@@ -151,49 +192,181 @@ impl Method for BearerRouter {
     }
 
     fn presented(&self, head: &Head<'_>) -> bool {
-        matches!(head.authorization(), Authorization::Bearer(token) if self.route(token).is_some())
+        match head.authorization() {
+            Authorization::Bearer(token) => self.route(token).is_some(),
+            #[cfg(feature = "dpop")]
+            Authorization::DPoP(token) => self
+                .route(token)
+                .is_some_and(|route| route.dpop().is_some()),
+            _ => false,
+        }
     }
 
     fn inspect(&self, head: &Head<'_>) -> Inspection {
-        let reject = |kind| Inspection::rejected(kind, self.challenges());
-        let token = match head.authorization() {
+        let challenges = self.challenges();
+        let reject = |kind| Inspection::rejected(kind, challenges);
+        let (token, under_dpop) = match head.authorization() {
             Authorization::Absent => return Inspection::Absent,
             Authorization::Duplicate => return reject(AuthErrorKind::DuplicateHeader),
-            Authorization::Bearer(token) => token,
+            Authorization::Bearer(token) => (token, false),
+            #[cfg(feature = "dpop")]
+            Authorization::DPoP(token) => (token, true),
             _ => return reject(AuthErrorKind::MalformedCredentials),
         };
+        let Some(route) = self.route(token) else {
+            return reject(AuthErrorKind::MalformedCredentials);
+        };
+        #[cfg(feature = "jwt")]
+        let presented = match Presented::of(&route, under_dpop, head, token) {
+            Ok(presented) => presented,
+            Err(refusal) => return Inspection::Rejected(AuthError::refused(refusal, challenges)),
+        };
+        #[cfg(not(feature = "jwt"))]
+        let _ = under_dpop;
         let decide = |result: Result<_, AuthErrorKind>| match result {
             Ok(caller) => Inspection::accepted(caller),
             Err(kind) => reject(kind),
         };
-        match self.route(token) {
-            None => reject(AuthErrorKind::MalformedCredentials),
-            Some(Route::Static(statics)) => decide(statics.check(token)),
+        match route {
+            Route::Static(statics) => decide(statics.check(token)),
             #[cfg(feature = "oauth")]
-            Some(Route::StaticThenIntrospected(statics, external)) => match statics.check(token) {
-                Ok(caller) => Inspection::accepted(caller),
-                Err(_) => inspect_external(external, head, token),
-            },
+            Route::StaticThenIntrospected(statics, external) => {
+                // A static token is never bound to a key: under DPoP the token is the
+                // issuer's or nobody's.
+                match (presented.is_bearer(), statics.check(token)) {
+                    (true, Ok(caller)) => Inspection::accepted(caller),
+                    _ => inspect_external(external, head, token, presented, challenges),
+                }
+            }
             #[cfg(feature = "jwt")]
-            Some(Route::Jwt(verifier)) => accept_token(
+            Route::Jwt(verifier) => accept_token(
                 verifier.check(token).and_then(not_for_an_agent),
                 |caller| verifier.revocation_check(caller),
-                self.challenges(),
+                presented,
+                challenges,
             ),
             #[cfg(feature = "oauth")]
-            Some(Route::External(external)) => inspect_external(external, head, token),
+            Route::External(external) => {
+                inspect_external(external, head, token, presented, challenges)
+            }
+        }
+    }
+}
+
+/// How a token came: as a bearer token, or under the `DPoP` scheme with a proof that
+/// passed. Decided from the head before the token is checked; the token's binding is
+/// settled once it is.
+#[cfg(feature = "jwt")]
+pub(crate) enum Presented {
+    /// `Authorization: Bearer`, to a kind of token that requires DPoP or does not.
+    Bearer { dpop_required: bool },
+    /// `Authorization: DPoP` with a proof checked against the request and the token.
+    #[cfg(feature = "dpop")]
+    Proven {
+        dpop: crate::dpop::Dpop,
+        proof: Box<crate::dpop::proof::VerifiedProof>,
+    },
+}
+
+#[cfg(feature = "jwt")]
+impl Presented {
+    /// How `token` came to `route`: a `DPoP` token's proof is checked now, from the head.
+    fn of(
+        route: &Route<'_>,
+        under_dpop: bool,
+        head: &Head<'_>,
+        token: &[u8],
+    ) -> Result<Self, Refusal> {
+        #[cfg(feature = "dpop")]
+        {
+            let dpop = route.dpop();
+            if under_dpop {
+                let dpop = dpop.ok_or(Refusal::from(AuthErrorKind::MalformedCredentials))?;
+                let proof = dpop.check_proof(head.parts, Some(token))?;
+                return Ok(Self::Proven {
+                    dpop: dpop.clone(),
+                    proof: Box::new(proof),
+                });
+            }
+            Ok(Self::Bearer {
+                dpop_required: dpop.is_some_and(crate::dpop::Dpop::is_required),
+            })
+        }
+        #[cfg(not(feature = "dpop"))]
+        {
+            let _ = (route, under_dpop, head, token);
+            Ok(Self::Bearer {
+                dpop_required: false,
+            })
+        }
+    }
+
+    #[cfg(feature = "oauth")]
+    fn is_bearer(&self) -> bool {
+        matches!(self, Self::Bearer { .. })
+    }
+
+    /// The verified token's `caller` held to how it came: a bearer token must not be bound
+    /// to a key (nor be presented as one where DPoP is required); a DPoP token must be bound
+    /// to the proof's key, whose `jti` is then owed to the store.
+    fn settle(self, caller: Caller) -> Result<(Caller, Option<crate::guard::StoreStep>), Refusal> {
+        match self {
+            Self::Bearer { dpop_required } => {
+                refuse_key_binding(&caller)?;
+                if dpop_required {
+                    return Err(Refusal::by(AuthErrorKind::UnprovenKeyBinding, "dpop"));
+                }
+                Ok((caller, None))
+            }
+            #[cfg(feature = "dpop")]
+            Self::Proven { dpop, proof } => {
+                let (caller, step) = dpop.bind(&proof, caller)?;
+                Ok((caller, Some(step)))
+            }
+        }
+    }
+}
+
+/// Refuse a token bound to a key (`cnf`, RFC 7800) presented without proof of that key: a
+/// bound token accepted as a bearer token is what binding exists to prevent (RFC 9449 §7,
+/// RFC 8705 §3). Shared by every kind of token, and by a delegation's user token.
+#[cfg(feature = "jwt")]
+pub(crate) fn refuse_key_binding(caller: &Caller) -> Result<(), Refusal> {
+    match caller.claims().and_then(|claims| claims.get("cnf")) {
+        Some(_) => Err(Refusal::by(AuthErrorKind::UnprovenKeyBinding, "cnf")),
+        None => Ok(()),
+    }
+}
+
+impl Route<'_> {
+    /// The DPoP configuration of the kind of token this route goes to.
+    #[cfg(feature = "dpop")]
+    fn dpop(&self) -> Option<&crate::dpop::Dpop> {
+        match self {
+            Self::Static(_) => None,
+            #[cfg(feature = "oauth")]
+            Self::StaticThenIntrospected(_, external) | Self::External(external) => {
+                external.dpop_config()
+            }
+            Self::Jwt(verifier) => verifier.dpop_config(),
         }
     }
 }
 
 /// An external issuer's token: decided now (cache, keys held), or once its issuer answers.
 #[cfg(feature = "oauth")]
-fn inspect_external(tokens: &AccessTokens, head: &Head<'_>, token: &[u8]) -> Inspection {
-    let challenges = Challenges::one(ChallengeScheme::Bearer);
+fn inspect_external(
+    tokens: &AccessTokens,
+    head: &Head<'_>,
+    token: &[u8],
+    presented: Presented,
+    challenges: Challenges,
+) -> Inspection {
     match tokens.check(token, crate::ClientAddr::of(head.parts)) {
         Checked::Done(result) => accept_token(
             result.and_then(not_for_an_agent),
             |caller| tokens.revocation_check(caller),
+            presented,
             challenges,
         ),
         Checked::Wait(pending) => {
@@ -202,6 +375,7 @@ fn inspect_external(tokens: &AccessTokens, head: &Head<'_>, token: &[u8]) -> Ins
                 accept_token(
                     pending.await.and_then(not_for_an_agent),
                     |caller| tokens.revocation_check(caller),
+                    presented,
                     challenges,
                 )
             }))
@@ -219,22 +393,31 @@ fn not_for_an_agent(caller: Caller) -> Result<Caller, Refusal> {
     }
 }
 
-/// A verified token's caller, accepted at once or once its revocation is looked up.
+/// A verified token's caller, held to how it was presented, and accepted at once or once
+/// its store steps (revocation, then a DPoP proof's `jti`) are taken.
 #[cfg(feature = "jwt")]
 fn accept_token(
     checked: Result<Caller, Refusal>,
     revocation: impl FnOnce(&Caller) -> Result<Option<RevocationCheck>, AuthErrorKind>,
+    presented: Presented,
     challenges: Challenges,
 ) -> Inspection {
     let checked = checked.and_then(|caller| {
+        let (caller, proof_step) = presented.settle(caller)?;
         let check = revocation(&caller).map_err(|kind| Refusal::by(kind, "jti"))?;
-        Ok((check, caller))
+        Ok((check, caller, proof_step))
     });
     match checked {
-        Ok((check, caller)) => Inspection::Accepted {
-            caller,
-            owed: RevocationCheck::owed(check),
-        },
+        Ok((check, caller, proof_step)) => {
+            let owed = RevocationCheck::owed(check);
+            Inspection::Accepted {
+                caller,
+                owed: match proof_step {
+                    Some(step) => owed.then(step.into()),
+                    None => owed,
+                },
+            }
+        }
         Err(refusal) => Inspection::Rejected(AuthError::refused(refusal, challenges)),
     }
 }

@@ -245,6 +245,7 @@ pub struct Caller {
     claims: Option<Arc<Claims>>,
     actor: Option<Arc<Actor>>,
     on_behalf_of: Option<Arc<str>>,
+    confirmation: Option<Confirmation>,
     /// The guard that accepted this caller, for telling stacked guards apart; not part of
     /// who the caller is.
     accepted_by: AcceptedBy,
@@ -275,6 +276,7 @@ impl Caller {
             claims: None,
             actor: None,
             on_behalf_of: None,
+            confirmation: None,
             accepted_by: AcceptedBy::default(),
         }
     }
@@ -298,6 +300,20 @@ impl Caller {
     pub fn with_on_behalf_of(mut self, user: impl Into<Arc<str>>) -> Self {
         self.on_behalf_of = Some(user.into());
         self
+    }
+
+    /// This caller, having proved possession of the key `confirmation` names.
+    #[must_use]
+    pub fn with_confirmation(mut self, confirmation: Confirmation) -> Self {
+        self.confirmation = Some(confirmation);
+        self
+    }
+
+    /// The key this caller proved it holds beside its token, when it did: a DPoP key's
+    /// thumbprint (the token's `cnf.jkt`, or the proof's key for an unbound token a server
+    /// accepts under the `DPoP` scheme).
+    pub fn confirmation(&self) -> Option<&Confirmation> {
+        self.confirmation.as_ref()
     }
 
     /// The agent that presented this user's proof, when the call was delegated.
@@ -403,6 +419,34 @@ impl Caller {
     }
 }
 
+/// A key a caller proved it holds, beside its token (RFC 7800 `cnf`).
+///
+/// ```
+/// use callguard::{AuthMethod, Caller, Confirmation};
+///
+/// let caller = Caller::new(AuthMethod::OAuth, "user-1")
+///     .with_confirmation(Confirmation::DpopKey("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()));
+/// assert_eq!(
+///     caller.confirmation().map(Confirmation::thumbprint),
+///     Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I")
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Confirmation {
+    /// A DPoP key (RFC 9449): its RFC 7638 SHA-256 thumbprint, base64url.
+    DpopKey(Arc<str>),
+}
+
+impl Confirmation {
+    /// The key's thumbprint, base64url without padding.
+    pub fn thumbprint(&self) -> &str {
+        match self {
+            Self::DpopKey(thumbprint) => thumbprint,
+        }
+    }
+}
+
 impl Caller {
     /// This caller, marked as accepted by the guard named `guard`.
     pub(crate) fn accepted_by(mut self, guard: &Arc<str>) -> Self {
@@ -426,6 +470,7 @@ impl fmt::Debug for Caller {
             .field("claims", &self.claims)
             .field("actor", &self.actor)
             .field("on_behalf_of", &self.on_behalf_of)
+            .field("confirmation", &self.confirmation)
             .finish()
     }
 }

@@ -290,6 +290,14 @@ pub enum AuthErrorKind {
     /// presented without proof of that key (RFC 9449 §7, RFC 8705 §3): whoever holds a
     /// copy of a bound token must not be able to use it as a bearer token.
     UnprovenKeyBinding,
+    /// A DPoP proof (RFC 9449) that does not prove what it must: missing or repeated, not a
+    /// `dpop+jwt` signed by the key it carries with an allowed algorithm, bound to another
+    /// method, URI or token, outside its time window, used before, or made by another key
+    /// than the one the token is bound to. Challenged with `error="invalid_dpop_proof"`.
+    InvalidDpopProof,
+    /// A DPoP proof without a nonce this server issued, where the server requires one (RFC
+    /// 9449 §8): the answer carries a fresh `DPoP-Nonce` for the client to retry with.
+    DpopNonceRequired,
     /// A guard found a [`Caller`](crate::Caller) another guard had already accepted on the
     /// same request: a server setup mistake (two guards do not combine their proofs; put
     /// the methods into one `any_of`, or require both proofs with a `Delegation`).
@@ -346,7 +354,9 @@ impl AuthErrorKind {
             | Self::ConflictingCredentials
             | Self::Replayed
             | Self::TokenRevoked
-            | Self::UnprovenKeyBinding => StatusCode::UNAUTHORIZED,
+            | Self::UnprovenKeyBinding
+            | Self::InvalidDpopProof
+            | Self::DpopNonceRequired => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -382,6 +392,8 @@ impl AuthErrorKind {
             Self::UnreadableJsonRpc => "body is not JSON-RPC the layer can read",
             Self::HeaderMismatch => "MCP routing headers do not match the body",
             Self::UnprovenKeyBinding => "key-bound token without proof of its key",
+            Self::InvalidDpopProof => "invalid DPoP proof",
+            Self::DpopNonceRequired => "DPoP proof without a current server nonce",
             Self::GuardStacked => "a second guard on a request another guard accepted",
             Self::AddressNotAllowed => "client address not allowed",
             Self::OriginNotAllowed => "origin not allowed",
@@ -402,16 +414,19 @@ pub enum ChallengeScheme {
     Bearer,
     /// HTTP Basic (RFC 7617).
     Basic,
+    /// A DPoP-bound access token (RFC 9449 §7.1), named with the proof algorithms accepted.
+    DPoP,
 }
 
 impl ChallengeScheme {
-    const ALL: [Self; 3] = [Self::Signature, Self::Bearer, Self::Basic];
+    const ALL: [Self; 4] = [Self::Signature, Self::DPoP, Self::Bearer, Self::Basic];
 
     fn bit(self) -> u8 {
         match self {
             Self::Signature => 1,
             Self::Bearer => 2,
             Self::Basic => 4,
+            Self::DPoP => 8,
         }
     }
 }
@@ -437,7 +452,7 @@ impl Challenges {
         self.0 & scheme.bit() != 0
     }
 
-    /// The schemes in the set: signature, bearer, basic, in that order.
+    /// The schemes in the set: signature, DPoP, bearer, basic, in that order.
     pub fn iter(self) -> impl Iterator<Item = ChallengeScheme> {
         ChallengeScheme::ALL
             .into_iter()
@@ -465,6 +480,17 @@ pub struct AuthError {
     retry_after: Option<u64>,
     /// A rate limit's quota and period in seconds, for the `RateLimit` fields.
     rate_policy: Option<(u32, u64)>,
+    /// The DPoP proof algorithms accepted (space-separated) and a fresh server nonce, for a
+    /// DPoP challenge.
+    dpop: Option<Box<DpopChallenge>>,
+}
+
+/// What a `DPoP` challenge names besides the error: the algorithms and, when the server
+/// issues nonces, a fresh one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct DpopChallenge {
+    algorithms: Arc<str>,
+    nonce: Option<Arc<str>>,
 }
 
 /// A refusal and, for a token, the rule it failed: what verifiers answer inside the crate,
@@ -511,7 +537,28 @@ impl AuthError {
             rule: None,
             retry_after: None,
             rate_policy: None,
+            dpop: None,
         }
+    }
+
+    /// This error, with what its `DPoP` challenge names: the proof algorithms accepted
+    /// (space-separated, as the `algs` parameter) and, when the server requires nonces, a
+    /// fresh one for the `DPoP-Nonce` header. The guard adds them to every error whose
+    /// challenges include [`ChallengeScheme::DPoP`].
+    #[must_use]
+    pub fn with_dpop(mut self, algorithms: Arc<str>, nonce: Option<Arc<str>>) -> Self {
+        self.dpop = Some(Box::new(DpopChallenge { algorithms, nonce }));
+        self
+    }
+
+    /// The DPoP proof algorithms a `DPoP` challenge names (`algs`), space-separated.
+    pub fn dpop_algorithms(&self) -> Option<&str> {
+        self.dpop.as_ref().map(|dpop| &*dpop.algorithms)
+    }
+
+    /// A fresh server nonce for the `DPoP-Nonce` header, when the server requires them.
+    pub fn dpop_nonce(&self) -> Option<&str> {
+        self.dpop.as_ref().and_then(|dpop| dpop.nonce.as_deref())
     }
 
     /// This error, naming the rate limit it is for: `quota` requests per `period_seconds`
@@ -551,7 +598,8 @@ impl AuthError {
 
     /// For a token that was refused, the rule it failed, as the rejection log names it:
     /// `signature`, `alg`, `kid` (no such key), `typ`, `iss`, `aud`, `exp`, `nbf`, `jti`,
-    /// `cnf`, `claims` (not a JSON claims set, or a claim named twice or of the wrong type),
+    /// `cnf`, `dpop …` (the DPoP proof check that failed: `dpop htu`, `dpop ath`, `dpop jti`,
+    /// …), `claims` (not a JSON claims set, or a claim named twice or of the wrong type),
     /// `act`. Never sent to the client: every 401 looks the same.
     pub fn rule(&self) -> Option<&'static str> {
         self.rule
@@ -567,6 +615,7 @@ impl AuthError {
             rule: None,
             retry_after: None,
             rate_policy: None,
+            dpop: None,
         }
     }
 

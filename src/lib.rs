@@ -15,7 +15,7 @@ pub mod dangerous;
 pub mod delegation;
 pub mod document;
 #[cfg(feature = "dpop")]
-mod dpop;
+pub mod dpop;
 mod error;
 #[cfg(feature = "axum")]
 mod extract;
@@ -44,7 +44,7 @@ pub mod signature;
 mod token_set;
 
 pub use authenticator::Authenticator;
-pub use caller::{Actor, AuthMethod, Caller, Claims, ClaimsError, Scopes};
+pub use caller::{Actor, AuthMethod, Caller, Claims, ClaimsError, Confirmation, Scopes};
 pub use client::ClientAddr;
 pub use error::{AuthError, AuthErrorKind, Cause, ConfigError};
 #[cfg(feature = "axum")]

@@ -137,8 +137,26 @@ impl ProblemDetails {
             ChallengeScheme::Signature => format!("Signature realm=\"{realm}\""),
             ChallengeScheme::Bearer => {
                 let mut text = format!("Bearer realm=\"{realm}\"");
-                if error.credentials_presented() {
+                if error.credentials_presented() && dpop_error(error.kind()).is_none() {
                     text.push_str(", error=\"invalid_token\"");
+                }
+                text.push_str(&self.metadata_parameter());
+                if let Some(scope) = &self.scope {
+                    text.push_str(&format!(", scope=\"{scope}\""));
+                }
+                text
+            }
+            ChallengeScheme::DPoP => {
+                let mut text = format!("DPoP realm=\"{realm}\"");
+                if let Some(algorithms) = error.dpop_algorithms() {
+                    text.push_str(&format!(", algs=\"{algorithms}\""));
+                }
+                match dpop_error(error.kind()) {
+                    Some(code) => text.push_str(&format!(", error=\"{code}\"")),
+                    None if error.credentials_presented() => {
+                        text.push_str(", error=\"invalid_token\"");
+                    }
+                    None => {}
                 }
                 text.push_str(&self.metadata_parameter());
                 if let Some(scope) = &self.scope {
@@ -179,6 +197,11 @@ impl Reject for ProblemDetails {
                 headers.append(WWW_AUTHENTICATE, self.challenge(scheme, error));
             }
         }
+        if let Some(nonce) = error.dpop_nonce()
+            && let Ok(value) = HeaderValue::try_from(nonce)
+        {
+            headers.insert(http::HeaderName::from_static("dpop-nonce"), value);
+        }
         if let Some(seconds) = error.retry_after() {
             headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
         }
@@ -203,6 +226,15 @@ impl Reject for ProblemDetails {
             }
         }
         response
+    }
+}
+
+/// The `error` a DPoP challenge names for a refusal of the proof (RFC 9449 §7.1, §9).
+fn dpop_error(kind: crate::AuthErrorKind) -> Option<&'static str> {
+    match kind {
+        crate::AuthErrorKind::InvalidDpopProof => Some("invalid_dpop_proof"),
+        crate::AuthErrorKind::DpopNonceRequired => Some("use_dpop_nonce"),
+        _ => None,
     }
 }
 

@@ -124,6 +124,12 @@ fn combine(
     user: Result<Caller, Refusal>,
     head_claim: Option<Result<String, Unreadable>>,
 ) -> Inspection {
+    // The user's token travels as a bearer token: one bound to a key is refused, as the
+    // bearer row refuses it.
+    let user = user.and_then(|user| {
+        crate::bearer_router::refuse_key_binding(&user)?;
+        Ok(user)
+    });
     let user = match user {
         Ok(user) => user,
         Err(refusal) => {

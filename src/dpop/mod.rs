@@ -3,17 +3,17 @@
 //! to the access token (`ath`), and to the token's `cnf.jkt` by the key's RFC 7638
 //! thumbprint.
 //!
-//! This module checks a proof ([`proof::verify`]): its JWS through the shared core
-//! (`src/jws.rs`), with the key the proof carries; the request URI it names compared after
-//! normalisation ([`htu`]); the key's thumbprint ([`thumbprint`]). Wiring it into the bearer
-//! row (the `DPoP` authorization scheme, `cnf.jkt`, the proof's `jti` as a store step, nonces
-//! and the challenges) is the next step; until then nothing here is reachable from a guard.
+//! [`Dpop`] is the configuration a token verifier is given; the bearer row of the
+//! authenticator's table then checks, on its one path, the proof (`proof.rs`: its JWS through
+//! the shared core with the key it carries; the request URI it names compared after
+//! normalisation, `htu.rs`), the token's binding to the proof key's thumbprint
+//! (`thumbprint.rs`), a server nonce (`nonce.rs`), and owes the proof's `jti` to the replay
+//! store as one store step.
 
-#![allow(
-    dead_code,
-    reason = "the proof check is built and tested here first; the bearer row calls it next"
-)]
-
+mod config;
 pub(crate) mod htu;
+pub(crate) mod nonce;
 pub(crate) mod proof;
 pub(crate) mod thumbprint;
+
+pub use config::{Dpop, DpopBuilder};

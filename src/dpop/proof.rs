@@ -64,6 +64,9 @@ pub(crate) struct VerifiedProof {
     pub(crate) thumbprint: String,
     pub(crate) jti: String,
     pub(crate) iat: i64,
+    /// The server nonce the proof carries (RFC 9449 §8), checked by the caller when the
+    /// server issues nonces.
+    pub(crate) nonce: Option<String>,
 }
 
 impl VerifiedProof {
@@ -123,9 +126,15 @@ pub(crate) fn verify(
     let claims = jws.payload_object().map_err(|_| refused("dpop claims"))?;
     check_claims(&claims, rules, target)?;
     let jti = string(&claims, "jti").ok_or_else(|| refused("dpop jti"))?;
+    let nonce = match claims.get("nonce") {
+        None => None,
+        Some(Value::String(nonce)) => Some(nonce.clone()),
+        Some(_) => return Err(refused("dpop nonce")),
+    };
     Ok(VerifiedProof {
         thumbprint,
         jti: jti.to_owned(),
+        nonce,
         iat: claims
             .get("iat")
             .and_then(Value::as_i64)
@@ -369,6 +378,7 @@ mod tests {
             thumbprint: thumbprint.into(),
             jti: jti.into(),
             iat: NOW,
+            nonce: None,
         };
         assert_eq!(proof("a", "1").replay_key(), proof("a", "1").replay_key());
         assert_ne!(proof("a", "1").replay_key(), proof("b", "1").replay_key());

@@ -588,6 +588,14 @@ where
                         recorded,
                         rate,
                     } = answering.take().expect("future polled after completion");
+                    #[cfg(feature = "dpop")]
+                    if let Ok(response) = &mut output
+                        && let Some(nonce) = shared.dpop_nonce()
+                    {
+                        response
+                            .headers_mut()
+                            .insert(http::HeaderName::from_static("dpop-nonce"), nonce);
+                    }
                     if let (Ok(response), Some(rate)) = (&mut output, rate) {
                         for (name, value) in rate.fields() {
                             if let Ok(value) = http::HeaderValue::try_from(value) {

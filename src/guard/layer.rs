@@ -120,7 +120,29 @@ impl<R: Reject> Shared<R> {
         path: &str,
         error: crate::AuthError,
     ) -> http::Response<ResBody> {
+        #[cfg(feature = "dpop")]
+        let error = match self.authenticator.dpop() {
+            Some(dpop)
+                if error
+                    .challenges()
+                    .contains(crate::reject::ChallengeScheme::DPoP) =>
+            {
+                let nonce = dpop.fresh_nonce().map(Into::into);
+                error.with_dpop(dpop.algorithms_arc(), nonce)
+            }
+            _ => error,
+        };
         crate::reject::respond(&self.responder, &self.log, path, error)
+    }
+}
+
+impl<R> Shared<R> {
+    /// A fresh DPoP server nonce for an accepted request's response, when the guard's DPoP
+    /// configuration requires nonces (RFC 9449 §8.2: the client keeps the newest).
+    #[cfg(feature = "dpop")]
+    pub(crate) fn dpop_nonce(&self) -> Option<http::HeaderValue> {
+        let nonce = self.authenticator.dpop()?.fresh_nonce()?;
+        http::HeaderValue::try_from(nonce).ok()
     }
 }
 

@@ -1,5 +1,5 @@
 //! What an accepted request still owes a store before its service runs: revocation and
-//! replay lookups today, a DPoP proof's `jti`, nonces and rate limits next. Each method
+//! replay lookups, a DPoP proof's `jti`, a rate limit, a charged attempt's refund. Each method
 //! adds its steps to one list; the guard future awaits them in order, one state for all.
 
 use std::sync::{Arc, OnceLock};
@@ -14,6 +14,10 @@ pub(crate) enum StoreStep {
     Revocation(crate::jwt::RevocationCheck),
     /// Refused when the delivery was seen within its window (and recorded otherwise).
     Replay(crate::signature::PendingReplay),
+    /// Refused when a DPoP proof's `jti` was seen within the proof's window (and recorded
+    /// otherwise, for good: a used proof is never released).
+    #[cfg(feature = "dpop")]
+    ProofJti(crate::signature::PendingReplay),
     /// Refused when the caller is past its rate limit (and counted otherwise).
     Rate(crate::limit::RateStep),
     /// A charged attempt that was accepted, uncounted (never refuses).
@@ -115,6 +119,18 @@ impl StoreStep {
                     finish_when_dropped: false,
                 }
             }
+            #[cfg(feature = "dpop")]
+            Self::ProofJti(proof) => Started {
+                store: proof
+                    .store
+                    .first_seen(proof.key, RecordId::new(), proof.window),
+                policy: proof.policy,
+                refuse_on: false,
+                refusal: AuthErrorKind::InvalidDpopProof,
+                records: None,
+                rate: None,
+                finish_when_dropped: false,
+            },
             Self::Rate(step) => {
                 let answered = Arc::new(OnceLock::new());
                 let (policy, quota) = (step.policy, step.rule.quota);

@@ -57,6 +57,7 @@ pub struct TokenRequest {
     scopes: Scopes,
     ttl: Duration,
     actor: Option<String>,
+    dpop_key: Option<String>,
     extra: Map<String, Value>,
 }
 
@@ -68,6 +69,7 @@ impl TokenRequest {
             scopes,
             ttl,
             actor: None,
+            dpop_key: None,
             extra: Map::new(),
         }
     }
@@ -85,6 +87,17 @@ impl TokenRequest {
     #[must_use]
     pub fn actor(mut self, actor: impl Into<String>) -> Self {
         self.actor = Some(actor.into());
+        self
+    }
+
+    /// Bind the token to the DPoP key whose RFC 7638 thumbprint is `jkt` (RFC 9449 §6:
+    /// `cnf: {"jkt": …}`), as a token endpoint does for a client that presented a DPoP proof
+    /// ([`Dpop::verify_token_request`](crate::dpop::Dpop::verify_token_request) gives the
+    /// thumbprint). A verifier then accepts the token only with a proof by that key, never as
+    /// a bearer token.
+    #[must_use]
+    pub fn dpop_key(mut self, jkt: impl Into<String>) -> Self {
+        self.dpop_key = Some(jkt.into());
         self
     }
 
@@ -233,6 +246,11 @@ impl TokenIssuer {
             let mut act = Map::new();
             act.insert("sub".into(), Value::from(actor));
             claims.insert("act".into(), Value::Object(act));
+        }
+        if let Some(jkt) = request.dpop_key {
+            let mut cnf = Map::new();
+            cnf.insert("jkt".into(), Value::from(jkt));
+            claims.insert("cnf".into(), Value::Object(cnf));
         }
         let mut header = Header::new(pinned.key.algorithm.to_jsonwebtoken());
         header.kid = Some(kid.to_owned());

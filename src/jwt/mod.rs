@@ -63,7 +63,6 @@ pub use rules::ClaimRules;
 pub(crate) use verify::RevocationCheck;
 #[cfg(feature = "oauth")]
 pub(crate) use verify::{
-    ClaimsChecked, RulesInForce, TokenCache, TypRule, Verified, names_audience, refuse_key_binding,
-    subject_of,
+    ClaimsChecked, RulesInForce, TokenCache, TypRule, Verified, names_audience, subject_of,
 };
 pub use verify::{DEFAULT_CACHE_BYTES, DEFAULT_CACHE_CAPACITY, JwtVerifier, Revocations};

@@ -168,6 +168,8 @@ pub struct JwtVerifier {
     pub(crate) config: JwtConfig,
     cache: Option<TokenCache>,
     revocations: Option<Revocations>,
+    #[cfg(feature = "dpop")]
+    dpop: Option<crate::dpop::Dpop>,
 }
 
 /// A denylist of revoked tokens: where revoked `jti`s are kept, what to do when that store
@@ -278,7 +280,7 @@ impl std::fmt::Debug for JwtVerifier {
             .field("config", &self.config)
             .field("cached_tokens", &self.cache.as_ref().map(|c| c.len()))
             .field("revocations", &self.revocations.is_some())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -296,6 +298,8 @@ impl JwtVerifier {
             config,
             cache,
             revocations: None,
+            #[cfg(feature = "dpop")]
+            dpop: None,
         }
     }
 
@@ -356,6 +360,22 @@ impl JwtVerifier {
             Some(revocations) => revocations.check(caller),
             None => Ok(None),
         }
+    }
+
+    /// Accept DPoP-bound tokens (RFC 9449) as [`Dpop`](crate::dpop::Dpop) says: presented
+    /// as `Authorization: DPoP` with a proof of the key the token's `cnf.jkt` names. A bound
+    /// token presented as `Bearer` is refused with or without this.
+    #[cfg(feature = "dpop")]
+    #[must_use]
+    pub fn dpop(mut self, dpop: crate::dpop::Dpop) -> Self {
+        self.dpop = Some(dpop);
+        self
+    }
+
+    /// The DPoP configuration its tokens are accepted under, if any.
+    #[cfg(feature = "dpop")]
+    pub(crate) fn dpop_config(&self) -> Option<&crate::dpop::Dpop> {
+        self.dpop.as_ref()
     }
 
     /// This verifier without the cache: every token is verified in full every time.
@@ -495,18 +515,7 @@ impl Jws<'_> {
         if claims.get("jti").is_some_and(|jti| !jti.is_string()) {
             return Err(Refusal::by(InvalidClaims, "jti"));
         }
-        refuse_key_binding(&claims)?;
         Ok(ClaimsChecked { claims, exp })
-    }
-}
-
-/// Refuse a token bound to a key (`cnf`, RFC 7800): no method proves possession of a key
-/// yet, and a bound token accepted as a bearer token is what binding exists to prevent
-/// (RFC 9449 §7, RFC 8705 §3). Shared by JWTs and introspection answers.
-pub(crate) fn refuse_key_binding(claims: &Map<String, Value>) -> Result<(), Refusal> {
-    match claims.contains_key("cnf") {
-        true => Err(Refusal::by(AuthErrorKind::UnprovenKeyBinding, "cnf")),
-        false => Ok(()),
     }
 }
 

@@ -374,7 +374,8 @@ impl FailureLimit {
                 ReplayKey::derive(&[b"failures\0account\0basic\0", &user])
             }
             #[cfg(feature = "jwt")]
-            crate::authorization::Authorization::Bearer(token) => {
+            crate::authorization::Authorization::Bearer(token)
+            | crate::authorization::Authorization::DPoP(token) => {
                 let subject = crate::jws::Jws::parse(token)
                     .ok()?
                     .unverified_claim("sub")?;
@@ -527,6 +528,7 @@ impl AuthErrorKind {
                 | Self::ConflictingCredentials
                 | Self::DuplicateHeader
                 | Self::UnprovenKeyBinding
+                | Self::InvalidDpopProof
                 | Self::TokenRevoked
         )
     }

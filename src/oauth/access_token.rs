@@ -50,6 +50,8 @@ struct AccessInner {
     cache: Option<TokenCache>,
     revocations: Option<Revocations>,
     introspection: Option<Introspection>,
+    #[cfg(feature = "dpop")]
+    dpop: Option<crate::dpop::Dpop>,
 }
 
 impl fmt::Debug for AccessTokens {
@@ -118,6 +120,8 @@ impl AccessTokens {
                 cache: TokenCache::new(DEFAULT_CACHE_CAPACITY),
                 revocations: None,
                 introspection,
+                #[cfg(feature = "dpop")]
+                dpop: None,
             }),
         }
     }
@@ -152,6 +156,8 @@ impl AccessTokens {
             cache: self.inner.cache.clone(),
             revocations: self.inner.revocations.clone(),
             introspection: self.inner.introspection.clone(),
+            #[cfg(feature = "dpop")]
+            dpop: self.inner.dpop.clone(),
         };
         change(&mut inner);
         Self {
@@ -163,6 +169,22 @@ impl AccessTokens {
     #[must_use]
     pub fn with_introspection(self, introspection: Introspection) -> Self {
         self.rebuild(|inner| inner.introspection = Some(introspection))
+    }
+
+    /// Accept DPoP-bound tokens (RFC 9449) as [`Dpop`](crate::dpop::Dpop) says, whether
+    /// they are JWTs or introspected (`cnf` from the introspection answer): presented as
+    /// `Authorization: DPoP` with a proof of the key the token's `cnf.jkt` names. The RFC
+    /// 9728 metadata built from these tokens names the proof algorithms.
+    #[cfg(feature = "dpop")]
+    #[must_use]
+    pub fn dpop(self, dpop: crate::dpop::Dpop) -> Self {
+        self.rebuild(|inner| inner.dpop = Some(dpop))
+    }
+
+    /// The DPoP configuration its tokens are accepted under, if any.
+    #[cfg(feature = "dpop")]
+    pub fn dpop_config(&self) -> Option<&crate::dpop::Dpop> {
+        self.inner.dpop.as_ref()
     }
 
     /// Whether opaque tokens are introspected.

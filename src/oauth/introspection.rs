@@ -444,7 +444,6 @@ impl Introspection {
                 return Err(Refusal::by(AuthErrorKind::TokenNotYetValid, "nbf"));
             }
         }
-        crate::jwt::refuse_key_binding(&answer)?;
         let subject: Arc<str> = match answer.get("sub") {
             None => "".into(),
             Some(Value::String(sub)) => sub.as_str().into(),

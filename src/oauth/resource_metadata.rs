@@ -55,6 +55,25 @@ pub struct ProtectedResourceMetadataBuilder {
     resource_documentation: Option<String>,
     resource_policy_uri: Option<String>,
     resource_tos_uri: Option<String>,
+    /// The DPoP proof algorithms, and whether DPoP-bound tokens are required.
+    dpop: Option<(Vec<String>, bool)>,
+}
+
+/// RFC 9728's DPoP fields for `tokens`: the proof algorithms, and whether DPoP is required.
+#[cfg(feature = "dpop")]
+fn dpop_fields(tokens: &AccessTokens) -> Option<(Vec<String>, bool)> {
+    let dpop = tokens.dpop_config()?;
+    let algorithms = dpop
+        .algorithms_text()
+        .split(' ')
+        .map(str::to_owned)
+        .collect();
+    Some((algorithms, dpop.is_required()))
+}
+
+#[cfg(not(feature = "dpop"))]
+fn dpop_fields(_: &AccessTokens) -> Option<(Vec<String>, bool)> {
+    None
 }
 
 impl ProtectedResourceMetadata {
@@ -101,6 +120,7 @@ impl ProtectedResourceMetadata {
             resource_documentation: None,
             resource_policy_uri: None,
             resource_tos_uri: None,
+            dpop: dpop_fields(tokens),
         })
     }
 
@@ -206,6 +226,15 @@ impl ProtectedResourceMetadataBuilder {
             .expect("the document is built as an object");
         if !self.scopes_supported.is_empty() {
             object.insert("scopes_supported".into(), self.scopes_supported.into());
+        }
+        if let Some((algorithms, required)) = self.dpop {
+            object.insert(
+                "dpop_signing_alg_values_supported".into(),
+                algorithms.into(),
+            );
+            if required {
+                object.insert("dpop_bound_access_tokens_required".into(), true.into());
+            }
         }
         for (name, value) in fields {
             if let Some(value) = value {
