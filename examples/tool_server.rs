@@ -21,6 +21,7 @@
 //! | `CALLGUARD_RESOURCE` | this server's resource identifier: the audience access tokens must name | `CALLGUARD_PUBLIC_URL` |
 //! | `CALLGUARD_INTROSPECTION_URL`, `CALLGUARD_INTROSPECTION_CLIENT_ID`, `CALLGUARD_INTROSPECTION_CLIENT_SECRET` | an RFC 7662 endpoint and the client credentials to call it with: opaque bearer tokens that are not static tokens are introspected (`https`, or `http` on loopback; needs `--features reqwest`) | unset |
 //! | `CALLGUARD_OAUTH_ALLOW_JWT_TYP` | `1` accepts access tokens with `typ: JWT` (or none), not only `at+jwt` | unset |
+//! | `CALLGUARD_DPOP_NONCE` | `1`: DPoP proofs (RFC 9449) to `/tools/{name}` must carry a server nonce: without one, 401 `use_dpop_nonce` with a `DPoP-Nonce` header; every accepted answer carries a fresh one. Replicas with one `TOOL_JWT_SECRET` accept each other's nonces. With `--features dpop`, the access tokens of `CALLGUARD_OAUTH_ISSUERS` are accepted as `Authorization: DPoP` with a proof whose `htu` is `CALLGUARD_PUBLIC_URL` + the path; a DPoP-bound token (`cnf.jkt`) only so | unset |
 //! | `CALLGUARD_FAILURE_LIMIT` | `N/SECONDS`: after `N` failed attempts (a credential presented and wrong) from one client address (IPv6 by its /64) within `SECONDS`, every guard answers 429 with `Retry-After` without checking credentials, for the rest of the window, then twice as long each time, up to an hour. Shared by replicas through `CALLGUARD_REDIS_URL`. Recommended in production: `10/60` | unset: off |
 //! | `CALLGUARD_RATE_LIMIT` | `N/SECONDS`: at most `N` requests per `SECONDS` (all at once if need be) per accepted caller on the `/tools/*` routes; past it, 429 with `Retry-After`, `RateLimit-Policy` and `RateLimit`. Shared by replicas through `CALLGUARD_REDIS_URL` | unset: none |
 //! | `CALLGUARD_OTP_OUTBOX` | file the one-time codes of `POST /mfa/send` are appended to, one `<phone> <code>` line each (the example's stand-in for SMS) | unset: printed to stdout |
@@ -39,7 +40,9 @@
 //!   body the handler received (`route`, `method`, `id`, `key_id`, `scopes`, `body_len`,
 //!   `body_sha256`, and for token callers `issuer` and `client_id`). With
 //!   `CALLGUARD_OAUTH_ISSUERS`, an access token from one of them is answered with `method:
-//!   "oauth"`, `id` its `sub`, `issuer`, `client_id` and `scopes`.
+//!   "oauth"`, `id` its `sub`, `issuer`, `client_id` and `scopes`; one presented as
+//!   `Authorization: DPoP` with a valid proof (`--features dpop`) adds `jkt`, the proof
+//!   key's thumbprint (`null` otherwise).
 //! - `POST /webhooks/{provider}` for `sendbird`, `signalwire`, `github`, `stripe`, `slack`,
 //!   `shopify` and `standard`, each mounted only when its secret is set (404 otherwise);
 //!   answers 200 with the same JSON as the tool routes.
@@ -153,6 +156,8 @@ struct Settings {
     resource: String,
     #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
     allow_jwt_typ: bool,
+    /// `CALLGUARD_DPOP_NONCE=1`: DPoP proofs must carry a server nonce.
+    dpop_nonce: bool,
     /// `(endpoint, client id, client secret)` for introspecting opaque tokens.
     #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
     introspection: Option<(String, String, String)>,
@@ -220,6 +225,7 @@ impl Settings {
             public_url,
             oauth_issuers,
             allow_jwt_typ: std::env::var("CALLGUARD_OAUTH_ALLOW_JWT_TYP").as_deref() == Ok("1"),
+            dpop_nonce: std::env::var("CALLGUARD_DPOP_NONCE").as_deref() == Ok("1"),
             introspection: match std::env::var("CALLGUARD_INTROSPECTION_URL") {
                 Ok(url) => Some((
                     url,
@@ -379,6 +385,29 @@ impl SharedReplay {
             .build()
             .map(Some)
             .map_err(|e| format!("CALLGUARD_FAILURE_LIMIT: {e}"))
+    }
+
+    /// DPoP for the access tokens of other issuers: proofs' `jti`s in Redis when it is
+    /// configured (shared by replicas), else in memory; `htu` based on `CALLGUARD_PUBLIC_URL`;
+    /// with `CALLGUARD_DPOP_NONCE=1`, server nonces keyed by a key derived from the JWT
+    /// secret, so replicas with one secret accept each other's nonces.
+    #[cfg(feature = "dpop")]
+    fn dpop(&self, settings: &Settings) -> Result<callguard::dpop::Dpop, String> {
+        let builder = match self {
+            Self::InMemory(keys) => callguard::dpop::Dpop::builder(MemoryReplayStore::new(*keys)),
+            #[cfg(feature = "redis")]
+            Self::Redis(store) => callguard::dpop::Dpop::builder(store.clone()),
+        };
+        let mut builder = builder.public_url(settings.public_url.as_str());
+        if settings.dpop_nonce {
+            let mut mac = Hmac::<Sha256>::new_from_slice(settings.jwt_secret.as_bytes())
+                .map_err(|e| e.to_string())?;
+            mac.update(b"callguard example dpop nonces");
+            let key = Secret::from_bytes(mac.finalize().into_bytes().to_vec())
+                .map_err(|e| e.to_string())?;
+            builder = builder.nonce_secret(key);
+        }
+        builder.build().map_err(|e| format!("DPoP: {e}"))
     }
 
     /// The one-time codes of `/mfa/*`: in Redis when it is configured, else in memory; their
@@ -563,6 +592,7 @@ fn describe(caller: &Caller, route: &str, body: &[u8]) -> Value {
         "issuer": caller.issuer(),
         "client_id": caller.client_id(),
         "on_behalf_of": caller.on_behalf_of(),
+        "jkt": caller.confirmation().map(callguard::Confirmation::thumbprint),
         "actor": caller.actor().map(|actor| json!({
             "method": actor.method().as_str(),
             "id": actor.id(),
@@ -801,7 +831,10 @@ async fn revoke_token(State(state): State<TokenState>, Path(jti): Path<String>) 
 
 /// The access tokens of `CALLGUARD_OAUTH_ISSUERS`, each issuer discovered now.
 #[cfg(feature = "reqwest")]
-async fn external_issuers(settings: &Settings) -> Result<Option<Authenticator>, String> {
+async fn external_issuers(
+    settings: &Settings,
+    replay: &SharedReplay,
+) -> Result<Option<Authenticator>, String> {
     use callguard::keys::{HttpClient, RemoteKeySettings, ReqwestClient};
     use callguard::oauth::{AccessTokens, Introspection, Issuer};
     if settings.oauth_issuers.is_empty() && settings.introspection.is_none() {
@@ -856,11 +889,18 @@ async fn external_issuers(settings: &Settings) -> Result<Option<Authenticator>, 
             }
         }
     };
+    #[cfg(feature = "dpop")]
+    let tokens = tokens.dpop(replay.dpop(settings)?);
+    #[cfg(not(feature = "dpop"))]
+    let _ = replay;
     Ok(Some(tokens.into()))
 }
 
 #[cfg(not(feature = "reqwest"))]
-async fn external_issuers(settings: &Settings) -> Result<Option<Authenticator>, String> {
+async fn external_issuers(
+    settings: &Settings,
+    _replay: &SharedReplay,
+) -> Result<Option<Authenticator>, String> {
     if settings.oauth_issuers.is_empty() && settings.introspection.is_none() {
         return Ok(None);
     }
@@ -1069,7 +1109,10 @@ async fn main() {
     let settings = Settings::from_env().unwrap_or_else(|e| fail(&e));
     let methods = methods(&settings).unwrap_or_else(|e| fail(&e));
     let replay = SharedReplay::from_env().await.unwrap_or_else(|e| fail(&e));
-    let external = external_issuers(&settings)
+    if settings.dpop_nonce && !cfg!(feature = "dpop") {
+        fail("CALLGUARD_DPOP_NONCE is set: run with `--features reqwest,dpop` to use it");
+    }
+    let external = external_issuers(&settings, &replay)
         .await
         .unwrap_or_else(|e| fail(&e));
     let app = app(&settings, methods, &replay, external).unwrap_or_else(|e| fail(&e));

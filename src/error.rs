@@ -419,7 +419,7 @@ pub enum ChallengeScheme {
 }
 
 impl ChallengeScheme {
-    const ALL: [Self; 4] = [Self::Signature, Self::DPoP, Self::Bearer, Self::Basic];
+    const ALL: [Self; 4] = [Self::Signature, Self::Bearer, Self::DPoP, Self::Basic];
 
     fn bit(self) -> u8 {
         match self {
@@ -452,7 +452,7 @@ impl Challenges {
         self.0 & scheme.bit() != 0
     }
 
-    /// The schemes in the set: signature, DPoP, bearer, basic, in that order.
+    /// The schemes in the set: signature, bearer, DPoP, basic, in that order.
     pub fn iter(self) -> impl Iterator<Item = ChallengeScheme> {
         ChallengeScheme::ALL
             .into_iter()

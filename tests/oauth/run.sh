@@ -9,8 +9,9 @@ here=tests/oauth
 (cd "$here" && npm ci --silent --no-audit --no-fund >/dev/null)
 if [ ! -x "$here/.venv/bin/python" ]; then python3 -m venv "$here/.venv"; fi
 "$here/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
-cargo build --quiet --example tool_server --example mcp_server --features reqwest
+cargo build --quiet --example tool_server --example mcp_server --features reqwest,dpop,redis
 status=0
 "$here/.venv/bin/python" "$here/test_oidc.py" target/debug/examples/tool_server || status=1
+"$here/.venv/bin/python" "$here/test_dpop.py" target/debug/examples/tool_server || status=1
 "$here/.venv/bin/python" "$here/test_mcp.py" target/debug/examples/mcp_server || status=1
 exit $status
