@@ -3,7 +3,10 @@
 //! An MCP server (rmcp, streamable HTTP) behind callguard as its OAuth resource server, as
 //! the MCP authorization spec asks: tokens from the configured authorization servers, for
 //! this resource only, every call needing `mcp:call`, the `refund` tool `refunds:write` as
-//! well, and `mcp:admin` implying both.
+//! well, and `mcp:admin` implying both. With `--features reqwest,dpop`, DPoP-bound tokens
+//! (RFC 9449) are accepted as `Authorization: DPoP` with a proof whose `htu` is the
+//! resource's URL, and the metadata names the proof algorithms
+//! (`dpop_signing_alg_values_supported`).
 //!
 //! | variable | meaning | default |
 //! | --- | --- | --- |
@@ -132,6 +135,15 @@ async fn run() -> Result<(), String> {
         accepted.push(issuer);
     }
     let tokens = AccessTokens::new(accepted).map_err(|e| e.to_string())?;
+    // DPoP-bound tokens too (RFC 9449), their proofs naming the resource's origin and path;
+    // the metadata then names the proof algorithms.
+    #[cfg(feature = "dpop")]
+    let tokens = tokens.dpop(
+        callguard::dpop::Dpop::builder(callguard::replay::MemoryReplayStore::new(100_000))
+            .public_url(origin_of(&resource))
+            .build()
+            .map_err(|e| format!("CALLGUARD_RESOURCE: {e}"))?,
+    );
     // The resource server's role in one place: metadata, guard, every call's scope, the
     // refund tool's scope and the admin scope's implications.
     let server = McpResourceServer::builder(tokens, resource.as_str())

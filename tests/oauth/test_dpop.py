@@ -49,10 +49,10 @@ class ClientKey:
         return jwt.encode(payload, self.private, algorithm=self.alg, headers=headers)
 
 
-def bound_token(provider, key, scope="tools:call"):
+def bound_token(provider, key, scope="tools:call", resource=RESOURCE):
     """A client_credentials token bound to `key`, as RFC 9449 §5 asks for it."""
     url = provider.issuer + "/token"
-    body = urllib.parse.urlencode({"grant_type": "client_credentials", "resource": RESOURCE, "scope": scope}).encode()
+    body = urllib.parse.urlencode({"grant_type": "client_credentials", "resource": resource, "scope": scope}).encode()
     request = urllib.request.Request(url, data=body, method="POST")
     request.add_header("authorization", "Basic " + base64.b64encode(f"agent:{SECRET}".encode()).decode())
     request.add_header("dpop", key.proof("POST", url))

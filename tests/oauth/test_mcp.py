@@ -6,18 +6,21 @@ import asyncio, json, os, subprocess, sys, urllib.error, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_oidc import Provider, free_port, wait_for  # noqa: E402
+from test_dpop import ClientKey, bound_token  # noqa: E402
 
 import httpx2
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 
-def raw_post(url, body, token=None, origin=None):
+def raw_post(url, body, token=None, origin=None, scheme="Bearer", proof=None):
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
     request.add_header("content-type", "application/json")
     request.add_header("accept", "application/json, text/event-stream")
     if token:
-        request.add_header("authorization", f"Bearer {token}")
+        request.add_header("authorization", f"{scheme} {token}")
+    if proof:
+        request.add_header("dpop", proof)
     if origin:
         request.add_header("origin", origin)
     try:
@@ -107,6 +110,23 @@ def main():
                              origin=url.rsplit("/", 1)[0])
         check("the resource's own origin passes the origin check (then 401 for the token)",
               status == 401, status)
+
+        # DPoP (RFC 9449): the metadata names the proof algorithms, and a DPoP-bound token
+        # from the provider is accepted with a proof of its key, never as a bearer token.
+        with urllib.request.urlopen(f"http://{addr}/.well-known/oauth-protected-resource/mcp", timeout=10) as response:
+            document = json.loads(response.read())
+        check("the metadata names the DPoP proof algorithms",
+              "ES256" in document.get("dpop_signing_alg_values_supported", []), document)
+        key = ClientKey()
+        bound, _ = bound_token(provider, key, scope="mcp:call", resource=url)
+        initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                      "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                                 "clientInfo": {"name": "dpop-test", "version": "1"}}}
+        status, _ = raw_post(url, initialize, bound, scheme="DPoP", proof=key.proof("POST", url, bound))
+        check("a DPoP-bound token with a proof of its key initializes a session", status == 200, status)
+        status, headers = raw_post(url, initialize, bound)
+        check("the DPoP-bound token as a bearer token is 401 with a DPoP challenge",
+              status == 401 and any(c.startswith("DPoP ") for c in headers.get_all("www-authenticate") or []), status)
     finally:
         server.terminate()
         provider.stop()
