@@ -20,15 +20,30 @@ use libfuzzer_sys::fuzz_target;
 static GUARD: LazyLock<GuardLayer> = LazyLock::new(|| {
     let secret = |text: &str| Secret::from_utf8(text).expect("a valid secret");
     let tokens = BearerTokens::builder()
-        .token("agent", secret("tok_fuzz_0123456789abcdef"), Scopes::from_iter(["tools:call"]))
+        .token(
+            "agent",
+            secret("tok_fuzz_0123456789abcdef"),
+            Scopes::from_iter(["tools:call"]),
+        )
         .build()
         .expect("a valid token set");
     let users = BasicUsers::builder()
-        .user("minter", secret("fuzz-password-0123456789"), Scopes::empty())
+        .user(
+            "minter",
+            secret("fuzz-password-0123456789"),
+            Scopes::empty(),
+        )
         .build()
         .expect("a valid user set");
-    let key = JwtKey::hmac(JwtAlgorithm::HS256, &secret("fuzz-jwt-secret-0123456789abcdef")).expect("an HMAC key");
-    let jwt = JwtConfig::builder().key("k1", key).build().expect("a valid JWT configuration");
+    let key = JwtKey::hmac(
+        JwtAlgorithm::HS256,
+        &secret("fuzz-jwt-secret-0123456789abcdef"),
+    )
+    .expect("an HMAC key");
+    let jwt = JwtConfig::builder()
+        .key("k1", key)
+        .build()
+        .expect("a valid JWT configuration");
     GuardLayer::new(
         Authenticator::any_of([tokens.into(), JwtVerifier::new(jwt).into(), users.into()])
             .expect("three methods make a valid composition"),

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use callguard::delegation::{Delegation, PlatformUser};
+use callguard::guard::GuardedBody;
 use callguard::jwt::{JwtAlgorithm, JwtConfig, JwtKey, JwtVerifier, TokenIssuer, TokenRequest};
 use callguard::signature::SignatureVerifier;
-use callguard::guard::GuardedBody;
 use callguard::{GuardLayer, Scopes, Secret};
 use hmac::{Hmac, KeyInit, Mac};
 use http::{Request, Response};
@@ -25,10 +25,21 @@ const AGENT_SECRET: &str = "agent-signing-secret-0123456789ab";
 
 static SETUP: LazyLock<(GuardLayer, String)> = LazyLock::new(|| {
     let secret = |text: &str| Secret::from_utf8(text).expect("a valid secret");
-    let key = JwtKey::hmac(JwtAlgorithm::HS256, &secret("user-jwt-secret-0123456789abcdef")).expect("an HMAC key");
-    let config = JwtConfig::builder().key("k1", key).build().expect("a valid JWT configuration");
+    let key = JwtKey::hmac(
+        JwtAlgorithm::HS256,
+        &secret("user-jwt-secret-0123456789abcdef"),
+    )
+    .expect("an HMAC key");
+    let config = JwtConfig::builder()
+        .key("k1", key)
+        .build()
+        .expect("a valid JWT configuration");
     let token = TokenIssuer::new(config.clone())
-        .issue(TokenRequest::new("user-1", Scopes::from_iter(["refunds:write"]), Duration::from_secs(3600)))
+        .issue(TokenRequest::new(
+            "user-1",
+            Scopes::from_iter(["refunds:write"]),
+            Duration::from_secs(3600),
+        ))
         .expect("a token")
         .access_token;
     let agent = SignatureVerifier::builder()
@@ -49,9 +60,11 @@ fuzz_target!(|data: &[u8]| {
     let mut mac = Hmac::<Sha256>::new_from_slice(AGENT_SECRET.as_bytes()).expect("any key length");
     mac.update(data);
     let signature = hex_encode(&mac.finalize().into_bytes());
-    let mut service = guard.clone().layer(service_fn(|_request: Request<GuardedBody<Full<Bytes>>>| async {
-        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
-    }));
+    let mut service = guard.clone().layer(service_fn(
+        |_request: Request<GuardedBody<Full<Bytes>>>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+        },
+    ));
     let request = Request::post("/tools/refund")
         .header("x-signature", signature)
         .header("authorization", format!("Bearer {token}"))
@@ -66,8 +79,13 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if response.status().is_success() {
-        let value: serde_json::Value = serde_json::from_slice(data).expect("an accepted body is JSON to serde_json");
-        assert_eq!(value.pointer("/user_id").and_then(|u| u.as_str()), Some("user-1"), "accepted for another user: {data:?}");
+        let value: serde_json::Value =
+            serde_json::from_slice(data).expect("an accepted body is JSON to serde_json");
+        assert_eq!(
+            value.pointer("/user_id").and_then(|u| u.as_str()),
+            Some("user-1"),
+            "accepted for another user: {data:?}"
+        );
     }
 });
 

@@ -23,8 +23,11 @@ use sha2::Sha256;
 const KEY: &str = "fuzz-jwt-secret-0123456789abcdef";
 
 static GUARD: LazyLock<GuardLayer> = LazyLock::new(|| {
-    let key = JwtKey::hmac(JwtAlgorithm::HS256, &Secret::from_utf8(KEY).expect("a long key"))
-        .expect("an HMAC key");
+    let key = JwtKey::hmac(
+        JwtAlgorithm::HS256,
+        &Secret::from_utf8(KEY).expect("a long key"),
+    )
+    .expect("an HMAC key");
     let config = JwtConfig::builder()
         .key("k1", key)
         .issuer("fuzz-issuer")
@@ -33,7 +36,9 @@ static GUARD: LazyLock<GuardLayer> = LazyLock::new(|| {
         .build()
         .expect("a valid JWT configuration");
     JwtVerifier::new(config)
-        .revocations(Revocations::new(MemoryReplayStore::default()).policy(ReplayPolicy::FailClosed))
+        .revocations(
+            Revocations::new(MemoryReplayStore::default()).policy(ReplayPolicy::FailClosed),
+        )
         .layer()
 });
 

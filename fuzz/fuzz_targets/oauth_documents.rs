@@ -8,11 +8,11 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use bytes::Bytes;
+use callguard::Secret;
+use callguard::guard::GuardedBody;
 use callguard::jwt::JwtKeySet;
 use callguard::keys::{FetchError, HttpClient, HttpFuture, RemoteKeySettings};
 use callguard::oauth::{AccessTokens, Introspection, Issuer};
-use callguard::Secret;
-use callguard::guard::GuardedBody;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use libfuzzer_sys::fuzz_target;
@@ -25,17 +25,27 @@ impl HttpClient for Answering {
     fn send(&self, _request: Request<Bytes>, _max_body: usize, _timeout: Duration) -> HttpFuture {
         let body = self.0.clone();
         Box::pin(async move {
-            Ok::<_, FetchError>(Response::builder().status(StatusCode::OK).body(body).expect("a valid response"))
+            Ok::<_, FetchError>(
+                Response::builder()
+                    .status(StatusCode::OK)
+                    .body(body)
+                    .expect("a valid response"),
+            )
         })
     }
 }
 
 static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
 });
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&which, document)) = data.split_first() else { return };
+    let Some((&which, document)) = data.split_first() else {
+        return;
+    };
     let client: Arc<dyn HttpClient> = Arc::new(Answering(Bytes::copy_from_slice(document)));
     match which % 3 {
         0 => {
@@ -56,17 +66,26 @@ fuzz_target!(|data: &[u8]| {
             .build()
             .expect("a valid introspection");
             let guard = AccessTokens::introspected(introspection).layer();
-            let service = guard.layer(service_fn(|_request: Request<GuardedBody<Full<Bytes>>>| async {
-                Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
-            }));
+            let service = guard.layer(service_fn(
+                |_request: Request<GuardedBody<Full<Bytes>>>| async {
+                    Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+                },
+            ));
             let request = Request::post("/mcp")
                 .header("authorization", "Bearer opaque-token-0123")
                 .body(Full::new(Bytes::new()))
                 .expect("a valid request");
-            let response = RUNTIME.block_on(service.oneshot(request)).expect("infallible");
+            let response = RUNTIME
+                .block_on(service.oneshot(request))
+                .expect("infallible");
             if response.status().is_success() {
-                let answer: serde_json::Value = serde_json::from_slice(document).expect("an accepted answer is JSON");
-                assert_eq!(answer.get("active"), Some(&serde_json::Value::Bool(true)), "{answer}");
+                let answer: serde_json::Value =
+                    serde_json::from_slice(document).expect("an accepted answer is JSON");
+                assert_eq!(
+                    answer.get("active"),
+                    Some(&serde_json::Value::Bool(true)),
+                    "{answer}"
+                );
             }
         }
     }

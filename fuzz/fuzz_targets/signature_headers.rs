@@ -17,7 +17,11 @@ use libfuzzer_sys::fuzz_target;
 static GUARDS: LazyLock<Vec<(&'static str, GuardLayer)>> = LazyLock::new(|| {
     let secret = || Secret::from_utf8("fuzzing-secret-0123456789abcdef").expect("a valid secret");
     let build = |builder: callguard::signature::SignatureVerifierBuilder| -> Authenticator {
-        builder.secret("k", secret()).build().expect("a valid configuration").into()
+        builder
+            .secret("k", secret())
+            .build()
+            .expect("a valid configuration")
+            .into()
     };
     let signalwire = providers::signalwire()
         .secret("k", secret())
@@ -25,20 +29,42 @@ static GUARDS: LazyLock<Vec<(&'static str, GuardLayer)>> = LazyLock::new(|| {
         .build()
         .expect("a valid configuration");
     vec![
-        ("x-signature", GuardLayer::new(build(SignatureVerifier::builder()))),
-        ("stripe-signature", GuardLayer::new(build(providers::stripe()))),
-        ("webhook-signature", GuardLayer::new(build(providers::standard_webhooks()))),
-        ("x-hub-signature-256", GuardLayer::new(build(providers::github()))),
-        ("x-slack-signature", GuardLayer::new(build(providers::slack()))),
-        ("x-shopify-hmac-sha256", GuardLayer::new(build(providers::shopify()))),
+        (
+            "x-signature",
+            GuardLayer::new(build(SignatureVerifier::builder())),
+        ),
+        (
+            "stripe-signature",
+            GuardLayer::new(build(providers::stripe())),
+        ),
+        (
+            "webhook-signature",
+            GuardLayer::new(build(providers::standard_webhooks())),
+        ),
+        (
+            "x-hub-signature-256",
+            GuardLayer::new(build(providers::github())),
+        ),
+        (
+            "x-slack-signature",
+            GuardLayer::new(build(providers::slack())),
+        ),
+        (
+            "x-shopify-hmac-sha256",
+            GuardLayer::new(build(providers::shopify())),
+        ),
         ("x-signalwire-signature", GuardLayer::new(signalwire)),
     ]
 });
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&selector, rest)) = data.split_first() else { return };
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
     let (header, guard) = &GUARDS[usize::from(selector) % GUARDS.len()];
-    let [signature, timestamp, id, path, body] = common::pieces(rest, 5)[..] else { return };
+    let [signature, timestamp, id, path, body] = common::pieces(rest, 5)[..] else {
+        return;
+    };
     let mut request = Request::post("/hook");
     for (name, value) in [
         (*header, signature),

@@ -13,8 +13,8 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use callguard::bearer::BearerTokens;
-use callguard::mcp::ToolScopesLayer;
 use callguard::guard::GuardedBody;
+use callguard::mcp::ToolScopesLayer;
 use callguard::{GuardLayer, Scopes, Secret};
 use http::{Request, Response};
 use http_body_util::Full;
@@ -25,7 +25,11 @@ const TOKEN: &str = "tok_fuzz_0123456789abcdef";
 
 static GUARD: LazyLock<GuardLayer> = LazyLock::new(|| {
     let tokens = BearerTokens::builder()
-        .token("agent", Secret::from_utf8(TOKEN).expect("a valid secret"), Scopes::from_iter(["mcp:call"]))
+        .token(
+            "agent",
+            Secret::from_utf8(TOKEN).expect("a valid secret"),
+            Scopes::from_iter(["mcp:call"]),
+        )
         .build()
         .expect("a valid token set");
     GuardLayer::new(tokens)
@@ -59,7 +63,13 @@ fn readings(body: &[u8]) -> Vec<Vec<u8>> {
     for big_endian in [false, true] {
         let units: Vec<u16> = body
             .chunks_exact(2)
-            .map(|pair| if big_endian { u16::from_be_bytes([pair[0], pair[1]]) } else { u16::from_le_bytes([pair[0], pair[1]]) })
+            .map(|pair| {
+                if big_endian {
+                    u16::from_be_bytes([pair[0], pair[1]])
+                } else {
+                    u16::from_le_bytes([pair[0], pair[1]])
+                }
+            })
             .collect();
         if let Ok(text) = String::from_utf16(&units) {
             texts.push(text.trim_start_matches('\u{feff}').as_bytes().to_vec());
@@ -71,10 +81,12 @@ fn readings(body: &[u8]) -> Vec<Vec<u8>> {
 fuzz_target!(|data: &[u8]| {
     let reached = std::sync::Arc::new(AtomicBool::new(false));
     let seen = std::sync::Arc::clone(&reached);
-    let service = service_fn(move |_request: Request<GuardedBody<GuardedBody<Full<Bytes>>>>| {
-        seen.store(true, Ordering::SeqCst);
-        async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::new()))) }
-    });
+    let service = service_fn(
+        move |_request: Request<GuardedBody<GuardedBody<Full<Bytes>>>>| {
+            seen.store(true, Ordering::SeqCst);
+            async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::new()))) }
+        },
+    );
     let mut service = GUARD.clone().layer(TOOLS.clone().layer(service));
     let request = Request::post("/mcp")
         .header("authorization", format!("Bearer {TOKEN}"))
@@ -92,7 +104,10 @@ fuzz_target!(|data: &[u8]| {
     if reached.load(Ordering::SeqCst) {
         for text in readings(data) {
             if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&text) {
-                assert!(!calls_refund(&value), "a tools/call of refund was handed on: {data:?}");
+                assert!(
+                    !calls_refund(&value),
+                    "a tools/call of refund was handed on: {data:?}"
+                );
             }
         }
     }

@@ -384,4 +384,68 @@ mod tests {
         assert_ne!(proof("a", "1").replay_key(), proof("b", "1").replay_key());
         assert_ne!(proof("a", "1").replay_key(), proof("a", "2").replay_key());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// A proof passes only for the method, URI and token it names, and names the key
+        /// that made it: any one of them changed, it is refused (or names another key).
+        #[test]
+        fn a_proof_is_accepted_only_for_what_it_names(
+            named in (0usize..3, 0usize..4, 0usize..3, 0usize..2),
+            changed in proptest::collection::vec(proptest::bool::weighted(0.3), 4),
+        ) {
+            const METHODS: [&str; 3] = ["POST", "GET", "DELETE"];
+            const URIS: [&str; 4] = [
+                "https://api.example.com/mcp",
+                "https://api.example.com/mcp/",
+                "https://api.example.com/tools/echo",
+                "https://other.example.com/mcp",
+            ];
+            const TOKENS: [&[u8]; 3] = [b"token-a", b"token-b", b"token-a "];
+            let keys = [
+                (key("ec.pem", Algorithm::ES256), Algorithm::ES256),
+                (key("ed.pem", Algorithm::EdDSA), Algorithm::EdDSA),
+            ];
+            let (method, uri, token, signer) = named;
+            let (key_used, algorithm) = &keys[signer];
+            let proof = proof_by(key_used, key_used, *algorithm, &json!({
+                "jti": "a-jti-of-the-property",
+                "htm": METHODS[method],
+                "htu": URIS[uri],
+                "iat": NOW,
+                "ath": URL_SAFE_NO_PAD.encode(Sha256::digest(TOKENS[token])),
+            }));
+            // The request as presented: each part the proof's own, or (where `changed` says)
+            // the next one of its kind.
+            let other = |index: usize, len: usize, change: bool| (index + usize::from(change)) % len;
+            let presented = (
+                other(method, 3, changed[0]),
+                other(uri, 4, changed[1]),
+                other(token, 3, changed[2]),
+                other(signer, 2, changed[3]),
+            );
+            let (p_method, p_uri, p_token, p_key) = presented;
+            let request_method = http::Method::from_bytes(METHODS[p_method].as_bytes()).unwrap();
+            let htu = crate::dpop::htu::normalize(URIS[p_uri]).unwrap();
+            let result = verify(
+                proof.as_bytes(),
+                &ProofRules::default(),
+                &ProofTarget {
+                    method: &request_method,
+                    htu: &htu,
+                    access_token: Some(TOKENS[p_token]),
+                    now: NOW,
+                },
+            );
+            let jwk = |index: usize| {
+                let (key, algorithm) = &keys[index];
+                serde_json::to_value(Jwk::from_encoding_key(key, *algorithm).unwrap()).unwrap()
+            };
+            let expected_key =
+                crate::dpop::thumbprint::thumbprint(jwk(p_key).as_object().unwrap()).unwrap();
+            let accepted = result.is_ok_and(|proof| proof.thumbprint == expected_key);
+            proptest::prop_assert_eq!(accepted, named == presented);
+        }
+    }
 }

@@ -17,9 +17,11 @@ const EXPECTED: [u16; 6] = [200, 400, 401, 408, 413, 503];
 
 /// Run `request` through `guard`; panic if the answer is a status no rejection uses.
 pub fn run(guard: &GuardLayer, request: Request<Full<Bytes>>) {
-    let mut service = guard.clone().layer(service_fn(|_request: Request<GuardedBody<Full<Bytes>>>| async {
-        Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
-    }));
+    let mut service = guard.clone().layer(service_fn(
+        |_request: Request<GuardedBody<Full<Bytes>>>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+        },
+    ));
     let mut cx = Context::from_waker(Waker::noop());
     if service.poll_ready(&mut cx).is_pending() {
         return;
@@ -27,7 +29,10 @@ pub fn run(guard: &GuardLayer, request: Request<Full<Bytes>>) {
     let mut future = std::pin::pin!(service.call(request));
     if let Poll::Ready(Ok(response)) = future.as_mut().poll(&mut cx) {
         let status: StatusCode = response.status();
-        assert!(EXPECTED.contains(&status.as_u16()), "unexpected status {status}");
+        assert!(
+            EXPECTED.contains(&status.as_u16()),
+            "unexpected status {status}"
+        );
     }
 }
 
