@@ -663,3 +663,74 @@ fn bad_configurations_are_refused_when_built() {
     );
     assert!(invalid(dpop().max_age(Duration::ZERO).build()).contains("max_age"));
 }
+
+/// A store that counts what it is asked, answering as the in-memory store does.
+#[derive(Clone, Default)]
+struct CountingStore {
+    inner: MemoryReplayStore,
+    calls: std::sync::Arc<std::sync::Mutex<Vec<&'static str>>>,
+}
+
+impl callguard::replay::ReplayStore for CountingStore {
+    fn first_seen(
+        &self,
+        key: callguard::replay::ReplayKey,
+        record: callguard::replay::RecordId,
+        window: Duration,
+    ) -> callguard::replay::StoreFuture {
+        self.calls.lock().unwrap().push("first_seen");
+        self.inner.first_seen(key, record, window)
+    }
+
+    fn contains(&self, key: callguard::replay::ReplayKey) -> callguard::replay::StoreFuture {
+        self.calls.lock().unwrap().push("contains");
+        self.inner.contains(key)
+    }
+
+    fn release(
+        &self,
+        key: callguard::replay::ReplayKey,
+        record: callguard::replay::RecordId,
+    ) -> callguard::replay::StoreFuture {
+        self.calls.lock().unwrap().push("release");
+        self.inner.release(key, record)
+    }
+}
+
+#[tokio::test]
+async fn an_accepted_dpop_request_costs_one_set_nx_and_no_other_store_call() {
+    let store = CountingStore::default();
+    let dpop = Dpop::builder(store.clone())
+        .public_url(PUBLIC_URL)
+        .clock(FixedClock::at_unix(NOW))
+        .build()
+        .unwrap();
+    let key = ClientKey::ec();
+    let token = bound_token(&key);
+    let mut service = guard(dpop);
+    let authorization = format!("DPoP {token}");
+    for jti in ["a", "b", "c"] {
+        let proof = key.proof(&claims(&token, jti));
+        let response = call(
+            &mut service,
+            request("POST", "/tools/echo", &authorization, Some(&proof)),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    // A refused proof (bad htm) never reaches the store.
+    let mut bad = claims(&token, "d");
+    bad["htm"] = json!("GET");
+    let response = call(
+        &mut service,
+        request(
+            "POST",
+            "/tools/echo",
+            &authorization,
+            Some(&key.proof(&bad)),
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(*store.calls.lock().unwrap(), ["first_seen"; 3]);
+}

@@ -49,12 +49,12 @@ class ClientKey:
         return jwt.encode(payload, self.private, algorithm=self.alg, headers=headers)
 
 
-def bound_token(provider, key, scope="tools:call", resource=RESOURCE):
+def bound_token(provider, key, scope="tools:call", resource=RESOURCE, client="agent"):
     """A client_credentials token bound to `key`, as RFC 9449 §5 asks for it."""
     url = provider.issuer + "/token"
     body = urllib.parse.urlencode({"grant_type": "client_credentials", "resource": resource, "scope": scope}).encode()
     request = urllib.request.Request(url, data=body, method="POST")
-    request.add_header("authorization", "Basic " + base64.b64encode(f"agent:{SECRET}".encode()).decode())
+    request.add_header("authorization", "Basic " + base64.b64encode(f"{client}:{SECRET}".encode()).decode())
     request.add_header("dpop", key.proof("POST", url))
     with urllib.request.urlopen(request, timeout=10) as response:
         answer = json.loads(response.read())
@@ -103,7 +103,10 @@ def main():
         addr = f"127.0.0.1:{free_port()}"
         base = "http://" + addr
         htu = base + "/tools/echo"
-        processes.append(server(binary, addr, provider))
+        processes.append(server(binary, addr, provider,
+                                CALLGUARD_INTROSPECTION_URL=provider.issuer + "/token/introspection",
+                                CALLGUARD_INTROSPECTION_CLIENT_ID="resource-server",
+                                CALLGUARD_INTROSPECTION_CLIENT_SECRET=SECRET))
         key = ClientKey()
         token, token_type = bound_token(provider, key)
         claims = jwt.decode(token, options={"verify_signature": False})
@@ -116,6 +119,18 @@ def main():
         status, answer, _ = call(base, "Bearer", token, key.proof("POST", htu, token))
         check("the bound token presented as Bearer is 401", status == 401
               and any(c.startswith("DPoP ") for c in answer), (status, answer))
+
+        # An opaque token, bound as the introspection answer's `cnf` says.
+        opaque, opaque_type = bound_token(provider, key, client="opaque-agent")
+        status, answer, _ = call(base, "DPoP", opaque, key.proof("POST", htu, opaque))
+        check("an introspected DPoP-bound token is accepted with a proof of its key",
+              opaque.count(".") == 0 and opaque_type == "DPoP" and status == 200 and answer["jkt"] == key.thumbprint,
+              (opaque_type, status, answer))
+        status, answer, _ = call(base, "Bearer", opaque)
+        check("the introspected DPoP-bound token as Bearer is 401", status == 401, (status, answer))
+        status, answer, _ = call(base, "DPoP", opaque, ClientKey().proof("POST", htu, opaque))
+        check("the introspected DPoP-bound token with another key's proof is 401",
+              status == 401 and dpop_challenge(answer, "invalid_dpop_proof"), (status, answer))
 
         other = ClientKey()
         rsa_key = ClientKey(rsa.generate_private_key(public_exponent=65537, key_size=2048))
