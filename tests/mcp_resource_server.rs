@@ -639,3 +639,62 @@ async fn a_request_from_an_origin_not_allowed_is_403_and_one_without_origin_pass
     assert!(AllowedOriginsLayer::new(["https://tools.example.com/mcp"]).is_err());
     assert!(AllowedOriginsLayer::new(Vec::<String>::new()).is_err());
 }
+
+/// `prompts/get` and `resources/read` by name and URI, and a rule any one of whose scopes
+/// passes: agent holds `mcp:call`, admin `mcp:admin` (implying `mcp:call` and
+/// `refunds:write`).
+#[tokio::test]
+async fn prompts_and_resources_have_rules_by_name_and_a_rule_may_take_any_of_its_scopes() {
+    let layer = ToolScopesLayer::new()
+        .prompt("refund_policy", ["refunds:write"])
+        .unwrap()
+        .resource("file:///ledger.csv", ["refunds:write"])
+        .unwrap()
+        .tool_any_of("lookup", ["orders:read", "mcp:call"])
+        .unwrap()
+        .tool_any_of("export", ["orders:read", "orders:export"])
+        .unwrap();
+    let send = |token: &'static str, body: &'static str| {
+        let layer = layer.clone();
+        async move {
+            let request = Request::post("/mcp")
+                .header("authorization", format!("Bearer {token}"))
+                .body(Full::new(Bytes::from_static(body.as_bytes())))
+                .unwrap();
+            let response = stack(layer).oneshot(request).await.unwrap();
+            let challenge = response
+                .headers()
+                .get(WWW_AUTHENTICATE)
+                .map(|v| v.to_str().unwrap().to_owned());
+            (response.status(), challenge)
+        }
+    };
+    let prompt =
+        r#"{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"refund_policy"}}"#;
+    let resource = r#"{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"file:///ledger.csv"}}"#;
+    let other_resource = r#"{"jsonrpc":"2.0","id":3,"method":"resources/read","params":{"uri":"file:///readme.md"}}"#;
+    let lookup = r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"lookup"}}"#;
+    let export = r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"export"}}"#;
+    let prompt_named_like_a_tool =
+        r#"{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"refund_policy"}}"#;
+    let nameless_read = r#"{"jsonrpc":"2.0","id":7,"method":"resources/read","params":{"name":"file:///ledger.csv"}}"#;
+    for (token, body, expected) in [
+        (AGENT, prompt, StatusCode::FORBIDDEN),
+        (ADMIN, prompt, StatusCode::OK),
+        (AGENT, resource, StatusCode::FORBIDDEN),
+        (ADMIN, resource, StatusCode::OK),
+        (AGENT, other_resource, StatusCode::OK),
+        (AGENT, lookup, StatusCode::OK),
+        (AGENT, export, StatusCode::FORBIDDEN),
+        (AGENT, prompt_named_like_a_tool, StatusCode::OK),
+        (AGENT, nameless_read, StatusCode::BAD_REQUEST),
+    ] {
+        let (status, challenge) = send(token, body).await;
+        assert_eq!(status, expected, "{token} {body}: {challenge:?}");
+    }
+    let (_, challenge) = send(AGENT, prompt).await;
+    assert!(challenge.unwrap().contains("scope=\"refunds:write\""));
+    // Any of several: the challenge names the first.
+    let (_, challenge) = send(AGENT, export).await;
+    assert!(challenge.unwrap().contains("scope=\"orders:read\""));
+}

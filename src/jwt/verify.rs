@@ -522,11 +522,42 @@ impl Jws<'_> {
 /// Whether an `aud` claim names one of `audiences`: a string that is one, or an array of
 /// strings holding one (RFC 7519 §4.1.3).
 pub(crate) fn names_audience(aud: Option<&Value>, audiences: &[Arc<str>]) -> bool {
-    let ours = |aud: &Value| audiences.iter().any(|a| aud.as_str() == Some(&**a));
+    let ours = |aud: &Value| {
+        aud.as_str()
+            .is_some_and(|aud| audiences.iter().any(|a| same_audience(aud, a)))
+    };
     match aud {
         Some(Value::Array(list)) => list.iter().all(Value::is_string) && list.iter().any(ours),
         Some(aud) => ours(aud),
         None => false,
+    }
+}
+
+/// Whether the audience `aud` names `ours`: the same string, or, for `http(s)` URIs, the same
+/// URI with scheme and host compared case-insensitively (RFC 3986 §6.2.2.1; the MCP
+/// authorization spec compares resource URIs so). The path, query and port compare exactly.
+fn same_audience(aud: &str, ours: &str) -> bool {
+    if aud == ours {
+        return true;
+    }
+    let split = |uri: &str| -> Option<(String, String)> {
+        let (scheme, rest) = uri.split_once("://")?;
+        if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+            return None;
+        }
+        let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let authority = &rest[..authority_len];
+        if authority.contains('@') {
+            return None;
+        }
+        let scheme_and_host = format!("{}://{}", scheme, authority).to_ascii_lowercase();
+        Some((scheme_and_host, rest[authority_len..].to_owned()))
+    };
+    match (split(aud), split(ours)) {
+        (Some((aud_origin, aud_rest)), Some((our_origin, our_rest))) => {
+            aud_origin == our_origin && aud_rest == our_rest
+        }
+        _ => false,
     }
 }
 
@@ -576,6 +607,26 @@ pub(crate) fn scopes_of(claims: &Map<String, Value>) -> Result<Scopes, AuthError
         Some(_) => return Err(AuthErrorKind::InvalidClaims),
     }
     Ok(Scopes::from_iter(scopes))
+}
+
+#[cfg(test)]
+mod audience_tests {
+    use super::*;
+
+    #[test]
+    fn resource_uris_compare_case_insensitively_in_scheme_and_host_only() {
+        let ours: [Arc<str>; 1] = ["https://api.example.com/mcp".into()];
+        let names = |aud: &str| names_audience(Some(&Value::from(aud)), &ours);
+        assert!(names("https://api.example.com/mcp"));
+        assert!(names("HTTPS://API.Example.COM/mcp"));
+        assert!(!names("https://api.example.com/MCP"));
+        assert!(!names("https://api.example.com:8443/mcp"));
+        assert!(!names("https://api.example.com/mcp/"));
+        assert!(!names("https://user@api.example.com/mcp"));
+        assert!(!names("http://api.example.com/mcp"));
+        let plain: [Arc<str>; 1] = ["Tools".into()];
+        assert!(!names_audience(Some(&Value::from("tools")), &plain));
+    }
 }
 
 #[cfg(test)]

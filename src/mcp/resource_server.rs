@@ -4,6 +4,7 @@
 use tower_layer::{Layer, Stack};
 
 use super::ToolScopesLayer;
+use super::tool_scopes::Named;
 use crate::error::ConfigError;
 use crate::guard::GuardLayer;
 use crate::oauth::{AccessTokens, MetadataService, ProtectedResourceMetadata};
@@ -90,7 +91,8 @@ pub struct McpResourceServerBuilder {
     tokens: AccessTokens,
     resource: String,
     every_call: Vec<String>,
-    tools: Vec<(String, Vec<String>)>,
+    /// Rules: what each is for, its name (or URI), every scope of it, and any one of them.
+    tools: Vec<(Named, String, Vec<String>, Vec<String>)>,
     implications: ScopeImplications,
     implied: Vec<String>,
     name: Option<String>,
@@ -177,9 +179,58 @@ impl McpResourceServerBuilder {
     /// [`ConfigError::InvalidValue`] for an empty list, or a name or scope that is empty or
     /// not printable.
     pub fn tool<S: AsRef<str>>(
-        mut self,
+        self,
         name: &str,
         scopes: impl IntoIterator<Item = S>,
+    ) -> Result<Self, ConfigError> {
+        self.rule(Named::Tool, name, scopes, false)
+    }
+
+    /// `tools/call` of `name` needs one of `scopes` as well as those every call needs.
+    ///
+    /// # Errors
+    ///
+    /// As [`tool`](Self::tool).
+    pub fn tool_any_of<S: AsRef<str>>(
+        self,
+        name: &str,
+        scopes: impl IntoIterator<Item = S>,
+    ) -> Result<Self, ConfigError> {
+        self.rule(Named::Tool, name, scopes, true)
+    }
+
+    /// `prompts/get` of `name` needs `scopes` as well as those every call needs.
+    ///
+    /// # Errors
+    ///
+    /// As [`tool`](Self::tool).
+    pub fn prompt<S: AsRef<str>>(
+        self,
+        name: &str,
+        scopes: impl IntoIterator<Item = S>,
+    ) -> Result<Self, ConfigError> {
+        self.rule(Named::Prompt, name, scopes, false)
+    }
+
+    /// `resources/read` of `uri` needs `scopes` as well as those every call needs.
+    ///
+    /// # Errors
+    ///
+    /// As [`tool`](Self::tool).
+    pub fn resource<S: AsRef<str>>(
+        self,
+        uri: &str,
+        scopes: impl IntoIterator<Item = S>,
+    ) -> Result<Self, ConfigError> {
+        self.rule(Named::Resource, uri, scopes, false)
+    }
+
+    fn rule<S: AsRef<str>>(
+        mut self,
+        named: Named,
+        name: &str,
+        scopes: impl IntoIterator<Item = S>,
+        any: bool,
     ) -> Result<Self, ConfigError> {
         let scopes: Vec<String> = scopes.into_iter().map(|s| s.as_ref().to_owned()).collect();
         if scopes.is_empty() {
@@ -189,7 +240,12 @@ impl McpResourceServerBuilder {
             check_scope(scope)?;
         }
         crate::error::check_token_text(name, "tool name")?;
-        self.tools.push((name.to_owned(), scopes));
+        let (all, any) = if any {
+            (Vec::new(), scopes)
+        } else {
+            (scopes, Vec::new())
+        };
+        self.tools.push((named, name.to_owned(), all, any));
         Ok(self)
     }
 
@@ -232,7 +288,11 @@ impl McpResourceServerBuilder {
         let named = self
             .every_call
             .iter()
-            .chain(self.tools.iter().flat_map(|(_, scopes)| scopes))
+            .chain(
+                self.tools
+                    .iter()
+                    .flat_map(|(_, _, all, any)| all.iter().chain(any)),
+            )
             .chain(&self.implied);
         for scope in named {
             if !supported.contains(&scope.as_str()) {
@@ -253,10 +313,11 @@ impl McpResourceServerBuilder {
             .on_reject(responder.clone().with_challenge_scope(&self.every_call)?);
         let scopes = RequireScopesLayer::new(&self.every_call)?.on_reject(responder.clone());
         let mut tools = ToolScopesLayer::new();
-        for (name, own) in &self.tools {
+        for (named, name, all, any) in &self.tools {
             let mut needed = self.every_call.clone();
-            needed.extend(own.iter().filter(|s| !self.every_call.contains(s)).cloned());
-            tools = tools.tool(name, needed)?;
+            needed.extend(all.iter().filter(|s| !self.every_call.contains(s)).cloned());
+            let any = (!any.is_empty()).then_some(any);
+            tools = tools.rule(*named, name, needed, any)?;
         }
         Ok(McpResourceServer {
             metadata,

@@ -1,5 +1,6 @@
-//! The per-tool scope layer: reads an MCP `tools/call` request (bounded), and answers 403
-//! naming the tool's scopes when the caller lacks one, before the MCP server runs.
+//! The per-tool scope layer: reads an MCP `tools/call`, `prompts/get` or `resources/read`
+//! request (bounded), and answers 403 naming the scopes its rule needs when the caller
+//! lacks them, before the MCP server runs.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -26,17 +27,69 @@ use crate::reject::{ProblemDetails, Reject, respond};
 use crate::rejection_log::RejectionLog;
 use crate::scope::AnonymousPass;
 
-/// Each configured tool's name and the scopes calling it requires.
-type ToolTable = HashMap<Box<str>, Arc<[Box<str>]>>;
+/// What a rule is for: what an MCP request names, by the method that names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Named {
+    /// `tools/call` of `params.name`.
+    Tool,
+    /// `prompts/get` of `params.name`.
+    Prompt,
+    /// `resources/read` of `params.uri`.
+    Resource,
+}
 
-/// Requires, for `tools/call` of each configured tool, the scopes configured for it.
+impl Named {
+    fn of_method(method: &str) -> Option<Self> {
+        match method {
+            "tools/call" => Some(Self::Tool),
+            "prompts/get" => Some(Self::Prompt),
+            "resources/read" => Some(Self::Resource),
+            _ => None,
+        }
+    }
+
+    fn field(self) -> &'static str {
+        match self {
+            Self::Tool => "tool name",
+            Self::Prompt => "prompt name",
+            Self::Resource => "resource uri",
+        }
+    }
+}
+
+/// A rule's scopes: every one of `all`, and, when `any` has some, at least one of them.
+#[derive(Debug)]
+struct Rule {
+    all: Box<[Box<str>]>,
+    any: Box<[Box<str>]>,
+}
+
+impl Rule {
+    /// The scopes a caller holding `has` lacks, as a challenge names them: the missing ones
+    /// of `all`, and the first of `any` when it holds none of them.
+    fn missing(&self, has: impl Fn(&str) -> bool) -> impl Iterator<Item = &str> {
+        let any_missing = !self.any.is_empty() && !self.any.iter().any(|scope| has(scope));
+        let all: Vec<&str> = self.all.iter().map(|s| &**s).filter(|s| !has(s)).collect();
+        all.into_iter()
+            .chain(self.any.first().map(|s| &**s).filter(|_| any_missing))
+    }
+}
+
+/// Each configured rule, by what it is for and the name (or URI) it names.
+type ToolTable = HashMap<(Named, Box<str>), Arc<Rule>>;
+
+/// Requires, for `tools/call` of each configured tool, `prompts/get` of each configured
+/// prompt and `resources/read` of each configured resource URI, the scopes configured for
+/// it: every one of them ([`tool`](Self::tool)), or any one of several
+/// ([`tool_any_of`](Self::tool_any_of)).
 ///
 /// The layer reads the body of `POST` requests (up to [`body_limit`](Self::body_limit),
-/// 413 beyond) in one scan that keeps only `method` and `params.name`, and hands the body on
-/// byte for byte. A `tools/call` of a configured tool by a caller lacking one of its scopes
-/// is answered 403 `insufficient_scope` naming all of them; in a batch (a JSON array),
-/// every element is checked and the challenge names everything the batch's tools need.
-/// Other methods, tools without configured scopes and notifications pass.
+/// 413 beyond) in one scan that keeps only `method`, `params.name` and `params.uri`, and
+/// hands the body on byte for byte. A call of a configured name by a caller its rule does
+/// not admit is answered 403 `insufficient_scope` naming the rule's scopes (the first of an
+/// any-of rule); in a batch (a JSON array), every element is checked and the challenge names
+/// everything the batch's rules need. Other methods, names without rules and notifications
+/// pass.
 ///
 /// The same scan checks MCP 2026-07-28's routing headers: `Mcp-Method` must be the body's
 /// `method`, `Mcp-Name` its `params.name` (`tools/call`, `prompts/get`) or `params.uri`
@@ -99,19 +152,107 @@ impl<R> ToolScopesLayer<R> {
         name: &str,
         scopes: impl IntoIterator<Item = S>,
     ) -> Result<Self, ConfigError> {
-        check_token_text(name, "tool name")?;
-        let scopes: Vec<Box<str>> = scopes.into_iter().map(|s| Box::from(s.as_ref())).collect();
-        if scopes.is_empty() {
+        self.rule(Named::Tool, name, scopes, None::<[&str; 0]>)
+    }
+
+    /// Calling tool `name` requires at least one of `scopes` (a read scope or a write scope,
+    /// say); a refusal's challenge names the first.
+    ///
+    /// # Errors
+    ///
+    /// As [`tool`](Self::tool).
+    pub fn tool_any_of<S: AsRef<str>>(
+        self,
+        name: &str,
+        scopes: impl IntoIterator<Item = S>,
+    ) -> Result<Self, ConfigError> {
+        self.rule(Named::Tool, name, [] as [&str; 0], Some(scopes))
+    }
+
+    /// Getting prompt `name` (`prompts/get`) requires every one of `scopes`.
+    ///
+    /// # Errors
+    ///
+    /// As [`tool`](Self::tool).
+    pub fn prompt<S: AsRef<str>>(
+        self,
+        name: &str,
+        scopes: impl IntoIterator<Item = S>,
+    ) -> Result<Self, ConfigError> {
+        self.rule(Named::Prompt, name, scopes, None::<[&str; 0]>)
+    }
+
+    /// Getting prompt `name` requires at least one of `scopes`.
+    ///
+    /// # Errors
+    ///
+    /// As [`tool`](Self::tool).
+    pub fn prompt_any_of<S: AsRef<str>>(
+        self,
+        name: &str,
+        scopes: impl IntoIterator<Item = S>,
+    ) -> Result<Self, ConfigError> {
+        self.rule(Named::Prompt, name, [] as [&str; 0], Some(scopes))
+    }
+
+    /// Reading resource `uri` (`resources/read`, compared exactly) requires every one of
+    /// `scopes`.
+    ///
+    /// # Errors
+    ///
+    /// As [`tool`](Self::tool).
+    pub fn resource<S: AsRef<str>>(
+        self,
+        uri: &str,
+        scopes: impl IntoIterator<Item = S>,
+    ) -> Result<Self, ConfigError> {
+        self.rule(Named::Resource, uri, scopes, None::<[&str; 0]>)
+    }
+
+    /// Reading resource `uri` requires at least one of `scopes`.
+    ///
+    /// # Errors
+    ///
+    /// As [`tool`](Self::tool).
+    pub fn resource_any_of<S: AsRef<str>>(
+        self,
+        uri: &str,
+        scopes: impl IntoIterator<Item = S>,
+    ) -> Result<Self, ConfigError> {
+        self.rule(Named::Resource, uri, [] as [&str; 0], Some(scopes))
+    }
+
+    /// The rule for `name`: every one of `all`, and one of `any` when given.
+    pub(crate) fn rule<S: AsRef<str>, T: AsRef<str>>(
+        self,
+        named: Named,
+        name: &str,
+        all: impl IntoIterator<Item = S>,
+        any: Option<impl IntoIterator<Item = T>>,
+    ) -> Result<Self, ConfigError> {
+        check_token_text(name, named.field())?;
+        let all: Vec<Box<str>> = all.into_iter().map(|s| Box::from(s.as_ref())).collect();
+        let any_given = any.is_some();
+        let any: Vec<Box<str>> = any
+            .into_iter()
+            .flatten()
+            .map(|s| Box::from(s.as_ref()))
+            .collect();
+        if (all.is_empty() && any.is_empty()) || (any_given && any.is_empty()) {
             return Err(ConfigError::InvalidValue { field: "scope" });
         }
-        for scope in &scopes {
+        for scope in all.iter().chain(&any) {
             check_token_text(scope, "scope")?;
             if scope.contains(' ') {
                 return Err(ConfigError::InvalidValue { field: "scope" });
             }
         }
         let mut tools = HashMap::clone(&self.tools);
-        tools.insert(name.into(), scopes.into());
+        let rule = Rule {
+            all: all.into(),
+            any: any.into(),
+        };
+        tools.insert((named, name.into()), Arc::new(rule));
         Ok(Self {
             tools: Arc::new(tools),
             ..self
@@ -529,28 +670,30 @@ fn parse(body: &[u8]) -> Option<Parsed<'_>> {
     }
 }
 
-/// What the requests' `tools/call`s name.
+/// What the requests name that a rule may be for.
 enum ToolCalls<'a> {
-    /// `tools/call`s of these tools (one, or several in a batch).
-    Named(Vec<&'a str>),
-    /// Requests that call no tool: other methods, notifications, responses.
+    /// `tools/call`s, `prompts/get`s and `resources/read`s of these (one, or several in a
+    /// batch).
+    Named(Vec<(Named, &'a str)>),
+    /// Requests that name nothing a rule is for: other methods, notifications, responses.
     None,
-    /// A `tools/call` whose tool name cannot be read (missing, or not a string).
+    /// A request whose name (or URI) cannot be read (missing, or not a string).
     Ambiguous,
 }
 
 fn tool_calls<'a>(calls: &'a [JsonRpcCall<'_>]) -> ToolCalls<'a> {
     let mut tools = Vec::new();
     for call in calls {
-        if call.method.as_deref() != Some("tools/call") {
+        let Some(named) = call.method.as_deref().and_then(Named::of_method) else {
             continue;
-        }
-        match call
-            .params
-            .as_ref()
-            .and_then(|params| params.name.as_deref())
-        {
-            Some(name) => tools.push(name),
+        };
+        let params = call.params.as_ref();
+        let name = match named {
+            Named::Tool | Named::Prompt => params.and_then(|params| params.name.as_deref()),
+            Named::Resource => params.and_then(|params| params.uri.as_deref()),
+        };
+        match name {
+            Some(name) => tools.push((named, name)),
             None => return ToolCalls::Ambiguous,
         }
     }
@@ -707,21 +850,42 @@ impl<R> ToolScopesLayer<R> {
             ToolCalls::Ambiguous => return Some(ambiguous()),
             ToolCalls::Named(names) => names,
         };
-        // Everything the batch's configured tools need, in one challenge.
-        let mut needed: Vec<&str> = Vec::new();
-        for name in &names {
-            for scope in self.tools.get(*name).into_iter().flat_map(|s| s.iter()) {
-                if !needed.contains(&&**scope) {
-                    needed.push(scope);
-                }
-            }
-        }
-        if needed.is_empty() {
+        let rules: Vec<&Rule> = names
+            .iter()
+            .filter_map(|(named, name)| self.tools.get(&(*named, Box::from(*name))))
+            .map(|rule| &**rule)
+            .collect();
+        if rules.is_empty() {
             return None;
         }
-        let required = needed;
         let refused = match parts.extensions.get::<Caller>() {
-            Some(caller) => caller.require_scopes(required.iter().copied()).err(),
+            Some(caller) => {
+                // Everything the batch's rules still need, in one challenge.
+                let mut missing: Vec<&str> = Vec::new();
+                for scope in rules
+                    .iter()
+                    .flat_map(|rule| rule.missing(|s| caller.has_scope(s)))
+                {
+                    if !missing.contains(&scope) {
+                        missing.push(scope);
+                    }
+                }
+                (!missing.is_empty()).then(|| {
+                    // The challenge names the whole requirement of what was refused: every
+                    // scope of `all`, and the first of `any` where none was held.
+                    let mut needed: Vec<&str> = Vec::new();
+                    for rule in &rules {
+                        let any_held = rule.any.iter().any(|s| caller.has_scope(s));
+                        let first_any = rule.any.first().map(|s| &**s).filter(|_| !any_held);
+                        for scope in rule.all.iter().map(|s| &**s).chain(first_any) {
+                            if !needed.contains(&scope) {
+                                needed.push(scope);
+                            }
+                        }
+                    }
+                    AuthError::insufficient_scope(needed.join(" "))
+                })
+            }
             None => Some(match parts.extensions.get::<AnonymousPass>() {
                 Some(AnonymousPass(challenges)) => {
                     AuthError::new(AuthErrorKind::MissingCredentials, *challenges)
