@@ -258,8 +258,16 @@ impl Method for BearerRouter {
 /// settled once it is.
 #[cfg(feature = "jwt")]
 pub(crate) enum Presented {
-    /// `Authorization: Bearer`, to a kind of token that requires DPoP or does not.
-    Bearer { dpop_required: bool },
+    /// `Authorization: Bearer`, to a kind of token that requires DPoP or does not, and
+    /// holds bound tokens to the connection's client certificate or does not.
+    Bearer {
+        dpop_required: bool,
+        #[cfg(feature = "mtls")]
+        certificate: Option<(
+            crate::mtls::CertificateBinding,
+            Option<crate::mtls::CertificateThumbprint>,
+        )>,
+    },
     /// `Authorization: DPoP` with a proof checked against the request and the token.
     #[cfg(feature = "dpop")]
     Proven {
@@ -290,13 +298,19 @@ impl Presented {
             }
             Ok(Self::Bearer {
                 dpop_required: dpop.is_some_and(crate::dpop::Dpop::is_required),
+                #[cfg(feature = "mtls")]
+                certificate: certificate_of(route, head),
             })
         }
         #[cfg(not(feature = "dpop"))]
         {
-            let _ = (route, under_dpop, head, token);
+            let _ = (under_dpop, token);
+            #[cfg(not(feature = "mtls"))]
+            let _ = (route, head);
             Ok(Self::Bearer {
                 dpop_required: false,
+                #[cfg(feature = "mtls")]
+                certificate: certificate_of(route, head),
             })
         }
     }
@@ -311,7 +325,27 @@ impl Presented {
     /// to the proof's key, whose `jti` is then owed to the store.
     fn settle(self, caller: Caller) -> Result<(Caller, Option<crate::guard::StoreStep>), Refusal> {
         match self {
-            Self::Bearer { dpop_required } => {
+            Self::Bearer {
+                dpop_required,
+                #[cfg(feature = "mtls")]
+                certificate,
+            } => {
+                #[cfg(feature = "mtls")]
+                let caller = match certificate {
+                    Some((binding, thumbprint)) => {
+                        match crate::mtls::check(binding, thumbprint, &caller)? {
+                            Some(x5t) => caller.with_confirmation(
+                                crate::caller::Confirmation::Certificate(x5t.into()),
+                            ),
+                            None => caller,
+                        }
+                    }
+                    None => {
+                        refuse_key_binding(&caller)?;
+                        caller
+                    }
+                };
+                #[cfg(not(feature = "mtls"))]
                 refuse_key_binding(&caller)?;
                 if dpop_required {
                     return Err(Refusal::by(AuthErrorKind::UnprovenKeyBinding, "dpop"));
@@ -336,6 +370,32 @@ pub(crate) fn refuse_key_binding(caller: &Caller) -> Result<(), Refusal> {
         Some(_) => Err(Refusal::by(AuthErrorKind::UnprovenKeyBinding, "cnf")),
         None => Ok(()),
     }
+}
+
+/// How `route`'s kind of token holds bound tokens to the client certificate, and the
+/// certificate the request came with.
+#[cfg(feature = "mtls")]
+fn certificate_of(
+    route: &Route<'_>,
+    head: &Head<'_>,
+) -> Option<(
+    crate::mtls::CertificateBinding,
+    Option<crate::mtls::CertificateThumbprint>,
+)> {
+    let binding = match route {
+        Route::Static(_) => None,
+        #[cfg(feature = "oauth")]
+        Route::StaticThenIntrospected(_, external) | Route::External(external) => {
+            external.certificate_config()
+        }
+        Route::Jwt(verifier) => verifier.certificate_config(),
+    }?;
+    let thumbprint = head
+        .parts
+        .extensions
+        .get::<crate::mtls::CertificateThumbprint>()
+        .copied();
+    Some((binding, thumbprint))
 }
 
 impl Route<'_> {

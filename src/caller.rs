@@ -311,7 +311,8 @@ impl Caller {
 
     /// The key this caller proved it holds beside its token, when it did: a DPoP key's
     /// thumbprint (the token's `cnf.jkt`, or the proof's key for an unbound token a server
-    /// accepts under the `DPoP` scheme).
+    /// accepts under the `DPoP` scheme), or the connection's client certificate a
+    /// certificate-bound token names (`cnf["x5t#S256"]`).
     pub fn confirmation(&self) -> Option<&Confirmation> {
         self.confirmation.as_ref()
     }
@@ -436,13 +437,16 @@ impl Caller {
 pub enum Confirmation {
     /// A DPoP key (RFC 9449): its RFC 7638 SHA-256 thumbprint, base64url.
     DpopKey(Arc<str>),
+    /// The client certificate of the connection (RFC 8705): its SHA-256 thumbprint
+    /// (`x5t#S256`), base64url.
+    Certificate(Arc<str>),
 }
 
 impl Confirmation {
     /// The key's thumbprint, base64url without padding.
     pub fn thumbprint(&self) -> &str {
         match self {
-            Self::DpopKey(thumbprint) => thumbprint,
+            Self::DpopKey(thumbprint) | Self::Certificate(thumbprint) => thumbprint,
         }
     }
 }

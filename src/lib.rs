@@ -29,6 +29,8 @@ pub mod jwt;
 pub mod keys;
 pub mod limit;
 pub mod mcp;
+#[cfg(feature = "mtls")]
+pub mod mtls;
 #[cfg(feature = "oauth")]
 pub mod oauth;
 pub mod providers;

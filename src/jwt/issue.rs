@@ -58,6 +58,7 @@ pub struct TokenRequest {
     ttl: Duration,
     actor: Option<String>,
     dpop_key: Option<String>,
+    certificate: Option<String>,
     extra: Map<String, Value>,
 }
 
@@ -70,6 +71,7 @@ impl TokenRequest {
             ttl,
             actor: None,
             dpop_key: None,
+            certificate: None,
             extra: Map::new(),
         }
     }
@@ -98,6 +100,17 @@ impl TokenRequest {
     #[must_use]
     pub fn dpop_key(mut self, jkt: impl Into<String>) -> Self {
         self.dpop_key = Some(jkt.into());
+        self
+    }
+
+    /// Bind the token to the client certificate whose SHA-256 thumbprint (base64url) is
+    /// `x5t` (RFC 8705 §3: `cnf: {"x5t#S256": …}`), as a token endpoint does for a client
+    /// that authenticated with that certificate. A verifier with a
+    /// certificate binding then accepts the token only over a connection with that
+    /// certificate; one without refuses it.
+    #[must_use]
+    pub fn certificate_bound(mut self, x5t: impl Into<String>) -> Self {
+        self.certificate = Some(x5t.into());
         self
     }
 
@@ -247,9 +260,14 @@ impl TokenIssuer {
             act.insert("sub".into(), Value::from(actor));
             claims.insert("act".into(), Value::Object(act));
         }
+        let mut cnf = Map::new();
         if let Some(jkt) = request.dpop_key {
-            let mut cnf = Map::new();
             cnf.insert("jkt".into(), Value::from(jkt));
+        }
+        if let Some(x5t) = request.certificate {
+            cnf.insert("x5t#S256".into(), Value::from(x5t));
+        }
+        if !cnf.is_empty() {
             claims.insert("cnf".into(), Value::Object(cnf));
         }
         let mut header = Header::new(pinned.key.algorithm.to_jsonwebtoken());

@@ -170,6 +170,8 @@ pub struct JwtVerifier {
     revocations: Option<Revocations>,
     #[cfg(feature = "dpop")]
     dpop: Option<crate::dpop::Dpop>,
+    #[cfg(feature = "mtls")]
+    certificates: Option<crate::mtls::CertificateBinding>,
 }
 
 /// A denylist of revoked tokens: where revoked `jti`s are kept, what to do when that store
@@ -300,6 +302,8 @@ impl JwtVerifier {
             revocations: None,
             #[cfg(feature = "dpop")]
             dpop: None,
+            #[cfg(feature = "mtls")]
+            certificates: None,
         }
     }
 
@@ -376,6 +380,23 @@ impl JwtVerifier {
     #[cfg(feature = "dpop")]
     pub(crate) fn dpop_config(&self) -> Option<&crate::dpop::Dpop> {
         self.dpop.as_ref()
+    }
+
+    /// Accept certificate-bound tokens (RFC 8705, `cnf["x5t#S256"]`) over a connection with
+    /// that client certificate, as a [`ClientCertificateLayer`](crate::mtls::ClientCertificateLayer)
+    /// in front resolves it; with [`Required`](crate::mtls::CertificateBinding::Required),
+    /// only them.
+    #[cfg(feature = "mtls")]
+    #[must_use]
+    pub fn certificate_binding(mut self, binding: crate::mtls::CertificateBinding) -> Self {
+        self.certificates = Some(binding);
+        self
+    }
+
+    /// How its tokens are held to the client certificate, if at all.
+    #[cfg(feature = "mtls")]
+    pub(crate) fn certificate_config(&self) -> Option<crate::mtls::CertificateBinding> {
+        self.certificates
     }
 
     /// This verifier without the cache: every token is verified in full every time.

@@ -52,6 +52,8 @@ struct AccessInner {
     introspection: Option<Introspection>,
     #[cfg(feature = "dpop")]
     dpop: Option<crate::dpop::Dpop>,
+    #[cfg(feature = "mtls")]
+    certificates: Option<crate::mtls::CertificateBinding>,
 }
 
 impl fmt::Debug for AccessTokens {
@@ -122,6 +124,8 @@ impl AccessTokens {
                 introspection,
                 #[cfg(feature = "dpop")]
                 dpop: None,
+                #[cfg(feature = "mtls")]
+                certificates: None,
             }),
         }
     }
@@ -158,6 +162,8 @@ impl AccessTokens {
             introspection: self.inner.introspection.clone(),
             #[cfg(feature = "dpop")]
             dpop: self.inner.dpop.clone(),
+            #[cfg(feature = "mtls")]
+            certificates: self.inner.certificates,
         };
         change(&mut inner);
         Self {
@@ -185,6 +191,23 @@ impl AccessTokens {
     #[cfg(feature = "dpop")]
     pub fn dpop_config(&self) -> Option<&crate::dpop::Dpop> {
         self.inner.dpop.as_ref()
+    }
+
+    /// Accept certificate-bound tokens (RFC 8705, `cnf["x5t#S256"]`, from a JWT or the
+    /// introspection answer) over a connection with that client certificate, as a
+    /// [`ClientCertificateLayer`](crate::mtls::ClientCertificateLayer) in front resolves it;
+    /// with [`Required`](crate::mtls::CertificateBinding::Required), only them. The RFC 9728
+    /// metadata then says `tls_client_certificate_bound_access_tokens`.
+    #[cfg(feature = "mtls")]
+    #[must_use]
+    pub fn certificate_binding(self, binding: crate::mtls::CertificateBinding) -> Self {
+        self.rebuild(|inner| inner.certificates = Some(binding))
+    }
+
+    /// How its tokens are held to the client certificate, if at all.
+    #[cfg(feature = "mtls")]
+    pub fn certificate_config(&self) -> Option<crate::mtls::CertificateBinding> {
+        self.inner.certificates
     }
 
     /// Whether opaque tokens are introspected.

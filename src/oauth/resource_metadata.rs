@@ -57,6 +57,9 @@ pub struct ProtectedResourceMetadataBuilder {
     resource_tos_uri: Option<String>,
     /// The DPoP proof algorithms, and whether DPoP-bound tokens are required.
     dpop: Option<(Vec<String>, bool)>,
+    /// Whether certificate-bound tokens (RFC 8705) are accepted.
+    #[cfg(feature = "mtls")]
+    certificate_bound: bool,
 }
 
 /// RFC 9728's DPoP fields for `tokens`: the proof algorithms, and whether DPoP is required.
@@ -121,6 +124,8 @@ impl ProtectedResourceMetadata {
             resource_policy_uri: None,
             resource_tos_uri: None,
             dpop: dpop_fields(tokens),
+            #[cfg(feature = "mtls")]
+            certificate_bound: tokens.certificate_config().is_some(),
         })
     }
 
@@ -226,6 +231,13 @@ impl ProtectedResourceMetadataBuilder {
             .expect("the document is built as an object");
         if !self.scopes_supported.is_empty() {
             object.insert("scopes_supported".into(), self.scopes_supported.into());
+        }
+        #[cfg(feature = "mtls")]
+        if self.certificate_bound {
+            object.insert(
+                "tls_client_certificate_bound_access_tokens".into(),
+                true.into(),
+            );
         }
         if let Some((algorithms, required)) = self.dpop {
             object.insert(
