@@ -21,6 +21,7 @@
 //! | `CALLGUARD_RESOURCE` | this server's resource identifier: the audience access tokens must name | `CALLGUARD_PUBLIC_URL` |
 //! | `CALLGUARD_INTROSPECTION_URL`, `CALLGUARD_INTROSPECTION_CLIENT_ID`, `CALLGUARD_INTROSPECTION_CLIENT_SECRET` | an RFC 7662 endpoint and the client credentials to call it with: opaque bearer tokens that are not static tokens are introspected (`https`, or `http` on loopback; needs `--features reqwest`) | unset |
 //! | `CALLGUARD_OAUTH_ALLOW_JWT_TYP` | `1` accepts access tokens with `typ: JWT` (or none), not only `at+jwt` | unset |
+//! | `CALLGUARD_CLIENT_CERT_HEADER` | with `--features mtls`: the header a TLS-terminating proxy in `CALLGUARD_TRUSTED_PROXIES` passes the client certificate in, URL-escaped PEM (nginx: `proxy_set_header X-SSL-Client-Cert $ssl_client_escaped_cert;`); access tokens of `CALLGUARD_OAUTH_ISSUERS` bound to a certificate (RFC 8705 `cnf["x5t#S256"]`) are then accepted over a connection with it, the answer naming it in `x5t` | unset: certificate-bound tokens refused |
 //! | `CALLGUARD_DPOP_NONCE` | `1`: DPoP proofs (RFC 9449) to `/tools/{name}` must carry a server nonce: without one, 401 `use_dpop_nonce` with a `DPoP-Nonce` header; every accepted answer carries a fresh one. Replicas with one `TOOL_JWT_SECRET` accept each other's nonces. With `--features dpop`, the access tokens of `CALLGUARD_OAUTH_ISSUERS` are accepted as `Authorization: DPoP` with a proof whose `htu` is `CALLGUARD_PUBLIC_URL` + the path; a DPoP-bound token (`cnf.jkt`) only so | unset |
 //! | `CALLGUARD_FAILURE_LIMIT` | `N/SECONDS`: after `N` failed attempts (a credential presented and wrong) from one client address (IPv6 by its /64) within `SECONDS`, every guard answers 429 with `Retry-After` without checking credentials, for the rest of the window, then twice as long each time, up to an hour. Shared by replicas through `CALLGUARD_REDIS_URL`. Recommended in production: `10/60` | unset: off |
 //! | `CALLGUARD_RATE_LIMIT` | `N/SECONDS`: at most `N` requests per `SECONDS` (all at once if need be) per accepted caller on the `/tools/*` routes; past it, 429 with `Retry-After`, `RateLimit-Policy` and `RateLimit`. Shared by replicas through `CALLGUARD_REDIS_URL` | unset: none |
@@ -42,7 +43,8 @@
 //!   `CALLGUARD_OAUTH_ISSUERS`, an access token from one of them is answered with `method:
 //!   "oauth"`, `id` its `sub`, `issuer`, `client_id` and `scopes`; one presented as
 //!   `Authorization: DPoP` with a valid proof (`--features dpop`) adds `jkt`, the proof
-//!   key's thumbprint (`null` otherwise).
+//!   key's thumbprint, and a certificate-bound one (`--features mtls`) `x5t`, the client
+//!   certificate's (each `null` otherwise).
 //! - `POST /webhooks/{provider}` for `sendbird`, `signalwire`, `github`, `stripe`, `slack`,
 //!   `shopify` and `standard`, each mounted only when its secret is set (404 otherwise);
 //!   answers 200 with the same JSON as the tool routes.
@@ -166,6 +168,13 @@ struct Settings {
     /// `CALLGUARD_RATE_LIMIT`: requests, and the period in seconds.
     rate_limit: Option<(u32, u64)>,
     trusted_proxies: TrustedProxies,
+    /// `CALLGUARD_CLIENT_CERT_HEADER`: the header a trusted TLS-terminating proxy passes the
+    /// client certificate in (nginx `$ssl_client_escaped_cert`).
+    #[cfg_attr(
+        not(feature = "mtls"),
+        allow(dead_code, reason = "read with feature mtls")
+    )]
+    client_cert_header: Option<http::HeaderName>,
     webhook_allowed_ips: Option<AllowList>,
 }
 
@@ -262,6 +271,18 @@ impl Settings {
             generated,
             failure_limit: per_seconds("CALLGUARD_FAILURE_LIMIT")?,
             rate_limit: per_seconds("CALLGUARD_RATE_LIMIT")?,
+            client_cert_header: match std::env::var("CALLGUARD_CLIENT_CERT_HEADER") {
+                Ok(name) if !cfg!(feature = "mtls") => {
+                    return Err(format!(
+                        "CALLGUARD_CLIENT_CERT_HEADER is set ({name}): run with `--features mtls` to use it"
+                    ));
+                }
+                Ok(name) => Some(
+                    http::HeaderName::try_from(name.as_str())
+                        .map_err(|e| format!("CALLGUARD_CLIENT_CERT_HEADER: {e}"))?,
+                ),
+                Err(_) => None,
+            },
             trusted_proxies: match std::env::var("CALLGUARD_TRUSTED_PROXIES") {
                 Err(_) => TrustedProxies::none(),
                 Ok(list) => TrustedProxies::parse(list.split(',').filter(|s| !s.trim().is_empty()))
@@ -592,7 +613,14 @@ fn describe(caller: &Caller, route: &str, body: &[u8]) -> Value {
         "issuer": caller.issuer(),
         "client_id": caller.client_id(),
         "on_behalf_of": caller.on_behalf_of(),
-        "jkt": caller.confirmation().map(callguard::Confirmation::thumbprint),
+        "jkt": match caller.confirmation() {
+            Some(callguard::Confirmation::DpopKey(jkt)) => Some(&**jkt),
+            _ => None,
+        },
+        "x5t": match caller.confirmation() {
+            Some(callguard::Confirmation::Certificate(x5t)) => Some(&**x5t),
+            _ => None,
+        },
         "actor": caller.actor().map(|actor| json!({
             "method": actor.method().as_str(),
             "id": actor.id(),
@@ -891,6 +919,11 @@ async fn external_issuers(
     };
     #[cfg(feature = "dpop")]
     let tokens = tokens.dpop(replay.dpop(settings)?);
+    #[cfg(feature = "mtls")]
+    let tokens = match settings.client_cert_header {
+        Some(_) => tokens.certificate_binding(callguard::mtls::CertificateBinding::WhenBound),
+        None => tokens,
+    };
     #[cfg(not(feature = "dpop"))]
     let _ = replay;
     Ok(Some(tokens.into()))
@@ -1008,7 +1041,18 @@ fn app(
         app = app.merge(webhook.layer(body_limit));
     }
     // Outermost: every route sees the client as the trusted proxies name it.
-    Ok(app.layer(ClientAddrLayer::new(settings.trusted_proxies.clone())))
+    let app = app.layer(ClientAddrLayer::new(settings.trusted_proxies.clone()));
+    // Outside that: the client certificate a trusted TLS-terminating proxy passes on, read
+    // while the peer is still the proxy.
+    #[cfg(feature = "mtls")]
+    let app = match &settings.client_cert_header {
+        Some(header) => app.layer(callguard::mtls::ClientCertificateLayer::from_proxies(
+            settings.trusted_proxies.clone(),
+            callguard::mtls::ProxyHeader::EscapedPem(header.clone()),
+        )),
+        None => app,
+    };
+    Ok(app)
 }
 
 /// How many keys each in-memory store of the example holds (`CALLGUARD_MEMORY_STORE_KEYS`).
