@@ -385,6 +385,70 @@ mod tests {
         assert_ne!(proof("a", "1").replay_key(), proof("a", "2").replay_key());
     }
 
+    /// RFC 9449 Figure 2 (§4.1): the proof of a token request, and the key's thumbprint its
+    /// Figure 9 publishes; Figure 13 (§7.1): the proof of a resource request with `ath`.
+    const RFC_9449_HEADER: &str = "eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2IiwiandrIjp7Imt0eSI6IkVDIiwieCI6Imw4dEZyaHgtMzR0VjNoUklDUkRZOXpDa0RscEJoRjQyVVFVZldWQVdCRnMiLCJ5IjoiOVZFNGpmX09rX282NHpiVFRsY3VOSmFqSG10NnY5VERWclUwQ2R2R1JEQSIsImNydiI6IlAtMjU2In19";
+    const RFC_9449_FIGURE_2: &str = "eyJqdGkiOiItQndDM0VTYzZhY2MybFRjIiwiaHRtIjoiUE9TVCIsImh0dSI6Imh0dHBzOi8vc2VydmVyLmV4YW1wbGUuY29tL3Rva2VuIiwiaWF0IjoxNTYyMjYyNjE2fQ.2-GxA6T8lP4vfrg8v-FdWP0A0zdrj8igiMLvqRMUvwnQg4PtFLbdLXiOSsX0x7NVY-FNyJK70nfbV37xRZT3Lg";
+    const RFC_9449_FIGURE_13: &str = "eyJqdGkiOiJlMWozVl9iS2ljOC1MQUVCIiwiaHRtIjoiR0VUIiwiaHR1IjoiaHR0cHM6Ly9yZXNvdXJjZS5leGFtcGxlLm9yZy9wcm90ZWN0ZWRyZXNvdXJjZSIsImlhdCI6MTU2MjI2MjYxOCwiYXRoIjoiZlVIeU8ycjJaM0RaNTNFc05yV0JiMHhXWG9hTnk1OUlpS0NBcWtzbVFFbyJ9.2oW9RP35yRqzhrtNP86L-Ey71EOptxRimPPToA1plemAgR6pxHF8y6-yqyVnmcw6Fy1dqd-jfxSYoMxhAJpLjA";
+    const RFC_9449_TOKEN: &[u8] = b"Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU";
+    const RFC_9449_JKT: &str = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+
+    #[test]
+    fn the_rfc_9449_example_proofs_verify_for_what_they_name() {
+        crate::jwt::JwtKey::from_jwk("{}").ok(); // installs jsonwebtoken's backend
+        let at =
+            |method: &'static http::Method, htu: &'static str, token: Option<&'static [u8]>| {
+                move |proof: &str| {
+                    let htu = crate::dpop::htu::normalize(htu).unwrap();
+                    verify(
+                        format!("{RFC_9449_HEADER}.{proof}").as_bytes(),
+                        &ProofRules::default(),
+                        &ProofTarget {
+                            method,
+                            htu: &htu,
+                            access_token: token,
+                            now: 1_562_262_620,
+                        },
+                    )
+                    .map_err(|refusal| refusal.rule.unwrap_or("none"))
+                }
+            };
+        let token_request = at(
+            &http::Method::POST,
+            "https://server.example.com/token",
+            None,
+        );
+        let verified = token_request(RFC_9449_FIGURE_2).unwrap();
+        assert_eq!(verified.thumbprint, RFC_9449_JKT);
+        assert_eq!(
+            (verified.jti.as_str(), verified.iat),
+            ("-BwC3ESc6acc2lTc", 1_562_262_616)
+        );
+        let resource = at(
+            &http::Method::GET,
+            "https://resource.example.org/protectedresource",
+            Some(RFC_9449_TOKEN),
+        );
+        assert_eq!(
+            resource(RFC_9449_FIGURE_13).unwrap().thumbprint,
+            RFC_9449_JKT
+        );
+        // Each bound to what it names: another token, method or URI is refused.
+        let another_token = at(
+            &http::Method::GET,
+            "https://resource.example.org/protectedresource",
+            Some(b"another-token"),
+        );
+        assert_eq!(another_token(RFC_9449_FIGURE_13), Err("dpop ath"));
+        let as_a_post = at(
+            &http::Method::POST,
+            "https://resource.example.org/protectedresource",
+            Some(RFC_9449_TOKEN),
+        );
+        assert_eq!(as_a_post(RFC_9449_FIGURE_13), Err("dpop htm"));
+        assert_eq!(resource(RFC_9449_FIGURE_2), Err("dpop htm"));
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
 
