@@ -26,19 +26,20 @@ pub(crate) fn thumbprint(jwk: &Map<String, Value>) -> Option<String> {
         "OKP" => &["crv", "kty", "x"],
         _ => return None,
     };
-    let mut canonical = String::from("{");
+    let mut canonical: Vec<u8> = Vec::with_capacity(1024);
+    canonical.push(b'{');
     for (i, member) in required.iter().enumerate() {
         let value = jwk.get(*member)?.as_str()?;
         if i > 0 {
-            canonical.push(',');
+            canonical.push(b',');
         }
         // Member names and values as JSON strings: serde_json escapes what must be.
-        canonical.push_str(&Value::from(*member).to_string());
-        canonical.push(':');
-        canonical.push_str(&Value::from(value).to_string());
+        serde_json::to_writer(&mut canonical, member).ok()?;
+        canonical.push(b':');
+        serde_json::to_writer(&mut canonical, value).ok()?;
     }
-    canonical.push('}');
-    Some(URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes())))
+    canonical.push(b'}');
+    Some(URL_SAFE_NO_PAD.encode(Sha256::digest(&canonical)))
 }
 
 #[cfg(test)]
