@@ -62,7 +62,11 @@
 //! - `POST /auth/token`: Basic credentials and JSON `{"scopes": [...], "ttl": seconds, "sub":
 //!   user, "actor": agent}` (`sub` defaults to the Basic user; with `actor`, only that agent
 //!   may present the token); answers 201 `{"access_token", "token_type": "Bearer",
-//!   "expires_in", "scope", "jti"}`. Allowed scopes: `tools:call`, `orders:read`,
+//!   "expires_in", "scope", "jti"}`. With `--features dpop`, a request carrying a DPoP proof
+//!   (`htu` `CALLGUARD_PUBLIC_URL/auth/token`) gets a token bound to the proof's key
+//!   (`token_type: "DPoP"`), accepted on `/tools/{name}` only as `Authorization: DPoP` with
+//!   proofs of that key; a bad proof is 400 `{"error": "invalid_dpop_proof"}` (or
+//!   `use_dpop_nonce` with a `DPoP-Nonce`). Allowed scopes: `tools:call`, `orders:read`,
 //!   `orders:write`, `refunds:read`, `refunds:write`; TTL 1..=3600 (default 300).
 //! - `POST /mfa/send`: Basic credentials and `{"phone": "+15551234567"}`; a 6-digit code
 //!   goes to the outbox (`CALLGUARD_OTP_OUTBOX`), answered 202 `{"status": "sent",
@@ -656,6 +660,9 @@ struct TokenBody {
 #[derive(Clone)]
 struct TokenState {
     issuer: TokenIssuer,
+    /// Checks the DPoP proof a token request may carry, to bind the token to its key.
+    #[cfg(feature = "dpop")]
+    dpop: callguard::dpop::Dpop,
     users: JwtVerifier,
     codes: OneTimeCodes,
 }
@@ -782,7 +789,58 @@ fn bad_request(description: &str) -> (StatusCode, Json<Value>) {
 async fn mint_token(
     State(state): State<TokenState>,
     caller: Caller,
+    parts: axum::http::request::Parts,
     body: Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    // RFC 9449 §5: a request with a DPoP proof gets a token bound to the proof's key.
+    #[cfg(feature = "dpop")]
+    let dpop_key = if parts.headers.contains_key("dpop") {
+        match state.dpop.verify_token_request(&parts).await {
+            Ok(jkt) => Some(jkt),
+            Err(refused) => return dpop_refusal(&refused),
+        }
+    } else {
+        None
+    };
+    #[cfg(not(feature = "dpop"))]
+    let dpop_key = {
+        let _ = parts;
+        None
+    };
+    mint(&state, &caller, &body, dpop_key).into_response()
+}
+
+/// A token request whose DPoP proof failed: 400 with the OAuth error RFC 9449 §5 names, and
+/// a fresh `DPoP-Nonce` when the server requires one.
+#[cfg(feature = "dpop")]
+fn dpop_refusal(refused: &callguard::AuthError) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let code = match refused.kind() {
+        callguard::AuthErrorKind::DpopNonceRequired => "use_dpop_nonce",
+        callguard::AuthErrorKind::StoreUnavailable => "temporarily_unavailable",
+        _ => "invalid_dpop_proof",
+    };
+    let status = match refused.kind() {
+        callguard::AuthErrorKind::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let mut response = (status, Json(json!({"error": code}))).into_response();
+    if let Some(nonce) = refused
+        .dpop_nonce()
+        .and_then(|nonce| axum::http::HeaderValue::try_from(nonce).ok())
+    {
+        response.headers_mut().insert("dpop-nonce", nonce);
+    }
+    response
+}
+
+/// Mint the token a `/auth/token` body asks for, bound to `dpop_key` when given.
+fn mint(
+    state: &TokenState,
+    caller: &Caller,
+    body: &[u8],
+    dpop_key: Option<String>,
 ) -> (StatusCode, Json<Value>) {
     let request: TokenBody = if body.is_empty() {
         TokenBody {
@@ -792,7 +850,7 @@ async fn mint_token(
             actor: None,
         }
     } else {
-        match serde_json::from_slice(&body) {
+        match serde_json::from_slice(body) {
             Ok(request) => request,
             Err(e) => {
                 return bad_request(&format!(
@@ -834,12 +892,16 @@ async fn mint_token(
     if let Some(actor) = request.actor {
         token_request = token_request.actor(actor);
     }
+    let token_type = if dpop_key.is_some() { "DPoP" } else { "Bearer" };
+    if let Some(jkt) = dpop_key {
+        token_request = token_request.dpop_key(jkt);
+    }
     match state.issuer.issue(token_request) {
         Ok(token) => (
             StatusCode::CREATED,
             Json(json!({
                 "access_token": token.access_token,
-                "token_type": "Bearer",
+                "token_type": token_type,
                 "expires_in": token.expires_in.as_secs(),
                 "scope": token.scope,
                 "jti": token.jti,
@@ -957,6 +1019,12 @@ fn app(
             .policy(ReplayPolicy::FailClosed)
             .allow_tokens_without_jti(),
     );
+    // The server's own tokens may be DPoP-bound too: minted bound when `/auth/token` is
+    // shown a proof, accepted then only with proofs of that key.
+    #[cfg(feature = "dpop")]
+    let dpop = replay.dpop(settings)?;
+    #[cfg(feature = "dpop")]
+    let users = users.dpop(dpop.clone());
     let mut accepted: Vec<Authenticator> = vec![
         methods.signature.into(),
         methods.bearer.into(),
@@ -1002,6 +1070,8 @@ fn app(
         ))
         .with_state(TokenState {
             issuer: TokenIssuer::new(methods.jwt),
+            #[cfg(feature = "dpop")]
+            dpop,
             users,
             codes: replay.codes(&settings.jwt_secret)?,
         });

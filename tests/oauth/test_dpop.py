@@ -120,6 +120,31 @@ def main():
         check("the bound token presented as Bearer is 401", status == 401
               and any(c.startswith("DPoP ") for c in answer), (status, answer))
 
+        # The server's own token endpoint binds what it mints to the proof it is shown.
+        minted = urllib.request.Request(base + "/auth/token", data=b'{"scopes":["tools:call"]}', method="POST")
+        minted.add_header("authorization", "Basic " + base64.b64encode(b"minter:oauth-password-0123456789").decode())
+        minted.add_header("content-type", "application/json")
+        minted.add_header("dpop", key.proof("POST", base + "/auth/token"))
+        with urllib.request.urlopen(minted, timeout=10) as response:
+            own = json.loads(response.read())
+        own_claims = jwt.decode(own["access_token"], options={"verify_signature": False})
+        check("/auth/token shown a proof mints a token bound to its key",
+              own["token_type"] == "DPoP" and own_claims.get("cnf", {}).get("jkt") == key.thumbprint, (own, own_claims))
+        status, answer, _ = call(base, "DPoP", own["access_token"], key.proof("POST", htu, own["access_token"]))
+        check("the server's own DPoP-bound token is accepted with a proof of its key",
+              status == 200 and answer["method"] == "jwt" and answer["jkt"] == key.thumbprint, (status, answer))
+        status, answer, _ = call(base, "Bearer", own["access_token"])
+        check("the server's own DPoP-bound token as Bearer is 401", status == 401, (status, answer))
+        bad = urllib.request.Request(base + "/auth/token", data=b"{}", method="POST")
+        bad.add_header("authorization", "Basic " + base64.b64encode(b"minter:oauth-password-0123456789").decode())
+        bad.add_header("dpop", key.proof("GET", base + "/auth/token"))
+        try:
+            urllib.request.urlopen(bad, timeout=10)
+            check("/auth/token refuses a bad proof", False, "accepted")
+        except urllib.error.HTTPError as error:
+            check("/auth/token refuses a bad proof with 400 invalid_dpop_proof",
+                  error.code == 400 and json.loads(error.read())["error"] == "invalid_dpop_proof", error.code)
+
         # An opaque token, bound as the introspection answer's `cnf` says.
         opaque, opaque_type = bound_token(provider, key, client="opaque-agent")
         status, answer, _ = call(base, "DPoP", opaque, key.proof("POST", htu, opaque))
