@@ -13,7 +13,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_oidc import Provider, RESOURCE, SECRET, free_port, wait_for  # noqa: E402
+from test_oidc import Provider, RESOURCE, SECRET, free_port, tool_server_env, wait_for  # noqa: E402
 
 
 def b64url(data):
@@ -74,11 +74,7 @@ def call(base, scheme, token, proof=None, path="/tools/echo"):
 
 
 def server(binary, addr, provider, **extra):
-    env = dict(os.environ, CALLGUARD_ADDR=addr, CALLGUARD_OAUTH_ISSUERS=provider.issuer, CALLGUARD_RESOURCE=RESOURCE,
-               CALLGUARD_PUBLIC_URL="http://" + addr, TOOL_SIGNING_SECRETS="oauth-signing-secret-0123456789",
-               TOOL_BEARER_TOKENS="static=tok_static_0123456789abcdef", TOOL_JWT_SECRET="oauth-jwt-secret-0123456789abcdef",
-               TOOL_BASIC_USERS="minter:oauth-password-0123456789")
-    env.update(extra)
+    env = tool_server_env(addr, provider, **dict({"CALLGUARD_PUBLIC_URL": "http://" + addr}, **extra))
     process = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(f"http://{addr}/healthz")
     return process

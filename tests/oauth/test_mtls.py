@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_oidc import Provider, RESOURCE, forged, free_port, wait_for  # noqa: E402
+from test_oidc import Provider, forged, free_port, tool_server_env, wait_for  # noqa: E402
 
 
 def b64url(data):
@@ -116,13 +116,8 @@ def main():
     processes = []
     try:
         app_port, tls_port = free_port(), free_port()
-        env = dict(os.environ, CALLGUARD_ADDR=f"127.0.0.1:{app_port}", CALLGUARD_OAUTH_ISSUERS=provider.issuer,
-                   CALLGUARD_RESOURCE=RESOURCE, CALLGUARD_TRUSTED_PROXIES="127.0.0.1/32",
-                   CALLGUARD_CLIENT_CERT_HEADER="x-ssl-client-cert",
-                   TOOL_SIGNING_SECRETS="oauth-signing-secret-0123456789",
-                   TOOL_BEARER_TOKENS="static=tok_static_0123456789abcdef",
-                   TOOL_JWT_SECRET="oauth-jwt-secret-0123456789abcdef",
-                   TOOL_BASIC_USERS="minter:oauth-password-0123456789")
+        env = tool_server_env(f"127.0.0.1:{app_port}", provider, CALLGUARD_TRUSTED_PROXIES="127.0.0.1/32",
+                              CALLGUARD_CLIENT_CERT_HEADER="x-ssl-client-cert")
         processes.append(subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         wait_for(f"http://127.0.0.1:{app_port}/healthz")
         config = os.path.join(directory, "nginx.conf")

@@ -54,6 +54,15 @@ class Provider:
         self.process.wait(timeout=10)
 
 
+def tool_server_env(addr, provider, **extra):
+    """The example server's environment for these runs: `provider` as its issuer, on `addr`."""
+    env = dict(os.environ, CALLGUARD_ADDR=addr, CALLGUARD_OAUTH_ISSUERS=provider.issuer, CALLGUARD_RESOURCE=RESOURCE,
+               TOOL_SIGNING_SECRETS="oauth-signing-secret-0123456789", TOOL_BEARER_TOKENS="static=tok_static_0123456789abcdef",
+               TOOL_JWT_SECRET="oauth-jwt-secret-0123456789abcdef", TOOL_BASIC_USERS="minter:oauth-password-0123456789")
+    env.update(extra)
+    return env
+
+
 def call(base, token):
     request = urllib.request.Request(base + "/tools/echo", data=b"{}", method="POST")
     request.add_header("authorization", f"Bearer {token}")
@@ -90,11 +99,8 @@ def main():
     provider = Provider(free_port(), "rsa-a")
     addr = f"127.0.0.1:{free_port()}"
     base = "http://" + addr
-    env = dict(os.environ, CALLGUARD_ADDR=addr, CALLGUARD_OAUTH_ISSUERS=provider.issuer, CALLGUARD_RESOURCE=RESOURCE,
-               TOOL_SIGNING_SECRETS="oauth-signing-secret-0123456789", TOOL_BEARER_TOKENS="static=tok_static_0123456789abcdef",
-               TOOL_JWT_SECRET="oauth-jwt-secret-0123456789abcdef", TOOL_BASIC_USERS="minter:oauth-password-0123456789",
-               CALLGUARD_INTROSPECTION_URL=provider.issuer + "/token/introspection",
-               CALLGUARD_INTROSPECTION_CLIENT_ID="resource-server", CALLGUARD_INTROSPECTION_CLIENT_SECRET=SECRET)
+    env = tool_server_env(addr, provider, CALLGUARD_INTROSPECTION_URL=provider.issuer + "/token/introspection",
+                          CALLGUARD_INTROSPECTION_CLIENT_ID="resource-server", CALLGUARD_INTROSPECTION_CLIENT_SECRET=SECRET)
     server = subprocess.Popen([sys.argv[1]], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(base + "/healthz")
