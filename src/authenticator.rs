@@ -371,7 +371,9 @@ impl Authenticator {
     }
 
     /// The DPoP configuration its bearer row takes proofs under (the first, when its kinds
-    /// of token have several): what its challenges name and the nonces it hands out.
+    /// of token have several): what its challenges name and the nonces it hands out. Kinds
+    /// of token with different `Dpop` values in one guard get the first one's `algs` and
+    /// nonces; give them one `Dpop` (the README says so).
     #[cfg(feature = "dpop")]
     pub(crate) fn dpop(&self) -> Option<&crate::dpop::Dpop> {
         match &self.choice {

@@ -273,6 +273,13 @@ pub(crate) enum Presented {
     Proven {
         dpop: crate::dpop::Dpop,
         proof: Box<crate::dpop::proof::VerifiedProof>,
+        /// The kind's certificate binding and the request's certificate: a token bound to
+        /// both a key and a certificate needs both, and `Required` holds under DPoP too.
+        #[cfg(feature = "mtls")]
+        certificate: Option<(
+            crate::mtls::CertificateBinding,
+            Option<crate::mtls::CertificateThumbprint>,
+        )>,
     },
 }
 
@@ -294,6 +301,8 @@ impl Presented {
                 return Ok(Self::Proven {
                     dpop: dpop.clone(),
                     proof: Box::new(proof),
+                    #[cfg(feature = "mtls")]
+                    certificate: certificate_of(route, head),
                 });
             }
             Ok(Self::Bearer {
@@ -353,8 +362,23 @@ impl Presented {
                 Ok((caller, None))
             }
             #[cfg(feature = "dpop")]
-            Self::Proven { dpop, proof } => {
-                let (caller, step) = dpop.bind(&proof, caller)?;
+            Self::Proven {
+                dpop,
+                proof,
+                #[cfg(feature = "mtls")]
+                certificate,
+            } => {
+                #[cfg(feature = "mtls")]
+                let certificate_checked = certificate.is_some();
+                #[cfg(not(feature = "mtls"))]
+                let certificate_checked = false;
+                let (caller, step) = dpop.bind(&proof, caller, certificate_checked)?;
+                #[cfg(feature = "mtls")]
+                if let Some((binding, thumbprint)) = certificate {
+                    // The key's proof names the caller's confirmation; the certificate is
+                    // checked as well, never instead.
+                    crate::mtls::check_beside_proof(binding, thumbprint, &caller)?;
+                }
                 Ok((caller, Some(step)))
             }
         }

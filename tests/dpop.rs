@@ -734,3 +734,154 @@ async fn an_accepted_dpop_request_costs_one_set_nx_and_no_other_store_call() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(*store.calls.lock().unwrap(), ["first_seen"; 3]);
 }
+
+/// Security review: a token bound to a DPoP key and to a certificate needs both proofs; a
+/// verifier that checks no certificate refuses it whatever proof comes with it.
+#[cfg(feature = "mtls")]
+mod both_bindings {
+    use super::*;
+    use callguard::mtls::{
+        CertificateBinding, CertificateThumbprint, ClientCertificate, ClientCertificateLayer,
+    };
+
+    const CERTIFICATE: &[u8] = b"0\x82 the client's certificate";
+
+    fn guard_with(dpop: Dpop, binding: Option<CertificateBinding>) -> Guarded {
+        let inner = service_fn(|_request: Request<GuardedBody<Full<Bytes>>>| async move {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+        });
+        let verifier = JwtVerifier::new(config()).dpop(dpop);
+        let verifier = match binding {
+            Some(binding) => verifier.certificate_binding(binding),
+            None => verifier,
+        };
+        tower::util::BoxCloneService::new(
+            ClientCertificateLayer::from_connection().layer(GuardLayer::new(verifier).layer(inner)),
+        )
+    }
+
+    fn with_certificate(
+        mut request: Request<Full<Bytes>>,
+        certificate: bool,
+    ) -> Request<Full<Bytes>> {
+        if certificate {
+            request
+                .extensions_mut()
+                .insert(ClientCertificate(Bytes::from_static(CERTIFICATE)));
+        }
+        request
+    }
+
+    #[tokio::test]
+    async fn a_token_bound_to_a_key_and_a_certificate_needs_both() {
+        let key = ClientKey::ec();
+        let token = mint(
+            TokenRequest::new("agent-7", Scopes::empty(), Duration::from_secs(300))
+                .dpop_key(key.thumbprint())
+                .certificate_bound(CertificateThumbprint::of_der(CERTIFICATE).to_base64url()),
+        );
+        let authorization = format!("DPoP {token}");
+        for (binding, certificate, expected) in [
+            (Some(CertificateBinding::WhenBound), true, StatusCode::OK),
+            (
+                Some(CertificateBinding::WhenBound),
+                false,
+                StatusCode::UNAUTHORIZED,
+            ),
+            (
+                Some(CertificateBinding::Required),
+                false,
+                StatusCode::UNAUTHORIZED,
+            ),
+            (None, true, StatusCode::UNAUTHORIZED),
+        ] {
+            let mut service = guard_with(dpop().build().unwrap(), binding);
+            let proof = key.proof(&claims(&token, "jti-1"));
+            let request = with_certificate(
+                request("POST", "/tools/echo", &authorization, Some(&proof)),
+                certificate,
+            );
+            let response = call(&mut service, request).await;
+            assert_eq!(
+                response.status(),
+                expected,
+                "{binding:?} certificate {certificate}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn required_certificate_binding_holds_under_the_dpop_scheme_too() {
+        let key = ClientKey::ec();
+        for token in [bound_token(&key), unbound_token()] {
+            let mut service = guard_with(
+                dpop().allow_unbound_tokens().build().unwrap(),
+                Some(CertificateBinding::Required),
+            );
+            let proof = key.proof(&claims(&token, "jti-1"));
+            let request = with_certificate(
+                request(
+                    "POST",
+                    "/tools/echo",
+                    &format!("DPoP {token}"),
+                    Some(&proof),
+                ),
+                true,
+            );
+            let response = call(&mut service, request).await;
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+            assert_eq!(kind(&response), Some(AuthErrorKind::UnprovenKeyBinding));
+        }
+    }
+}
+
+/// Security review: a request path with dot segments is not the path a proof names once
+/// normalised (the application routes on the raw path), and an `htu` with a backslash or
+/// whitespace names no URI.
+#[tokio::test]
+async fn dot_segments_in_the_request_path_and_odd_characters_in_htu_are_refused() {
+    let key = ClientKey::ec();
+    let token = bound_token(&key);
+    let authorization = format!("DPoP {token}");
+    let mut service = guard(dpop().build().unwrap());
+    for path in ["/x/../tools/echo", "/tools/./echo", "/x/%2e%2E/tools/echo"] {
+        let response = call(
+            &mut service,
+            request(
+                "POST",
+                path,
+                &authorization,
+                Some(&key.proof(&claims(&token, path))),
+            ),
+        )
+        .await;
+        assert_eq!(
+            kind(&response),
+            Some(AuthErrorKind::InvalidDpopProof),
+            "{path}"
+        );
+    }
+    for htu in [
+        "https://api.example.com\\tools/echo",
+        "https://api.example.com/tools/echo\t",
+        "https://api.example.com/tools/%2e%2e/tools/echo",
+    ] {
+        let mut odd = claims(&token, htu);
+        odd["htu"] = json!(htu);
+        let response = call(
+            &mut service,
+            request(
+                "POST",
+                "/tools/echo",
+                &authorization,
+                Some(&key.proof(&odd)),
+            ),
+        )
+        .await;
+        assert_eq!(
+            kind(&response),
+            Some(AuthErrorKind::InvalidDpopProof),
+            "{htu:?}"
+        );
+    }
+}

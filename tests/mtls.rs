@@ -231,3 +231,33 @@ async fn a_proxys_header_is_believed_from_a_trusted_proxy_only() {
     let (status, _, _) = call(envoy, when_bound, from("203.0.113.5:443", &value, &xfcc)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+/// Security review: an XFCC value with an unclosed quote must not hide the element the
+/// proxy appended (Envoy `APPEND_FORWARD`): the client's own `Hash` would be read instead.
+#[tokio::test]
+async fn an_xfcc_header_with_an_unclosed_quote_names_no_certificate() {
+    let bound = token(Some(CERTIFICATE));
+    let envoy = ClientCertificateLayer::from_proxies(
+        TrustedProxies::parse(["10.0.0.0/8"]).unwrap(),
+        ProxyHeader::EnvoyXfcc,
+    );
+    let victim = hex::encode(CertificateThumbprint::of_der(CERTIFICATE).0);
+    let attacker = hex::encode(CertificateThumbprint::of_der(OTHER).0);
+    for value in [
+        format!("Hash={victim};X=\",By=spiffe://proxy;Hash={attacker};Subject=\"CN=attacker\""),
+        format!("Hash={victim};X=\"unterminated"),
+        format!("Hash={victim};X=\"a\\"),
+        format!("Hash={victim};X=a\"b\""),
+    ] {
+        let mut request = request(&bound)
+            .header("x-forwarded-client-cert", value.as_str())
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert("10.1.2.3:443".parse::<SocketAddr>().unwrap());
+        let (status, _, _) =
+            call(envoy.clone(), Some(CertificateBinding::WhenBound), request).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{value}");
+    }
+}

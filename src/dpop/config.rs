@@ -160,6 +160,9 @@ impl Dpop {
             (None, _) => return Err(refused("dpop proof missing")),
             (Some(_), Some(_)) => return Err(refused("dpop proof repeated")),
         };
+        if !super::htu::is_plain(parts.uri.path()) {
+            return Err(refused("dpop htu"));
+        }
         let mut url = String::new();
         let mut readable = true;
         self.0
@@ -217,6 +220,11 @@ impl Dpop {
     /// [`StoreUnavailable`](AuthErrorKind::StoreUnavailable). A token endpoint answers them
     /// 400 with the OAuth error `invalid_dpop_proof` or `use_dpop_nonce`.
     ///
+    /// Anyone can make a valid proof with a key of their own, and each accepted one holds a
+    /// record in the store for its window: authenticate the token request (or limit it)
+    /// before calling this, or give the endpoint a store of its own, so that unauthenticated
+    /// proofs cannot fill the store the resource server's proofs use.
+    ///
     /// ```
     /// # async fn token_endpoint(dpop: callguard::dpop::Dpop, parts: http::request::Parts) -> Result<(), callguard::AuthError> {
     /// use std::time::Duration;
@@ -267,10 +275,15 @@ impl Dpop {
     /// [`AuthErrorKind::UnprovenKeyBinding`] for a token bound to something a DPoP proof
     /// does not prove (a certificate); [`AuthErrorKind::InvalidClaims`] for an unbound token
     /// when those are not allowed, or a `cnf` that is not an object of strings.
+    ///
+    /// A `cnf` naming a certificate too (`x5t#S256`) passes here only when
+    /// `certificate_checked` says the caller holds the token to the connection's certificate
+    /// as well; a member no check here or there proves refuses the token.
     pub(crate) fn bind(
         &self,
         proof: &VerifiedProof,
         caller: Caller,
+        certificate_checked: bool,
     ) -> Result<(Caller, StoreStep), Refusal> {
         let cnf = caller.claims().and_then(|claims| claims.get("cnf"));
         match cnf {
@@ -280,6 +293,12 @@ impl Dpop {
                 let cnf = cnf
                     .as_object()
                     .ok_or(Refusal::by(AuthErrorKind::InvalidClaims, "cnf"))?;
+                let proven_elsewhere = |member: &String| {
+                    member == "jkt" || (certificate_checked && member == "x5t#S256")
+                };
+                if !cnf.keys().all(proven_elsewhere) {
+                    return Err(Refusal::by(AuthErrorKind::UnprovenKeyBinding, "cnf"));
+                }
                 match cnf.get("jkt") {
                     Some(serde_json::Value::String(jkt)) if *jkt == proof.thumbprint => {}
                     Some(serde_json::Value::String(_)) => {

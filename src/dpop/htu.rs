@@ -20,6 +20,29 @@ pub(crate) fn normalize(uri: &str) -> Option<String> {
     Some(normalize_escapes(url.as_str()))
 }
 
+/// Whether `uri` (absolute, or a bare path) is one a proof or a request may name as it is:
+/// no backslash, whitespace or control character (which a lenient URL parser reads as
+/// something else), and no dot segment in its path, written plainly or percent-encoded (an
+/// application routes on the raw path, so `/x/../admin` is not `/admin` to it).
+pub(crate) fn is_plain(uri: &str) -> bool {
+    if uri.bytes().any(|b| b == b'\\' || b <= b' ' || b == 0x7f) {
+        return false;
+    }
+    let after_scheme = uri.find("://").map_or(0, |at| at + 3);
+    let rest = &uri[after_scheme..];
+    let path_start = if after_scheme == 0 {
+        0
+    } else {
+        rest.find('/').unwrap_or(rest.len())
+    };
+    let path = &rest[path_start..];
+    let path = &path[..path.find(['?', '#']).unwrap_or(path.len())];
+    !path.split('/').any(|segment| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    })
+}
+
 /// Percent-escapes as RFC 3986 §6.2.2.1 and §6.2.2.2 want them: an unreserved character's
 /// escape decoded, every other escape's hex digits in upper case.
 fn normalize_escapes(text: &str) -> String {

@@ -158,7 +158,9 @@ fn check_claims(
     if string(claims, "htm") != Some(target.method.as_str()) {
         return Err(refused("dpop htm"));
     }
-    let htu = string(claims, "htu").and_then(super::htu::normalize);
+    let htu = string(claims, "htu")
+        .filter(|htu| super::htu::is_plain(htu))
+        .and_then(super::htu::normalize);
     if htu.as_deref() != Some(target.htu) {
         return Err(refused("dpop htu"));
     }

@@ -592,9 +592,11 @@ where
                     if let Ok(response) = &mut output
                         && let Some(nonce) = shared.dpop_nonce()
                     {
+                        // A nonce the service set itself stands.
                         response
                             .headers_mut()
-                            .insert(http::HeaderName::from_static("dpop-nonce"), nonce);
+                            .entry(http::HeaderName::from_static("dpop-nonce"))
+                            .or_insert(nonce);
                     }
                     if let (Ok(response), Some(rate)) = (&mut output, rate) {
                         for (name, value) in rate.fields() {

@@ -128,11 +128,11 @@ fn escaped_pem(value: &[u8]) -> Option<CertificateThumbprint> {
 /// The `Hash` of Envoy's `x-forwarded-client-cert` when it holds exactly one element.
 fn envoy_hash(value: &[u8]) -> Option<CertificateThumbprint> {
     let value = std::str::from_utf8(value).ok()?;
-    let elements = split_unquoted(value, ',');
+    let elements = split_unquoted(value, ',')?;
     let [element] = elements.as_slice() else {
         return None;
     };
-    let mut hashes = split_unquoted(element, ';')
+    let mut hashes = split_unquoted(element, ';')?
         .into_iter()
         .filter_map(|pair| pair.split_once('='))
         .filter(|(key, _)| key.trim().eq_ignore_ascii_case("hash"))
@@ -145,24 +145,41 @@ fn envoy_hash(value: &[u8]) -> Option<CertificateThumbprint> {
     Some(CertificateThumbprint(thumbprint))
 }
 
-/// `text` split at `separator` outside double quotes (a backslash escapes inside them).
-fn split_unquoted(text: &str, separator: char) -> Vec<&str> {
+/// `text` split at `separator` outside double quotes (a backslash escapes inside them);
+/// `None` for anything ambiguous: a quote that does not open a value (right after `=`), a
+/// closing quote not followed by a separator or the end, a quote left open, a dangling
+/// backslash. An open quote would otherwise swallow what a proxy appended after it.
+fn split_unquoted(text: &str, separator: char) -> Option<Vec<&str>> {
     let mut parts = Vec::new();
-    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    let (mut start, mut quoted, mut escaped, mut just_closed) = (0, false, false, false);
+    let mut previous = None;
     for (at, c) in text.char_indices() {
+        if just_closed && c != ',' && c != ';' {
+            return None;
+        }
+        just_closed = false;
         match c {
             _ if escaped => escaped = false,
             '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
+            '"' if quoted => {
+                quoted = false;
+                just_closed = true;
+            }
+            '"' if previous == Some('=') => quoted = true,
+            '"' => return None,
             c if c == separator && !quoted => {
                 parts.push(&text[start..at]);
                 start = at + c.len_utf8();
             }
             _ => {}
         }
+        previous = Some(c);
+    }
+    if quoted || escaped {
+        return None;
     }
     parts.push(&text[start..]);
-    parts
+    Some(parts)
 }
 
 impl<S> Layer<S> for ClientCertificateLayer {

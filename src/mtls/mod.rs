@@ -96,3 +96,36 @@ pub(crate) fn check(
         _ => Err(refused()),
     }
 }
+
+/// Whether `caller`'s token, already bound to a DPoP key its proof proved, passes `binding`
+/// with the request's `certificate`: a `cnf["x5t#S256"]` it also carries must name the
+/// certificate, and with [`CertificateBinding::Required`] it must carry one. The certificate
+/// the token names, when it names one.
+///
+/// # Errors
+///
+/// [`UnprovenKeyBinding`](crate::AuthErrorKind::UnprovenKeyBinding) naming `cnf.x5t#S256`.
+#[cfg(feature = "dpop")]
+pub(crate) fn check_beside_proof(
+    binding: CertificateBinding,
+    certificate: Option<CertificateThumbprint>,
+    caller: &crate::Caller,
+) -> Result<Option<String>, crate::error::Refusal> {
+    use crate::error::{AuthErrorKind, Refusal};
+    let refused = || Refusal::by(AuthErrorKind::UnprovenKeyBinding, "cnf.x5t#S256");
+    let bound_to = caller
+        .claims()
+        .and_then(|claims| claims.get("cnf"))
+        .and_then(|cnf| cnf.get("x5t#S256"));
+    match (bound_to, binding) {
+        (None, CertificateBinding::WhenBound) => Ok(None),
+        (None, CertificateBinding::Required) => Err(refused()),
+        (Some(x5t), _) => {
+            let x5t = x5t.as_str().ok_or_else(refused)?;
+            match certificate {
+                Some(thumbprint) if thumbprint.to_base64url() == x5t => Ok(Some(x5t.to_owned())),
+                _ => Err(refused()),
+            }
+        }
+    }
+}
