@@ -53,27 +53,22 @@ impl BearerRouter {
         }
     }
 
-    /// The first DPoP configuration of its kinds of token, without allocating.
+    /// The DPoP configurations of its kinds of token, without allocating (the challenges
+    /// are worked out on every request).
     #[cfg(feature = "dpop")]
-    pub(crate) fn first_dpop(&self) -> Option<&crate::dpop::Dpop> {
+    fn dpop_configs(&self) -> impl Iterator<Item = &crate::dpop::Dpop> {
         let jwt = self.jwt.as_ref().and_then(JwtVerifier::dpop_config);
         #[cfg(feature = "oauth")]
-        let jwt = jwt.or_else(|| self.external.as_ref().and_then(AccessTokens::dpop_config));
-        jwt
+        let external = self.external.as_ref().and_then(AccessTokens::dpop_config);
+        #[cfg(not(feature = "oauth"))]
+        let external = None;
+        jwt.into_iter().chain(external)
     }
 
-    /// The DPoP configurations of its kinds of token.
+    /// The first DPoP configuration of its kinds of token.
     #[cfg(feature = "dpop")]
-    pub(crate) fn dpop_configs(&self) -> Vec<&crate::dpop::Dpop> {
-        let mut configs = Vec::new();
-        if let Some(dpop) = self.jwt.as_ref().and_then(JwtVerifier::dpop_config) {
-            configs.push(dpop);
-        }
-        #[cfg(feature = "oauth")]
-        if let Some(dpop) = self.external.as_ref().and_then(AccessTokens::dpop_config) {
-            configs.push(dpop);
-        }
-        configs
+    pub(crate) fn first_dpop(&self) -> Option<&crate::dpop::Dpop> {
+        self.dpop_configs().next()
     }
 
     fn kinds(&self) -> usize {
@@ -160,12 +155,15 @@ impl Method for BearerRouter {
         #[cfg(feature = "dpop")]
         {
             let dpop = Challenges::one(ChallengeScheme::DPoP);
-            let configs = self.dpop_configs();
-            if configs.is_empty() {
+            let (mut configs, mut required) = (0, 0);
+            for config in self.dpop_configs() {
+                configs += 1;
+                required += usize::from(config.is_required());
+            }
+            if configs == 0 {
                 return bearer;
             }
-            let every_kind_requires =
-                configs.len() == self.kinds() && configs.iter().all(|dpop| dpop.is_required());
+            let every_kind_requires = configs == self.kinds() && required == configs;
             if every_kind_requires {
                 return dpop;
             }
