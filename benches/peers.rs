@@ -22,6 +22,9 @@ use tower::{Layer, service_fn};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
+#[path = "support/wire.rs"]
+mod wire;
+
 #[path = "support/serve.rs"]
 mod serve;
 
@@ -49,12 +52,16 @@ fn bench_standard_webhooks(c: &mut Criterion) {
         .sign("msg_bench", i64::try_from(now).unwrap(), &body)
         .unwrap();
     let request = || {
-        Request::post("/hook")
-            .header("webhook-id", "msg_bench")
-            .header("webhook-timestamp", now.to_string())
-            .header("webhook-signature", signature.as_str())
-            .body(Full::new(body.clone()))
-            .unwrap()
+        wire::request(
+            http::Method::POST,
+            "/hook",
+            &[
+                ("webhook-id", "msg_bench"),
+                ("webhook-timestamp", &now.to_string()),
+                ("webhook-signature", signature.as_str()),
+            ],
+            body.clone(),
+        )
     };
     let mut group = c.benchmark_group("standard_webhooks_1KiB");
 
@@ -143,10 +150,12 @@ fn bench_hand_rolled(c: &mut Criterion) {
         let tag = mac.finalize().into_bytes();
         let signature = hex::encode(tag);
         let request = || {
-            Request::post("/tool")
-                .header("x-signature", signature.as_str())
-                .body(Full::new(body.clone()))
-                .unwrap()
+            wire::request(
+                http::Method::POST,
+                "/tool",
+                &[("x-signature", signature.as_str())],
+                body.clone(),
+            )
         };
         group.bench_function(BenchmarkId::new("hmac_primitive", label), |b| {
             b.iter(|| {

@@ -17,6 +17,9 @@ use http_body_util::Full;
 use sha2::Sha256;
 use tower::{Layer, Service, ServiceExt, service_fn};
 
+#[path = "support/wire.rs"]
+mod wire;
+
 #[path = "support/hand_rolled.rs"]
 mod hand_rolled;
 
@@ -71,18 +74,22 @@ fn signed(size: usize) -> impl Fn() -> Request<Body> {
     mac.update(&body);
     let signature = hex::encode(mac.finalize().into_bytes());
     move || {
-        Request::post("/tool")
-            .header("x-signature", signature.as_str())
-            .body(Full::new(body.clone()))
-            .unwrap()
+        wire::request(
+            http::Method::POST,
+            "/tool",
+            &[("x-signature", signature.as_str())],
+            body.clone(),
+        )
     }
 }
 
 fn bearer() -> Request<Body> {
-    Request::post("/tool")
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .body(Full::new(Bytes::new()))
-        .unwrap()
+    wire::request(
+        http::Method::POST,
+        "/tool",
+        &[("authorization", &format!("Bearer {TOKEN}"))],
+        Bytes::new(),
+    )
 }
 
 fn main() {

@@ -19,16 +19,21 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tower::{Layer, service_fn};
 
+#[path = "support/wire.rs"]
+mod wire;
+
 #[path = "support/serve.rs"]
 mod serve;
 
 use serve::{Body, answer, served_ok};
 
 fn request(authorization: &str) -> Request<Body> {
-    Request::post("/tool")
-        .header("authorization", authorization)
-        .body(Full::new(Bytes::from_static(&[b'x'; 1024])))
-        .unwrap()
+    wire::request(
+        http::Method::POST,
+        "/tool",
+        &[("authorization", authorization)],
+        Bytes::from_static(&[b'x'; 1024]),
+    )
 }
 
 fn token(i: usize) -> String {

@@ -123,7 +123,7 @@ impl BasicUsers {
             .ok_or(AuthErrorKind::MalformedCredentials)?;
         std::str::from_utf8(&decoded[..colon]).map_err(|_| AuthErrorKind::MalformedCredentials)?;
         self.inner
-            .caller(AuthMethod::Basic, &SecretDigest::of(&[decoded]))
+            .caller(&SecretDigest::of(&[decoded]))
             .ok_or(AuthErrorKind::InvalidCredentials)
     }
 }
@@ -204,7 +204,7 @@ impl BasicUsersBuilder {
                 verifier: "basic users".to_owned(),
             });
         }
-        let mut set = NamedDigests::default();
+        let mut set = NamedDigests::new(AuthMethod::Basic);
         for (name, password, scopes) in self.users {
             let printable = name.bytes().all(|b| (0x21..0x7f).contains(&b) && b != b':');
             if name.is_empty() || !printable {

@@ -84,7 +84,7 @@ impl BearerTokens {
     /// The caller a presented token proves, checking every entry in constant time.
     pub(crate) fn check(&self, token: &[u8]) -> Result<Caller, AuthErrorKind> {
         self.inner
-            .caller(AuthMethod::Bearer, &SecretDigest::of(&[token]))
+            .caller(&SecretDigest::of(&[token]))
             .ok_or(AuthErrorKind::InvalidCredentials)
     }
 }
@@ -134,7 +134,7 @@ impl BearerTokensBuilder {
                 verifier: "bearer tokens".to_owned(),
             });
         }
-        let mut set = NamedDigests::default();
+        let mut set = NamedDigests::new(AuthMethod::Bearer);
         for (name, token, scopes) in self.tokens {
             check_token_text(&name, "token name")?;
             let mut header = b"Bearer ".to_vec();

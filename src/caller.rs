@@ -238,6 +238,17 @@ impl Actor {
 /// Cloning is cheap: the strings and scopes are shared with the configuration.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Caller {
+    /// Who the caller is, shared: a configured caller (a static token's, a secret's) and a
+    /// cached token's are cloned into each request it proves with one reference count.
+    proved: Arc<Proved>,
+    /// The guard that accepted this caller, for telling stacked guards apart; not part of
+    /// who the caller is.
+    accepted_by: AcceptedBy,
+}
+
+/// What a [`Caller`] was proved to be.
+#[derive(Clone, PartialEq, Eq)]
+struct Proved {
     method: AuthMethod,
     id: Arc<str>,
     key_id: Option<Arc<str>>,
@@ -246,9 +257,6 @@ pub struct Caller {
     actor: Option<Arc<Actor>>,
     on_behalf_of: Option<Arc<str>>,
     confirmation: Option<Confirmation>,
-    /// The guard that accepted this caller, for telling stacked guards apart; not part of
-    /// who the caller is.
-    accepted_by: AcceptedBy,
 }
 
 /// The name of the guard that accepted a caller; equal whatever it holds, so that it never
@@ -269,23 +277,32 @@ impl Caller {
     /// JWT `sub`, a Basic user), with no key id and no scopes.
     pub fn new(method: AuthMethod, id: impl Into<Arc<str>>) -> Self {
         Self {
-            method,
-            id: id.into(),
-            key_id: None,
-            scopes: Scopes::empty(),
-            claims: None,
-            actor: None,
-            on_behalf_of: None,
-            confirmation: None,
+            proved: Arc::new(Proved {
+                method,
+                id: id.into(),
+                key_id: None,
+                scopes: Scopes::empty(),
+                claims: None,
+                actor: None,
+                on_behalf_of: None,
+                confirmation: None,
+            }),
             accepted_by: AcceptedBy::default(),
         }
+    }
+
+    /// What this caller was proved to be, to change: in place when this is its only copy
+    /// (a caller being built), otherwise copied first.
+    fn proved_mut(&mut self) -> &mut Proved {
+        Arc::make_mut(&mut self.proved)
     }
 
     /// This caller (the user) acting through `agent`, whose own caller context becomes the
     /// [`actor`](Self::actor).
     #[must_use]
     pub fn with_actor(mut self, agent: &Caller) -> Self {
-        self.actor = Some(Arc::new(Actor {
+        let agent = &*agent.proved;
+        self.proved_mut().actor = Some(Arc::new(Actor {
             method: agent.method,
             id: Arc::clone(&agent.id),
             key_id: agent.key_id.clone(),
@@ -298,14 +315,14 @@ impl Caller {
     /// naming its user in a signed request), not proven by the user.
     #[must_use]
     pub fn with_on_behalf_of(mut self, user: impl Into<Arc<str>>) -> Self {
-        self.on_behalf_of = Some(user.into());
+        self.proved_mut().on_behalf_of = Some(user.into());
         self
     }
 
     /// This caller, having proved possession of the key `confirmation` names.
     #[must_use]
     pub fn with_confirmation(mut self, confirmation: Confirmation) -> Self {
-        self.confirmation = Some(confirmation);
+        self.proved_mut().confirmation = Some(confirmation);
         self
     }
 
@@ -314,45 +331,45 @@ impl Caller {
     /// accepts under the `DPoP` scheme), or the connection's client certificate a
     /// certificate-bound token names (`cnf["x5t#S256"]`).
     pub fn confirmation(&self) -> Option<&Confirmation> {
-        self.confirmation.as_ref()
+        self.proved.confirmation.as_ref()
     }
 
     /// The agent that presented this user's proof, when the call was delegated.
     pub fn actor(&self) -> Option<&Actor> {
-        self.actor.as_deref()
+        self.proved.actor.as_deref()
     }
 
     /// The user this caller says it acts for, as the caller asserted it (for example the
     /// `user_id` of a signed platform request). Only asserted: the user proved nothing. A
     /// delegated call, where the user did prove it, has the user as the caller instead.
     pub fn on_behalf_of(&self) -> Option<&str> {
-        self.on_behalf_of.as_deref()
+        self.proved.on_behalf_of.as_deref()
     }
 
     /// This caller, naming the secret or key that matched.
     #[must_use]
     pub fn with_key_id(mut self, key_id: impl Into<Arc<str>>) -> Self {
-        self.key_id = Some(key_id.into());
+        self.proved_mut().key_id = Some(key_id.into());
         self
     }
 
     /// This caller with these granted scopes.
     #[must_use]
     pub fn with_scopes(mut self, scopes: Scopes) -> Self {
-        self.scopes = scopes;
+        self.proved_mut().scopes = scopes;
         self
     }
 
     /// This caller with the verified claims of its JWT.
     #[must_use]
     pub fn with_claims(mut self, claims: Claims) -> Self {
-        self.claims = Some(Arc::new(claims));
+        self.proved_mut().claims = Some(Arc::new(claims));
         self
     }
 
     /// The verified JWT claims, for callers proved by a JWT.
     pub fn claims(&self) -> Option<&Claims> {
-        self.claims.as_deref()
+        self.proved.claims.as_deref()
     }
 
     /// This caller with its scopes widened by `implications` (a broader scope implying
@@ -362,7 +379,8 @@ impl Caller {
         mut self,
         implications: &crate::scope::ScopeImplications,
     ) -> Self {
-        self.scopes = implications.expand(&self.scopes);
+        let scopes = implications.expand(&self.proved.scopes);
+        self.proved_mut().scopes = scopes;
         self
     }
 
@@ -378,27 +396,27 @@ impl Caller {
 
     /// The method that proved the caller.
     pub fn method(&self) -> AuthMethod {
-        self.method
+        self.proved.method
     }
 
     /// The caller's identity: token name, verifier name, JWT `sub` or Basic user.
     pub fn id(&self) -> &str {
-        &self.id
+        &self.proved.id
     }
 
     /// The id of the secret or key that matched, for rotation telemetry.
     pub fn key_id(&self) -> Option<&str> {
-        self.key_id.as_deref()
+        self.proved.key_id.as_deref()
     }
 
     /// The granted scopes.
     pub fn scopes(&self) -> &Scopes {
-        &self.scopes
+        &self.proved.scopes
     }
 
     /// Whether `scope` is granted.
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.contains(scope)
+        self.proved.scopes.contains(scope)
     }
 
     /// `Ok` when every one of `scopes` is granted; otherwise the 403 whose challenge names
@@ -413,7 +431,7 @@ impl Caller {
         scopes: impl IntoIterator<Item = &'a str>,
     ) -> Result<(), crate::AuthError> {
         let required: Vec<&str> = scopes.into_iter().collect();
-        match self.scopes.first_missing(required.iter().copied()) {
+        match self.proved.scopes.first_missing(required.iter().copied()) {
             Some(_) => Err(crate::AuthError::insufficient_scope(required.join(" "))),
             None => Ok(()),
         }
@@ -466,15 +484,16 @@ impl Caller {
 
 impl fmt::Debug for Caller {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let proved = &*self.proved;
         f.debug_struct("Caller")
-            .field("method", &self.method)
-            .field("id", &self.id)
-            .field("key_id", &self.key_id)
-            .field("scopes", &self.scopes)
-            .field("claims", &self.claims)
-            .field("actor", &self.actor)
-            .field("on_behalf_of", &self.on_behalf_of)
-            .field("confirmation", &self.confirmation)
+            .field("method", &proved.method)
+            .field("id", &proved.id)
+            .field("key_id", &proved.key_id)
+            .field("scopes", &proved.scopes)
+            .field("claims", &proved.claims)
+            .field("actor", &proved.actor)
+            .field("on_behalf_of", &proved.on_behalf_of)
+            .field("confirmation", &proved.confirmation)
             .finish()
     }
 }
@@ -499,6 +518,26 @@ mod tests {
             Some("orders:write")
         );
         assert_eq!(scopes.first_missing(["orders:read"]), None);
+    }
+
+    #[test]
+    fn a_shared_caller_changed_for_one_request_leaves_the_others_as_they_were() {
+        // A configured caller (a static token's, a secret's) is cloned into each request it
+        // proves; what one request adds (the user it names, a proof) must stay its own.
+        let configured = Caller::new(AuthMethod::Signature, "platform")
+            .with_key_id("k1")
+            .with_scopes(Scopes::from_iter(["orders:read"]));
+        let first = configured
+            .clone()
+            .with_on_behalf_of("user-1")
+            .with_confirmation(Confirmation::Certificate("x5t".into()));
+        let second = configured.clone();
+        assert_eq!(first.on_behalf_of(), Some("user-1"));
+        assert!(first.confirmation().is_some());
+        assert_eq!((second.on_behalf_of(), second.confirmation()), (None, None));
+        assert_eq!(configured, second);
+        assert_ne!(configured, first);
+        assert_eq!((first.id(), first.key_id()), ("platform", Some("k1")));
     }
 
     #[test]

@@ -91,14 +91,24 @@ impl DigestSet {
 }
 
 /// Named entries with their scopes, found by the digest of their secret: what static bearer
-/// tokens and Basic users share.
-#[derive(Default)]
+/// tokens and Basic users share. Each entry's caller is built once, with the set: a request
+/// it proves gets a clone (one reference count), not a caller assembled anew.
 pub(crate) struct NamedDigests {
+    method: AuthMethod,
     digests: DigestSet,
-    entries: Vec<(Arc<str>, Scopes)>,
+    callers: Vec<Caller>,
 }
 
 impl NamedDigests {
+    /// An empty set of entries that `method` proves.
+    pub(crate) fn new(method: AuthMethod) -> Self {
+        Self {
+            method,
+            digests: DigestSet::default(),
+            callers: Vec::new(),
+        }
+    }
+
     /// Add an entry; a repeated name (of `what`: a token, a user) or a repeated secret is a
     /// configuration error.
     pub(crate) fn push(
@@ -108,28 +118,28 @@ impl NamedDigests {
         digest: SecretDigest,
         scopes: Scopes,
     ) -> Result<(), ConfigError> {
-        if self.entries.iter().any(|(existing, _)| **existing == *name) {
+        if self.callers.iter().any(|existing| existing.id() == name) {
             return Err(ConfigError::DuplicateName { what, name });
         }
         self.digests.push(digest)?;
-        self.entries.push((name.into(), scopes));
+        let name: Arc<str> = name.into();
+        self.callers.push(
+            Caller::new(self.method, Arc::clone(&name))
+                .with_key_id(name)
+                .with_scopes(scopes),
+        );
         Ok(())
     }
 
     /// The names, in the order they were added.
     pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|(name, _)| &**name)
+        self.callers.iter().map(Caller::id)
     }
 
-    /// The caller whose secret has `presented`'s digest: authenticated by `method`, named
-    /// (and keyed) by the entry, with its scopes.
-    pub(crate) fn caller(&self, method: AuthMethod, presented: &SecretDigest) -> Option<Caller> {
-        let (name, scopes) = &self.entries[self.digests.find(presented)?];
-        Some(
-            Caller::new(method, Arc::clone(name))
-                .with_key_id(Arc::clone(name))
-                .with_scopes(scopes.clone()),
-        )
+    /// The caller whose secret has `presented`'s digest: named (and keyed) by the entry,
+    /// with its scopes.
+    pub(crate) fn caller(&self, presented: &SecretDigest) -> Option<Caller> {
+        Some(self.callers[self.digests.find(presented)?].clone())
     }
 }
 

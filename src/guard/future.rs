@@ -209,10 +209,13 @@ where
     match steps.pop() {
         None => {
             let path = request.uri().path_and_query().cloned();
-            let rate = request
-                .extensions()
-                .get::<crate::limit::RateStatus>()
-                .copied();
+            // Only a guard with a rate limit answers with its standing: others skip the lookup.
+            let rate = shared.rate.as_ref().and_then(|_| {
+                request
+                    .extensions()
+                    .get::<crate::limit::RateStatus>()
+                    .copied()
+            });
             State::Calling {
                 future: inner.call(request),
                 answering: Some(Answering {

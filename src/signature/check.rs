@@ -9,7 +9,7 @@ use http::{HeaderMap, HeaderName};
 use super::config::{PrefixPart, SignatureVerifier, TimestampSource, VerifierConfig};
 use super::header::{Candidates, MAX_TAG_LEN, ParsedSignatures, parse_signatures, parse_timestamp};
 use super::mac::KeyedMac;
-use crate::caller::{AuthMethod, Caller};
+use crate::caller::Caller;
 use crate::error::AuthErrorKind;
 use crate::guard::{BodyCheck, BodyRead};
 use crate::replay::{ReplayKey, ReplayPolicy, ReplayStore};
@@ -263,14 +263,7 @@ impl SignatureCheck {
         };
         // With URL variants there is one MAC state per secret per variant, secrets innermost.
         let index = matched.ok_or(AuthErrorKind::InvalidCredentials)? % config.keys.len();
-        let secret_id = &config.keys[index].id;
-        let id = match config.identify_by_secret {
-            true => secret_id,
-            false => &config.identity,
-        };
-        let mut caller = Caller::new(AuthMethod::Signature, Arc::clone(id))
-            .with_key_id(Arc::clone(secret_id))
-            .with_scopes(config.scopes.clone());
+        let mut caller = config.callers[index].clone();
         let asserted = match &config.on_behalf_of {
             Some(source) if source.needs_body() => source.read_body(body).ok(),
             _ => self.asserted_user.take(),

@@ -131,9 +131,6 @@ impl HeaderAliases {
 }
 
 pub(crate) struct VerifierConfig {
-    /// Whether a caller is named by the secret that verified (each secret one agent) rather
-    /// than by the verifier's identity.
-    pub(crate) identify_by_secret: bool,
     /// The largest body the platform sends: a guard's default body limit.
     pub(crate) platform_body_limit: usize,
     pub(crate) header: HeaderName,
@@ -148,8 +145,10 @@ pub(crate) struct VerifierConfig {
     /// The message is [`MessagePart::UrlAndSortedFormParams`], computed once the body is in.
     pub(crate) form_message: bool,
     pub(crate) keys: Vec<KeyedSecret>,
+    /// The caller each secret proves (`callers[i]` for `keys[i]`), built once with the
+    /// verifier, so an accepted request clones one rather than assembling it.
+    pub(crate) callers: Vec<crate::Caller>,
     pub(crate) identity: Arc<str>,
-    pub(crate) scopes: Scopes,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) url: Option<crate::public_url::PublicUrl>,
     pub(crate) replay: Option<ReplaySettings>,
@@ -709,6 +708,19 @@ impl SignatureVerifierBuilder {
         };
         check_token_text(&self.identity, "identity")?;
         let keys = key_secrets(&self.identity, secrets, self.algorithm)?;
+        let identity: Arc<str> = self.identity.into();
+        let callers = keys
+            .iter()
+            .map(|key| {
+                let id = match self.identify_by_secret {
+                    true => &key.id,
+                    false => &identity,
+                };
+                crate::Caller::new(crate::AuthMethod::Signature, Arc::clone(id))
+                    .with_key_id(Arc::clone(&key.id))
+                    .with_scopes(self.scopes.clone())
+            })
+            .collect();
         // A timestamped scheme remembers each delivery from its own timestamp (see
         // `ReplaySettings::window_for`); the configured window can only lengthen that.
         let window = self.replay_window.unwrap_or(match timestamp {
@@ -735,7 +747,6 @@ impl SignatureVerifierBuilder {
         });
         Ok(SignatureVerifier {
             config: Arc::new(VerifierConfig {
-                identify_by_secret: self.identify_by_secret,
                 platform_body_limit: self.platform_body_limit,
                 header,
                 aliases,
@@ -748,8 +759,8 @@ impl SignatureVerifierBuilder {
                 prefix,
                 form_message,
                 keys,
-                identity: self.identity.into(),
-                scopes: self.scopes,
+                callers,
+                identity,
                 clock: self.clock,
                 url,
                 replay,
