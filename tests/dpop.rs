@@ -885,3 +885,69 @@ async fn dot_segments_in_the_request_path_and_odd_characters_in_htu_are_refused(
         );
     }
 }
+
+#[tokio::test]
+async fn a_dpop_nonce_the_service_set_stands_and_others_get_a_fresh_one() {
+    let key = ClientKey::ec();
+    let token = bound_token(&key);
+    let nonce_secret = Secret::from_utf8("a-dpop-nonce-secret-of-32-bytes!").unwrap();
+    let dpop = dpop().nonce_secret(nonce_secret).build().unwrap();
+    // A service that hands out nonces of its own on one route.
+    let inner = service_fn(|request: Request<GuardedBody<Full<Bytes>>>| async move {
+        let mut response = Response::new(Full::new(Bytes::new()));
+        if request.uri().path() == "/tools/own-nonce" {
+            response.headers_mut().insert(
+                "dpop-nonce",
+                http::HeaderValue::from_static("the-services-own"),
+            );
+        }
+        Ok::<_, Infallible>(response)
+    });
+    let mut service = tower::util::BoxCloneService::new(
+        GuardLayer::new(JwtVerifier::new(config()).dpop(dpop)).layer(inner),
+    );
+    let authorization = format!("DPoP {token}");
+    let asked = call(
+        &mut service,
+        request(
+            "POST",
+            "/tools/echo",
+            &authorization,
+            Some(&key.proof(&claims(&token, "n-1"))),
+        ),
+    )
+    .await;
+    let nonce = asked.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    let proof_for = |path: &str, jti: &str| {
+        let mut with_nonce = claims(&token, jti);
+        with_nonce["htu"] = json!(format!("{PUBLIC_URL}{path}"));
+        with_nonce["nonce"] = json!(nonce);
+        key.proof(&with_nonce)
+    };
+    let own = call(
+        &mut service,
+        request(
+            "POST",
+            "/tools/own-nonce",
+            &authorization,
+            Some(&proof_for("/tools/own-nonce", "n-2")),
+        ),
+    )
+    .await;
+    assert_eq!(own.status(), StatusCode::OK, "{:?}", kind(&own));
+    let values: Vec<_> = own.headers().get_all("dpop-nonce").iter().collect();
+    assert_eq!(values, ["the-services-own"], "the service's nonce, alone");
+    let theirs = call(
+        &mut service,
+        request(
+            "POST",
+            "/tools/echo",
+            &authorization,
+            Some(&proof_for("/tools/echo", "n-3")),
+        ),
+    )
+    .await;
+    assert_eq!(theirs.status(), StatusCode::OK, "{:?}", kind(&theirs));
+    let fresh = theirs.headers()["dpop-nonce"].to_str().unwrap();
+    assert!(!fresh.is_empty() && fresh != "the-services-own");
+}

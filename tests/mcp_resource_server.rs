@@ -698,3 +698,41 @@ async fn prompts_and_resources_have_rules_by_name_and_a_rule_may_take_any_of_its
     let (_, challenge) = send(AGENT, export).await;
     assert!(challenge.unwrap().contains("scope=\"orders:read\""));
 }
+
+#[cfg(feature = "dpop")]
+#[test]
+fn the_metadata_says_dpop_bound_tokens_are_required_only_when_they_are() {
+    use callguard::dpop::Dpop;
+    use callguard::jwt::JwtAlgorithm;
+    use callguard::replay::MemoryReplayStore;
+    let dpop = || {
+        Dpop::builder(MemoryReplayStore::new(100))
+            .public_url(RESOURCE)
+            .algorithms([JwtAlgorithm::ES256, JwtAlgorithm::EdDSA])
+    };
+    let document = |tokens: AccessTokens| {
+        ProtectedResourceMetadata::for_access_tokens(&tokens, RESOURCE)
+            .unwrap()
+            .build()
+            .document()
+            .clone()
+    };
+    let required = document(tokens().dpop(dpop().required().build().unwrap()));
+    assert_eq!(required["dpop_bound_access_tokens_required"], true);
+    assert_eq!(
+        required["dpop_signing_alg_values_supported"],
+        serde_json::json!(["ES256", "EdDSA"])
+    );
+    let accepted = document(tokens().dpop(dpop().build().unwrap()));
+    assert!(
+        accepted.get("dpop_bound_access_tokens_required").is_none(),
+        "{accepted}"
+    );
+    assert_eq!(
+        accepted["dpop_signing_alg_values_supported"],
+        serde_json::json!(["ES256", "EdDSA"])
+    );
+    let without = document(tokens());
+    assert!(without.get("dpop_signing_alg_values_supported").is_none());
+    assert!(without.get("dpop_bound_access_tokens_required").is_none());
+}
