@@ -566,3 +566,153 @@ async fn one_time_codes_in_redis_follow_the_flow_and_no_code_is_kept_in_clear() 
         );
     }
 }
+
+/// Commands Redis has run, by name, from `INFO commandstats`. Commands a script runs are
+/// counted under their own names, so a round trip is one `evalsha`.
+async fn commands_run(connection: &mut redis::aio::MultiplexedConnection) -> Vec<(String, u64)> {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(connection)
+        .await
+        .unwrap();
+    info.lines()
+        .filter_map(|line| {
+            let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = rest
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_owned(), calls))
+        })
+        .collect()
+}
+
+/// The commands run between two readings, by name, leaving out the `INFO` that read them.
+fn commands_between(before: &[(String, u64)], after: &[(String, u64)]) -> Vec<(String, u64)> {
+    let mut run: Vec<(String, u64)> = after
+        .iter()
+        .filter(|(name, _)| name != "info")
+        .map(|(name, calls)| {
+            let earlier = before
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(0, |(_, c)| *c);
+            (name.clone(), calls - earlier)
+        })
+        .filter(|(_, calls)| *calls > 0)
+        .collect();
+    run.sort();
+    run
+}
+
+/// The store's promise, counted on a real Redis: each decision is one script, one round
+/// trip (`evalsha`), and the client sends nothing else. Over 20 accepted requests each:
+/// - a bearer request under a failure limit and a rate limit, from clients that never
+///   failed: the attempt (not charged: nothing to refund) and the rate, 2 round trips;
+/// - the same from a client with a failure on record: its attempt is charged, and refunded
+///   once the credential is accepted, 3;
+/// - a bearer request with neither: none;
+/// - a signed delivery with replay protection: its record, 1.
+#[tokio::test]
+async fn an_accepted_request_costs_one_redis_round_trip_per_store_step() {
+    use callguard::ClientAddr;
+    use callguard::limit::{FailureLimit, RateLimit};
+    let Some(redis) = start_redis() else { return };
+    let client = redis::Client::open(redis.url.as_str()).unwrap();
+    let mut observer = client.get_multiplexed_async_connection().await.unwrap();
+    let store = RedisReplayStore::connect(&redis.url).await.unwrap();
+    let tokens = callguard::bearer::BearerTokens::builder()
+        .token(
+            "agent",
+            Secret::from_utf8("tok_agent_0123456789abcdef").unwrap(),
+            callguard::Scopes::empty(),
+        )
+        .build()
+        .unwrap();
+    let send = |guard: &GuardLayer, client: String, token: &str| {
+        let mut request = Request::post("/tools")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(ClientAddr(client.parse().unwrap()));
+        let service = guard.clone().layer(service_fn(echo));
+        async move { service.oneshot(request).await.unwrap().status() }
+    };
+    let right = "tok_agent_0123456789abcdef";
+    let limited = GuardLayer::new(tokens.clone())
+        .failure_limit(
+            FailureLimit::builder(store.clone())
+                .max_failures(5)
+                .window(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+        )
+        .rate_limit(
+            RateLimit::builder(store.clone())
+                .quota(1_000, Duration::from_secs(60))
+                .build()
+                .unwrap(),
+        );
+    // Each script is loaded by the first request that runs it, before counting starts.
+    assert_eq!(
+        send(&limited, "198.51.100.1".into(), "tok_wrong").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send(&limited, "198.51.100.1".into(), right).await,
+        StatusCode::OK
+    );
+    let mut counted = async |guard: &GuardLayer, client: &dyn Fn(usize) -> String| {
+        let before = commands_run(&mut observer).await;
+        for n in 1..=20 {
+            assert_eq!(send(guard, client(n), right).await, StatusCode::OK);
+        }
+        let after = commands_run(&mut observer).await;
+        let run = commands_between(&before, &after);
+        let round_trips = run
+            .iter()
+            .find(|(name, _)| name == "evalsha")
+            .map_or(0, |(_, c)| *c);
+        let scripted = ["get", "set", "hmget", "hset", "expire", "ttl", "del"];
+        assert!(
+            run.iter()
+                .all(|(name, _)| name == "evalsha" || scripted.contains(&name.as_str())),
+            "only scripts, and what they run: {run:?}"
+        );
+        round_trips
+    };
+    let fresh = |n: usize| format!("203.0.113.{n}");
+    assert_eq!(counted(&limited, &fresh).await, 2 * 20);
+    let failed_once = |_: usize| "198.51.100.1".to_owned();
+    assert_eq!(counted(&limited, &failed_once).await, 3 * 20);
+    assert_eq!(counted(&GuardLayer::new(tokens), &fresh).await, 0);
+    let verifier = providers::standard_webhooks()
+        .secret("k1", secret())
+        .replay_protection(store.clone())
+        .build()
+        .unwrap();
+    let signed = GuardLayer::new(verifier);
+    assert_eq!(
+        deliver(&signed, &signed_delivery("msg_warm")).await.0,
+        StatusCode::OK
+    );
+    let before = commands_run(&mut observer).await;
+    for n in 0..20 {
+        let id = format!("msg_{n}");
+        assert_eq!(
+            deliver(&signed, &signed_delivery(&id)).await.0,
+            StatusCode::OK
+        );
+    }
+    let after = commands_run(&mut observer).await;
+    let run = commands_between(&before, &after);
+    assert_eq!(
+        run.iter().find(|(name, _)| name == "evalsha"),
+        Some(&("evalsha".to_owned(), 20)),
+        "{run:?}"
+    );
+}
