@@ -11,6 +11,8 @@ use http::{Request, StatusCode};
 use http_body_util::Full;
 use tower::{Layer, ServiceExt, service_fn};
 
+mod common;
+
 async fn from(list: &AllowList, client: Option<&str>) -> (StatusCode, Option<AuthErrorKind>) {
     let service = list
         .layer()
@@ -104,4 +106,129 @@ fn a_bad_entry_is_named_when_built() {
         "{error}"
     );
     assert!(AllowList::from_file("/nonexistent/callguard/list").is_err());
+}
+
+/// A guard accepting a platform's signatures only from its ranges, and an agent's token from
+/// anywhere: `allowed_from` restricts one method, not the route.
+fn platform_or_agent(list: &AllowList) -> callguard::GuardLayer {
+    use callguard::signature::SignatureVerifier;
+    use callguard::{Authenticator, GuardLayer, Scopes, Secret, bearer::BearerTokens};
+    let platform = SignatureVerifier::builder()
+        .identity("platform")
+        .header("x-signature")
+        .secret("k1", Secret::from_utf8(common::SECRET).unwrap())
+        .allowed_from(list.clone())
+        .build()
+        .unwrap();
+    let agents = BearerTokens::builder()
+        .token(
+            "agent",
+            Secret::from_utf8("tok_agent_0123456789abcdef").unwrap(),
+            Scopes::empty(),
+        )
+        .build()
+        .unwrap();
+    GuardLayer::new(Authenticator::any_of([platform.into(), agents.into()]).unwrap())
+}
+
+async fn through(
+    guard: &callguard::GuardLayer,
+    client: Option<&str>,
+    header: (&str, String),
+) -> (StatusCode, Option<AuthErrorKind>) {
+    let mut request = Request::post("/tools")
+        .header(header.0, header.1)
+        .body(Full::new(Bytes::from_static(b"{}")))
+        .unwrap();
+    if let Some(client) = client {
+        let client: IpAddr = client.parse().unwrap();
+        request.extensions_mut().insert(ClientAddr(client));
+    }
+    let response = guard
+        .clone()
+        .layer(service_fn(common::echo))
+        .oneshot(request)
+        .await
+        .unwrap();
+    (
+        response.status(),
+        response
+            .extensions()
+            .get::<AuthError>()
+            .map(AuthError::kind),
+    )
+}
+
+#[tokio::test]
+async fn a_method_restricted_to_an_allow_list_is_refused_from_elsewhere_and_the_others_are_not() {
+    let list = AllowList::parse(["192.30.252.0/22"]).unwrap();
+    let guard = platform_or_agent(&list);
+    let signed = || ("x-signature", common::sign_hex(common::SECRET, b"{}"));
+    let forged = || {
+        (
+            "x-signature",
+            common::sign_hex("another-secret-of-32-bytes-length", b"{}"),
+        )
+    };
+    let token = || {
+        (
+            "authorization",
+            "Bearer tok_agent_0123456789abcdef".to_owned(),
+        )
+    };
+    assert_eq!(
+        through(&guard, Some("192.30.253.1"), signed()).await,
+        (StatusCode::OK, None)
+    );
+    assert_eq!(
+        through(&guard, Some("203.0.113.7"), signed()).await,
+        (
+            StatusCode::FORBIDDEN,
+            Some(AuthErrorKind::AddressNotAllowed)
+        ),
+        "a valid signature from outside the platform's ranges"
+    );
+    // Refused for its address before its MAC is looked at: a forgery from outside is 403 too.
+    assert_eq!(
+        through(&guard, Some("203.0.113.7"), forged()).await,
+        (
+            StatusCode::FORBIDDEN,
+            Some(AuthErrorKind::AddressNotAllowed)
+        )
+    );
+    assert_eq!(
+        through(&guard, Some("192.30.253.1"), forged()).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            Some(AuthErrorKind::InvalidCredentials)
+        ),
+        "from inside, a signature still has to verify"
+    );
+    // The other method is not restricted.
+    assert_eq!(
+        through(&guard, Some("203.0.113.7"), token()).await,
+        (StatusCode::OK, None)
+    );
+    assert_eq!(through(&guard, None, token()).await, (StatusCode::OK, None));
+    // Without a client address the restricted method cannot decide: a setup mistake.
+    assert_eq!(
+        through(&guard, None, signed()).await,
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Some(AuthErrorKind::ClientAddrMissing)
+        )
+    );
+    // Replaced at run time, through any clone of the list.
+    list.replace(&AllowList::parse(["203.0.113.0/24"]).unwrap());
+    assert_eq!(
+        through(&guard, Some("203.0.113.7"), signed()).await,
+        (StatusCode::OK, None)
+    );
+    assert_eq!(
+        through(&guard, Some("192.30.253.1"), signed()).await,
+        (
+            StatusCode::FORBIDDEN,
+            Some(AuthErrorKind::AddressNotAllowed)
+        )
+    );
 }

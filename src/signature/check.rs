@@ -140,6 +140,19 @@ impl SignatureVerifier {
         let Some(parsed) = self.signatures(&parts.headers)? else {
             return Ok(None);
         };
+        if let Some(allowed) = &config.allowed_from {
+            match crate::ClientAddr::of(parts) {
+                Some(client) if allowed.allows(client.0) => {}
+                Some(_) => return Err(AuthErrorKind::AddressNotAllowed),
+                None => {
+                    tracing::error!(
+                        verifier = &*config.identity,
+                        "callguard: a signature restricted to an allow-list found no ClientAddr on the request; add a ClientAddrLayer in front of the guard"
+                    );
+                    return Err(AuthErrorKind::ClientAddrMissing);
+                }
+            }
+        }
         let raw_timestamp = match &config.timestamp {
             None => None,
             Some(TimestampSource::Field(_)) => Some(

@@ -154,6 +154,8 @@ pub(crate) struct VerifierConfig {
     pub(crate) replay: Option<ReplaySettings>,
     /// Where the signed request names the user it is made for.
     pub(crate) on_behalf_of: Option<crate::delegation::PlatformUser>,
+    /// The addresses this verifier's senders call from, when it is restricted to them.
+    pub(crate) allowed_from: Option<crate::limit::AllowList>,
 }
 
 /// Replay protection as configured for one verifier.
@@ -279,6 +281,7 @@ pub struct SignatureVerifierBuilder {
     identify_by_secret: bool,
     secret_text: SecretText,
     on_behalf_of: Option<crate::delegation::PlatformUser>,
+    allowed_from: Option<crate::limit::AllowList>,
 }
 
 /// The secrets given to a builder, and the first one that could not be read or decoded
@@ -377,6 +380,7 @@ impl Default for SignatureVerifierBuilder {
             identify_by_secret: false,
             secret_text: SecretText::Utf8,
             on_behalf_of: None,
+            allowed_from: None,
         }
     }
 }
@@ -549,6 +553,42 @@ impl SignatureVerifierBuilder {
     #[must_use]
     pub fn public_base_url(mut self, url: impl Into<String>) -> Self {
         self.public_base_url = Some(url.into());
+        self
+    }
+
+    /// Accept this scheme's signatures only from `addresses` (the platform's published
+    /// ranges: GitHub's `hooks`, Stripe's webhook IPs), whatever else the guard accepts and
+    /// from wherever: a request that presents this signature from another address is refused
+    /// with 403 (`address_not_allowed`) before any MAC is computed. The client address is the
+    /// request's [`ClientAddr`](crate::ClientAddr) (put a
+    /// [`ClientAddrLayer`](crate::ClientAddrLayer) in front; without one such a request is a
+    /// 500 naming the mistake). The list is shared with its clones, so
+    /// [`AllowList::replace`](crate::limit::AllowList::replace) changes it at run time.
+    ///
+    /// An addition to the signature, never a replacement: addresses are shared by every
+    /// customer of a platform. For every method of a route at once, put
+    /// [`AllowList::layer`](crate::limit::AllowList::layer) on the route instead.
+    ///
+    /// ```
+    /// use callguard::limit::AllowList;
+    /// use callguard::{Authenticator, Secret, bearer::BearerTokens, providers};
+    ///
+    /// let github_hooks = AllowList::parse(["192.30.252.0/22", "2a0a:a440::/29"])?;
+    /// let github = providers::github()
+    ///     .secret("2026-11", Secret::from_utf8("a-webhook-secret")?)
+    ///     .allowed_from(github_hooks)
+    ///     .build()?;
+    /// // Agents with a token call from anywhere; GitHub's signatures only from GitHub.
+    /// let agents = BearerTokens::builder()
+    ///     .token("agent", Secret::from_utf8("tok_agent_0123456789abcdef")?, callguard::Scopes::empty())
+    ///     .build()?;
+    /// let methods = Authenticator::any_of([github.into(), agents.into()])?;
+    /// # let _ = methods;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn allowed_from(mut self, addresses: crate::limit::AllowList) -> Self {
+        self.allowed_from = Some(addresses);
         self
     }
 
@@ -765,6 +805,7 @@ impl SignatureVerifierBuilder {
                 url,
                 replay,
                 on_behalf_of: self.on_behalf_of,
+                allowed_from: self.allowed_from,
             }),
         })
     }
