@@ -599,3 +599,90 @@ async fn a_failure_being_counted_when_its_client_hangs_up_is_counted_all_the_sam
         StatusCode::TOO_MANY_REQUESTS
     );
 }
+
+/// `per_network`: someone rotating through the /64s of their IPv6 /48 (or the addresses of
+/// an IPv4 /24) gets one guess for each once the network has failed enough, not the
+/// per-client allowance; another network is not affected, and an address of the locked
+/// network that has not failed is still checked and let in.
+#[tokio::test]
+async fn a_network_rotating_its_addresses_gets_one_guess_each_once_it_has_failed_enough() {
+    let limit = FailureLimit::builder(MemoryReplayStore::default())
+        .max_failures(5)
+        .per_network(8)
+        .window(Duration::from_secs(60))
+        .clock(FixedClock::at_unix(NOW))
+        .build()
+        .unwrap();
+    let tokens = BearerTokens::builder()
+        .token("agent", Secret::from_utf8(TOKEN).unwrap(), Scopes::empty())
+        .build()
+        .unwrap();
+    let guard = GuardLayer::new(tokens).failure_limit(limit);
+    let send = |client: String, token: &str| {
+        let service = guard.layer(service_fn(|_: Request<_>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+        }));
+        let mut request = Request::post("/tools")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(ClientAddr(client.parse().unwrap()));
+        async move { service.oneshot(request).await.unwrap().status() }
+    };
+    let wrong = "tok_wrong_0123456789abcdef";
+    // IPv6: eight /64s of 2001:db8:7::/48, one guess each, under the per-client limit.
+    for n in 1..=8 {
+        assert_eq!(
+            send(format!("2001:db8:7:{n}::1"), wrong).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // The /48 is locked now: a ninth /64 gets one guess, then is locked itself.
+    assert_eq!(
+        send("2001:db8:7:9::1".into(), wrong).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send("2001:db8:7:9::1".into(), TOKEN).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // An address of the same /48 that has not failed: checked, and let in.
+    assert_eq!(send("2001:db8:7:99::1".into(), TOKEN).await, StatusCode::OK);
+    // Another /48 keeps the per-client allowance: four failures, and still let in.
+    for _ in 1..=4 {
+        assert_eq!(
+            send("2001:db8:8:1::1".into(), wrong).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(send("2001:db8:8:1::1".into(), TOKEN).await, StatusCode::OK);
+    // IPv4: the addresses of one /24 likewise.
+    for n in 1..=8 {
+        assert_eq!(
+            send(format!("198.51.100.{n}"), wrong).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        send("198.51.100.77".into(), wrong).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send("198.51.100.77".into(), TOKEN).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(send("198.51.101.77".into(), TOKEN).await, StatusCode::OK);
+}
+
+#[test]
+fn a_network_count_of_zero_is_refused_when_built() {
+    let built = FailureLimit::builder(MemoryReplayStore::default())
+        .per_network(0)
+        .build();
+    assert!(
+        matches!(built, Err(callguard::ConfigError::InvalidValue { field }) if field.contains("per_network")),
+        "{built:?}"
+    );
+}

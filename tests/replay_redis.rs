@@ -716,3 +716,56 @@ async fn an_accepted_request_costs_one_redis_round_trip_per_store_step() {
         "{run:?}"
     );
 }
+
+/// `per_network` on Redis, where each count is an awaited answer: a /48 whose /64s failed
+/// enough gives the next one a single guess, and an address that has not failed is let in.
+#[tokio::test]
+async fn network_counts_in_redis_give_a_rotating_network_one_guess_per_address() {
+    use callguard::ClientAddr;
+    use callguard::limit::FailureLimit;
+    let Some(redis) = start_redis() else { return };
+    let limit = FailureLimit::builder(RedisReplayStore::connect(&redis.url).await.unwrap())
+        .max_failures(5)
+        .per_network(3)
+        .window(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let tokens = callguard::bearer::BearerTokens::builder()
+        .token(
+            "agent",
+            Secret::from_utf8("tok_agent_0123456789abcdef").unwrap(),
+            callguard::Scopes::empty(),
+        )
+        .build()
+        .unwrap();
+    let guard = GuardLayer::new(tokens).failure_limit(limit);
+    let send = |client: &str, token: &str| {
+        let mut request = Request::post("/tools")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(ClientAddr(client.parse().unwrap()));
+        let service = guard.clone().layer(service_fn(echo));
+        async move { service.oneshot(request).await.unwrap().status() }
+    };
+    let (wrong, right) = ("tok_wrong_0123456789abcdef", "tok_agent_0123456789abcdef");
+    for client in ["2001:db8:7:1::1", "2001:db8:7:2::1", "2001:db8:7:3::1"] {
+        assert_eq!(send(client, wrong).await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        send("2001:db8:7:4::1", wrong).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send("2001:db8:7:4::1", right).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(send("2001:db8:7:5::1", right).await, StatusCode::OK);
+    assert_eq!(
+        send("2001:db8:8:1::1", wrong).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(send("2001:db8:8:1::1", right).await, StatusCode::OK);
+}

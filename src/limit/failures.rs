@@ -238,6 +238,8 @@ pub struct FailureLimit {
     pub(crate) clock: Arc<dyn Clock>,
     /// Failures an account may see from anywhere before its clients get one try each.
     pub(crate) account_rule: Option<FailureRule>,
+    /// Failures a network (IPv4 /24, IPv6 /48) may see before its clients get one try each.
+    pub(crate) network_rule: Option<FailureRule>,
 }
 
 impl std::fmt::Debug for FailureLimit {
@@ -260,6 +262,7 @@ pub struct FailureLimitBuilder {
     ipv6_prefix: u8,
     clock: Arc<dyn Clock>,
     per_account: Option<u32>,
+    per_network: Option<u32>,
 }
 
 impl std::fmt::Debug for FailureLimitBuilder {
@@ -284,6 +287,7 @@ impl FailureLimit {
             ipv6_prefix: 64,
             clock: Arc::new(SystemClock),
             per_account: None,
+            per_network: None,
         }
     }
 
@@ -310,6 +314,11 @@ impl FailureLimit {
         )
     }
 
+    /// The key a client's network's failures are counted under (IPv4 /24, IPv6 /48).
+    fn network_key(client: ClientAddr) -> ReplayKey {
+        ReplayKey::derive(&[b"failures\0network\0", &client.network().to_be_bytes()])
+    }
+
     /// Uncount `client`'s attempt charged in the window ending at `charged_in`: it did not
     /// fail.
     pub(crate) fn refund(&self, client: ClientAddr, charged_in: i64) -> StoreFuture<FailureState> {
@@ -320,9 +329,9 @@ impl FailureLimit {
     }
 
     /// Count a failed attempt of `client` (settle it, when it was `charged`), naming
-    /// `account` when the request named one: the account's failures first, and while the
-    /// account is locked, one failure locks the client (each source gets one guess; a
-    /// source that has not failed is still checked).
+    /// `account` when the request named one: the wider counts first (the account's, the
+    /// network's), and while one of them is locked, one failure locks the client (each
+    /// source gets one guess; a source that has not failed is still checked).
     pub(crate) fn record(
         &self,
         client: ClientAddr,
@@ -330,38 +339,47 @@ impl FailureLimit {
         charged: Option<i64>,
     ) -> StoreFuture<FailureState> {
         let now = self.clock.unix_seconds();
-        let client = self.client_key(client);
+        let client_key = self.client_key(client);
         let step = match charged {
             Some(charged_in) => FailureStep::Settle { charged_in },
             None => FailureStep::Fail,
         };
-        let (Some(account), Some(account_rule)) = (account, self.account_rule) else {
-            return self.store.failure_step(client, self.rule, step, now);
-        };
+        let mut wider = [
+            account.zip(self.account_rule),
+            self.network_rule
+                .map(|rule| (Self::network_key(client), rule)),
+        ]
+        .into_iter()
+        .flatten();
         let strict = FailureRule {
             max_failures: 1,
             ..self.rule
         };
-        let rule_for =
-            move |answer: Result<FailureState, StoreError>, normal: FailureRule| match answer {
-                Ok(state) if state.locked_for.is_some() => strict,
-                _ => normal,
-            };
-        let mut first = self
-            .store
-            .failure_step(account, account_rule, FailureStep::Fail, now);
-        match first.now() {
-            Some(answer) => self
-                .store
-                .failure_step(client, rule_for(answer, self.rule), step, now),
-            None => {
-                let (store, rule) = (Arc::clone(&self.store), self.rule);
-                StoreFuture::pending(async move {
-                    let rule = rule_for(first.await, rule);
-                    store.failure_step(client, rule, step, now).await
-                })
+        let locks = |answer: Result<FailureState, StoreError>| matches!(answer, Ok(state) if state.locked_for.is_some());
+        // In memory every answer is at hand: count on at once. Over the network, the rest
+        // is counted in order once the first answer that must be waited for is in.
+        let mut locked = false;
+        while let Some((key, rule)) = wider.next() {
+            let mut answer = self.store.failure_step(key, rule, FailureStep::Fail, now);
+            match answer.now() {
+                Some(answer) => locked |= locks(answer),
+                None => {
+                    let rest: Vec<_> = wider.collect();
+                    let (store, normal) = (Arc::clone(&self.store), self.rule);
+                    return StoreFuture::pending(async move {
+                        let mut locked = locked | locks(answer.await);
+                        for (key, rule) in rest {
+                            locked |=
+                                locks(store.failure_step(key, rule, FailureStep::Fail, now).await);
+                        }
+                        let rule = if locked { strict } else { normal };
+                        store.failure_step(client_key, rule, step, now).await
+                    });
+                }
             }
         }
+        let rule = if locked { strict } else { self.rule };
+        self.store.failure_step(client_key, rule, step, now)
     }
 
     /// The account a request's credential names, before it is checked: a Basic user name,
@@ -460,6 +478,20 @@ impl FailureLimitBuilder {
         self
     }
 
+    /// Count failures per network too (an IPv4 /24, an IPv6 /48: what one subscriber or
+    /// site is commonly given whole): after `max_failures` failed attempts from addresses of
+    /// one network within the window, each address of it gets one guess until the lock
+    /// ends. Someone rotating through the /64s of their /48, or the addresses of their /24,
+    /// gets one guess for each rather than the per-client allowance. As with
+    /// [`per_account`](Self::per_account), an address of the network that has not failed is
+    /// still checked and accepted: the network's other users are not locked out. Counted
+    /// only when an attempt fails, so an accepted request costs no more.
+    #[must_use]
+    pub fn per_network(mut self, max_failures: u32) -> Self {
+        self.per_network = Some(max_failures);
+        self
+    }
+
     /// Count IPv6 clients by this prefix (default 64: one subscriber's network).
     #[must_use]
     pub fn ipv6_prefix(mut self, prefix: u8) -> Self {
@@ -490,6 +522,9 @@ impl FailureLimitBuilder {
         if self.per_account == Some(0) {
             return invalid("failure limit: per_account (at least 1)");
         }
+        if self.per_network == Some(0) {
+            return invalid("failure limit: per_network (at least 1)");
+        }
         Ok(FailureLimit {
             store: self.store,
             rule: FailureRule {
@@ -501,6 +536,11 @@ impl FailureLimitBuilder {
             ipv6_prefix: self.ipv6_prefix,
             clock: self.clock,
             account_rule: self.per_account.map(|max_failures| FailureRule {
+                max_failures,
+                window: self.window.as_secs(),
+                max_lockout: self.max_lockout.as_secs(),
+            }),
+            network_rule: self.per_network.map(|max_failures| FailureRule {
                 max_failures,
                 window: self.window.as_secs(),
                 max_lockout: self.max_lockout.as_secs(),

@@ -561,7 +561,7 @@ impl SignatureVerifierBuilder {
     /// from wherever: a request that presents this signature from another address is refused
     /// with 403 (`address_not_allowed`) before any MAC is computed. The client address is the
     /// request's [`ClientAddr`](crate::ClientAddr) (put a
-    /// [`ClientAddrLayer`](crate::ClientAddrLayer) in front; without one such a request is a
+    /// [`ClientAddrLayer`](crate::client::ClientAddrLayer) in front; without one such a request is a
     /// 500 naming the mistake). The list is shared with its clones, so
     /// [`AllowList::replace`](crate::limit::AllowList::replace) changes it at run time.
     ///
