@@ -108,6 +108,35 @@ fn secret() -> Secret {
     Secret::from_standard_webhooks("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap()
 }
 
+/// The static token `tok_agent_0123456789abcdef`, named `agent`.
+fn agent_token() -> callguard::bearer::BearerTokens {
+    callguard::bearer::BearerTokens::builder()
+        .token(
+            "agent",
+            Secret::from_utf8("tok_agent_0123456789abcdef").unwrap(),
+            callguard::Scopes::empty(),
+        )
+        .build()
+        .unwrap()
+}
+
+/// `token` as a bearer token from `client`, through `guard`: the answer's status.
+fn bearer_from(
+    guard: &GuardLayer,
+    client: &str,
+    token: &str,
+) -> impl std::future::Future<Output = StatusCode> + use<> {
+    let mut request = Request::post("/tools")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(callguard::ClientAddr(client.parse().unwrap()));
+    let service = guard.clone().layer(service_fn(echo));
+    async move { service.oneshot(request).await.unwrap().status() }
+}
+
 #[tokio::test]
 async fn two_replicas_sharing_redis_accept_a_delivery_once_and_refuse_when_redis_is_gone() {
     let Some(redis) = start_redis() else { return };
@@ -438,7 +467,6 @@ async fn failure_counts_in_redis_follow_the_same_steps_as_in_memory() {
 /// out of both, and the right token from another address passes either.
 #[tokio::test]
 async fn two_replicas_sharing_redis_share_failure_counts() {
-    use callguard::ClientAddr;
     use callguard::limit::FailureLimit;
     let Some(redis) = start_redis() else { return };
     let replica = |store| {
@@ -447,29 +475,11 @@ async fn two_replicas_sharing_redis_share_failure_counts() {
             .window(Duration::from_secs(60))
             .build()
             .unwrap();
-        let tokens = callguard::bearer::BearerTokens::builder()
-            .token(
-                "agent",
-                Secret::from_utf8("tok_agent_0123456789abcdef").unwrap(),
-                callguard::Scopes::empty(),
-            )
-            .build()
-            .unwrap();
-        GuardLayer::new(tokens).failure_limit(limit)
+        GuardLayer::new(agent_token()).failure_limit(limit)
     };
     let a = replica(RedisReplayStore::connect(&redis.url).await.unwrap());
     let b = replica(RedisReplayStore::connect(&redis.url).await.unwrap());
-    let send = |guard: &GuardLayer, client: &str, token: &str| {
-        let mut request = Request::post("/tools")
-            .header("authorization", format!("Bearer {token}"))
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        request
-            .extensions_mut()
-            .insert(ClientAddr(client.parse().unwrap()));
-        let service = guard.clone().layer(service_fn(echo));
-        async move { service.oneshot(request).await.unwrap().status() }
-    };
+    let send = |guard: &GuardLayer, client: &str, token: &str| bearer_from(guard, client, token);
     let wrong = "tok_wrong_0123456789abcdef";
     assert_eq!(
         send(&a, "203.0.113.7", wrong).await,
@@ -617,31 +627,13 @@ fn commands_between(before: &[(String, u64)], after: &[(String, u64)]) -> Vec<(S
 /// - a signed delivery with replay protection: its record, 1.
 #[tokio::test]
 async fn an_accepted_request_costs_one_redis_round_trip_per_store_step() {
-    use callguard::ClientAddr;
     use callguard::limit::{FailureLimit, RateLimit};
     let Some(redis) = start_redis() else { return };
     let client = redis::Client::open(redis.url.as_str()).unwrap();
     let mut observer = client.get_multiplexed_async_connection().await.unwrap();
     let store = RedisReplayStore::connect(&redis.url).await.unwrap();
-    let tokens = callguard::bearer::BearerTokens::builder()
-        .token(
-            "agent",
-            Secret::from_utf8("tok_agent_0123456789abcdef").unwrap(),
-            callguard::Scopes::empty(),
-        )
-        .build()
-        .unwrap();
-    let send = |guard: &GuardLayer, client: String, token: &str| {
-        let mut request = Request::post("/tools")
-            .header("authorization", format!("Bearer {token}"))
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        request
-            .extensions_mut()
-            .insert(ClientAddr(client.parse().unwrap()));
-        let service = guard.clone().layer(service_fn(echo));
-        async move { service.oneshot(request).await.unwrap().status() }
-    };
+    let tokens = agent_token();
+    let send = |guard: &GuardLayer, client: String, token: &str| bearer_from(guard, &client, token);
     let right = "tok_agent_0123456789abcdef";
     let limited = GuardLayer::new(tokens.clone())
         .failure_limit(
@@ -721,7 +713,6 @@ async fn an_accepted_request_costs_one_redis_round_trip_per_store_step() {
 /// enough gives the next one a single guess, and an address that has not failed is let in.
 #[tokio::test]
 async fn network_counts_in_redis_give_a_rotating_network_one_guess_per_address() {
-    use callguard::ClientAddr;
     use callguard::limit::FailureLimit;
     let Some(redis) = start_redis() else { return };
     let limit = FailureLimit::builder(RedisReplayStore::connect(&redis.url).await.unwrap())
@@ -730,26 +721,9 @@ async fn network_counts_in_redis_give_a_rotating_network_one_guess_per_address()
         .window(Duration::from_secs(60))
         .build()
         .unwrap();
-    let tokens = callguard::bearer::BearerTokens::builder()
-        .token(
-            "agent",
-            Secret::from_utf8("tok_agent_0123456789abcdef").unwrap(),
-            callguard::Scopes::empty(),
-        )
-        .build()
-        .unwrap();
+    let tokens = agent_token();
     let guard = GuardLayer::new(tokens).failure_limit(limit);
-    let send = |client: &str, token: &str| {
-        let mut request = Request::post("/tools")
-            .header("authorization", format!("Bearer {token}"))
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        request
-            .extensions_mut()
-            .insert(ClientAddr(client.parse().unwrap()));
-        let service = guard.clone().layer(service_fn(echo));
-        async move { service.oneshot(request).await.unwrap().status() }
-    };
+    let send = |client: &str, token: &str| bearer_from(&guard, client, token);
     let (wrong, right) = ("tok_wrong_0123456789abcdef", "tok_agent_0123456789abcdef");
     for client in ["2001:db8:7:1::1", "2001:db8:7:2::1", "2001:db8:7:3::1"] {
         assert_eq!(send(client, wrong).await, StatusCode::UNAUTHORIZED);
