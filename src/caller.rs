@@ -471,6 +471,7 @@ impl Confirmation {
 
 impl Caller {
     /// This caller, marked as accepted by the guard named `guard`.
+    #[inline]
     pub(crate) fn accepted_by(mut self, guard: &Arc<str>) -> Self {
         self.accepted_by = AcceptedBy(Some(Arc::clone(guard)));
         self

@@ -153,6 +153,7 @@ impl BodyBuffer {
         };
     }
 
+    #[inline]
     pub(crate) fn into_bytes(self) -> Bytes {
         match self.state {
             BufferState::Empty => Bytes::new(),

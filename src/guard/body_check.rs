@@ -28,6 +28,15 @@ pub(crate) enum BodyCheck {
 }
 
 impl BodyCheck {
+    /// The signature check this is, before any wrapping.
+    pub(crate) fn signature_mut(&mut self) -> Option<&mut SignatureCheck> {
+        match self {
+            Self::Signature(check) => Some(check),
+            #[cfg(feature = "jwt")]
+            Self::Delegated(_) => None,
+        }
+    }
+
     /// Feed the next data frame.
     pub(crate) fn update(&mut self, data: &[u8]) {
         match self {
@@ -69,15 +78,9 @@ pub(crate) struct BodyRead {
     trailers: Option<Box<HeaderMap>>,
 }
 
-/// The request a body check read, once its body is in.
-pub(crate) struct BodyDone {
-    pub(crate) head: Parts,
-    pub(crate) body: Bytes,
-    pub(crate) trailers: Option<Box<HeaderMap>>,
-}
-
 impl BodyRead {
     /// A read for `check`, its request not yet attached.
+    #[inline]
     pub(crate) fn new(check: BodyCheck) -> Box<Self> {
         Box::new(Self {
             check,
@@ -106,6 +109,7 @@ impl BodyRead {
 
     /// Start reading the body of the request whose head is `head`, expecting `expected`
     /// bytes (a hint only: the buffer reserves a bounded part of it).
+    #[inline]
     pub(crate) fn start(&mut self, head: Parts, expected: usize) {
         self.head = Some(head);
         self.buffer = BodyBuffer::new(expected);
@@ -116,16 +120,21 @@ impl BodyRead {
         self.head.as_ref()
     }
 
-    /// The head, the bytes and the trailers read.
-    pub(crate) fn take(&mut self) -> BodyDone {
-        BodyDone {
-            head: self
-                .head
-                .take()
-                .expect("the guard stores the head before collecting"),
-            body: std::mem::replace(&mut self.buffer, BodyBuffer::new(0)).into_bytes(),
-            trailers: self.trailers.take(),
-        }
+    /// The request's head, taken out once its body is in.
+    #[inline]
+    pub(crate) fn take_head(&mut self) -> Parts {
+        self.head
+            .take()
+            .expect("the guard stores the head before collecting")
+    }
+
+    /// The bytes and the trailers read.
+    #[inline]
+    pub(crate) fn take_body(&mut self) -> (Bytes, Option<Box<HeaderMap>>) {
+        (
+            std::mem::replace(&mut self.buffer, BodyBuffer::new(0)).into_bytes(),
+            self.trailers.take(),
+        )
     }
 }
 

@@ -1,17 +1,17 @@
 //! The read deadline of a body being collected: a timer started only if the body makes the
 //! guard wait, so bodies that arrive at once never touch the timer.
 
+#[cfg(feature = "timeout")]
 use std::pin::Pin;
 use std::task::Context;
 use std::time::Duration;
 
+/// A lazily started `tokio` sleep, boxed when it starts: a body that arrives at once
+/// carries one pointer's worth of it through every move of the request's future, not the
+/// timer's hundred bytes.
 #[cfg(feature = "timeout")]
-pin_project_lite::pin_project! {
-    /// A lazily started `tokio` sleep.
-    pub(crate) struct BodyDeadline {
-        #[pin]
-        sleep: Option<tokio::time::Sleep>,
-    }
+pub(crate) struct BodyDeadline {
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 #[cfg(feature = "timeout")]
@@ -22,18 +22,12 @@ impl BodyDeadline {
 
     /// Called when the body is not ready: start the timer on first use, and say whether it
     /// has run out. Registers the task to be woken when it does.
-    pub(crate) fn expired(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        timeout: Option<Duration>,
-    ) -> bool {
+    pub(crate) fn expired(&mut self, cx: &mut Context<'_>, timeout: Option<Duration>) -> bool {
         let Some(timeout) = timeout else { return false };
-        let mut sleep = self.project().sleep;
-        if sleep.is_none() {
-            sleep.set(Some(tokio::time::sleep(timeout)));
-        }
-        let sleep = sleep.as_pin_mut().expect("the timer was just started");
-        std::future::Future::poll(sleep, cx).is_ready()
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        std::future::Future::poll(sleep.as_mut(), cx).is_ready()
     }
 }
 
@@ -47,11 +41,7 @@ impl BodyDeadline {
         Self
     }
 
-    pub(crate) fn expired(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        _timeout: Option<Duration>,
-    ) -> bool {
+    pub(crate) fn expired(&mut self, _cx: &mut Context<'_>, _timeout: Option<Duration>) -> bool {
         false
     }
 }

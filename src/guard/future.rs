@@ -14,7 +14,7 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::body::GuardedBody;
-use super::body_check::{BodyDone, BodyRead};
+use super::body_check::BodyRead;
 use super::deadline::BodyDeadline;
 use super::layer::Shared;
 use super::owed::{Owed, Recorded, StoreStep};
@@ -136,7 +136,7 @@ pub(crate) fn finish_detached<T: Send + 'static>(mut step: StoreFuture<T>) {
 pin_project! {
     #[project = StateProj]
     enum State<B, F, C, M, Rsp, W, O, A> {
-        Collecting { #[pin] body: B, collecting: Option<C>, #[pin] deadline: BodyDeadline },
+        Collecting { #[pin] body: B, collecting: Option<C>, deadline: BodyDeadline },
         Remembering { store: StoreFuture, remembering: Option<M> },
         Inspecting { pending: PendingInspection, waiting: Option<W> },
         Limiting { store: StoreFuture<FailureState>, waiting: Option<W> },
@@ -369,6 +369,7 @@ where
         }
     }
 
+    #[inline]
     pub(crate) fn collecting(
         body: B,
         parts: Parts,
@@ -427,11 +428,8 @@ where
                     } = collecting
                         .take()
                         .expect("the collecting state always holds its data until it ends");
-                    let BodyDone {
-                        head: mut parts,
-                        body,
-                        trailers,
-                    } = read.take();
+                    let mut parts = read.take_head();
+                    let (body, trailers) = read.take_body();
                     let challenges = shared.authenticator.challenges();
                     let verified = outcome
                         .map_err(|kind| AuthError::new(kind, challenges))
@@ -442,6 +440,22 @@ where
                             parts.extensions.insert(shared.accepted(caller));
                             let request =
                                 Request::from_parts(parts, GuardedBody::buffered(body, trailers));
+                            if owed.is_empty() {
+                                // Nothing owed (so no rate limit either): the service's
+                                // future is built where it runs.
+                                let mut inner = inner;
+                                let path = request.uri().path_and_query().cloned();
+                                state.set(State::Calling {
+                                    future: inner.call(request),
+                                    answering: Some(Answering {
+                                        shared,
+                                        path,
+                                        recorded: None,
+                                        rate: None,
+                                    }),
+                                });
+                                continue;
+                            }
                             state.set(checked_or_called(
                                 owed.into_stack(),
                                 request,

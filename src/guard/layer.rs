@@ -50,6 +50,7 @@ pub(crate) struct Shared<R> {
 
 impl<R> Shared<R> {
     /// The caller as the guard hands it on: with implied scopes, when configured.
+    #[inline]
     pub(crate) fn accepted(&self, caller: crate::Caller) -> crate::Caller {
         let caller = caller.accepted_by(self.log.name_arc());
         match &self.implications {
@@ -64,6 +65,7 @@ impl<R> Shared<R> {
     /// `parts`) first, then the method's own steps, then its rate limit, when the guard
     /// has one (so a replay or a revoked token is refused before it spends the caller's
     /// quota).
+    #[inline]
     pub(crate) fn owed(
         &self,
         parts: &mut http::request::Parts,

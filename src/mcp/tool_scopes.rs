@@ -407,7 +407,7 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<B, F, G, Rsp> {
-        Reading { #[pin] body: B, reading: Option<G>, #[pin] deadline: BodyDeadline },
+        Reading { #[pin] body: B, reading: Option<G>, deadline: BodyDeadline },
         Calling { #[pin] future: F },
         Refused { response: Option<Rsp> },
     }

@@ -22,6 +22,15 @@ enum MacStates {
 }
 
 impl MacStates {
+    /// A fresh state per configured secret, keyed when the verifier was built.
+    #[inline]
+    fn keyed(keys: &[super::config::KeyedSecret]) -> Self {
+        match keys {
+            [only] => Self::One(only.mac.clone()),
+            keys => Self::Many(keys.iter().map(|k| k.mac.clone()).collect()),
+        }
+    }
+
     fn update(&mut self, data: &[u8]) {
         match self {
             Self::One(mac) => mac.update(data),
@@ -175,33 +184,54 @@ impl SignatureVerifier {
             .as_ref()
             .and_then(|source| source.read_head(parts))
             .and_then(Result::ok);
-        let mut replay_id = None;
-        let mut macs = match config.keys.as_slice() {
-            [only] => MacStates::One(only.mac.clone()),
-            keys => MacStates::Many(keys.iter().map(|k| k.mac.clone()).collect()),
-        };
-        if config.form_message {
+        let form_url = if config.form_message {
             let source = config
                 .url
                 .as_ref()
                 .expect("the builder refuses a URL part without a URL source");
             let mut url = Vec::new();
             source.feed(parts, true, |piece| url.extend_from_slice(piece))?;
-            return Ok(Some(BodyRead::new(BodyCheck::Signature(SignatureCheck {
-                config: Arc::clone(config),
-                macs,
-                candidates: parsed.candidates,
-                form_url: Some(url),
-                replay_id: None,
-                verifies_until,
-                asserted_user: asserted_user.clone(),
-            }))));
+            Some(url)
+        } else {
+            None
+        };
+        // Boxed first, the MAC states keyed straight into it and fed there: the states are
+        // the largest part of the check, and each move of them is a copy.
+        let mut read = BodyRead::new(BodyCheck::Signature(SignatureCheck {
+            config: Arc::clone(config),
+            macs: MacStates::keyed(&config.keys),
+            candidates: parsed.candidates,
+            replay_id: None,
+            form_url,
+            verifies_until,
+            asserted_user,
+        }));
+        let check = read
+            .check
+            .signature_mut()
+            .expect("the read was made for a signature check");
+        if check.form_url.is_none() {
+            check.feed_prefix(parts, raw_timestamp)?;
         }
+        Ok(Some(read))
+    }
+}
+
+impl SignatureCheck {
+    /// Feed the MAC states the signed prefix the scheme puts before the body (literals,
+    /// the timestamp, signed headers, the URL), noting the replay id a signed header gives.
+    fn feed_prefix(
+        &mut self,
+        parts: &Parts,
+        raw_timestamp: Option<&[u8]>,
+    ) -> Result<(), AuthErrorKind> {
+        let config = &*self.config;
+        let header = |name: &HeaderName| config.aliases.single_value(&parts.headers, name);
         for part in &config.prefix {
             match part {
-                PrefixPart::Literal(bytes) => macs.update(bytes),
+                PrefixPart::Literal(bytes) => self.macs.update(bytes),
                 PrefixPart::Timestamp => {
-                    macs.update(
+                    self.macs.update(
                         raw_timestamp
                             .expect("the builder refuses a signed timestamp without a source"),
                     );
@@ -211,9 +241,9 @@ impl SignatureVerifier {
                         .ok()
                         .flatten()
                         .ok_or(AuthErrorKind::MissingSignedHeader)?;
-                    macs.update(value);
+                    self.macs.update(value);
                     if let Some(settings) = &config.replay {
-                        replay_id
+                        self.replay_id
                             .get_or_insert_with(|| settings.key(&config.identity, b"id", value));
                     }
                 }
@@ -229,31 +259,21 @@ impl SignatureVerifier {
                     // Platforms sign the URL with or without its port, inconsistently; their
                     // own validators try both, so one set of MAC states follows each.
                     let [without_port, with_port] = port_variants(url);
-                    let mut other = macs.as_slice().to_vec();
-                    macs.update(without_port.as_bytes());
+                    let mut other = self.macs.as_slice().to_vec();
+                    self.macs.update(without_port.as_bytes());
                     other
                         .iter_mut()
                         .for_each(|mac| mac.update(with_port.as_bytes()));
                     let mut all =
-                        std::mem::replace(&mut macs, MacStates::Many(Vec::new())).into_vec();
+                        std::mem::replace(&mut self.macs, MacStates::Many(Vec::new())).into_vec();
                     all.extend(other);
-                    macs = MacStates::Many(all);
+                    self.macs = MacStates::Many(all);
                 }
             }
         }
-        Ok(Some(BodyRead::new(BodyCheck::Signature(SignatureCheck {
-            config: Arc::clone(config),
-            macs,
-            candidates: parsed.candidates,
-            form_url: None,
-            replay_id,
-            verifies_until,
-            asserted_user,
-        }))))
+        Ok(())
     }
-}
 
-impl SignatureCheck {
     /// Feed the next piece of the body.
     pub(crate) fn update(&mut self, data: &[u8]) {
         if self.form_url.is_none() {
@@ -264,15 +284,14 @@ impl SignatureCheck {
     /// Finalise every MAC and compare each with every candidate in constant time. `body` is
     /// the whole body, which only the URL-and-form-parameters message reads again.
     ///
-    /// Works in place (the check stays in its box; the MAC states are taken out) rather than
-    /// moving the whole check out of its box first: a measurable share of a small request.
+    /// Works in place: the check stays in its box and its MAC states are finalised where
+    /// they lie; moving either out first is a copy, a measurable share of a small request.
     pub(crate) fn finish(&mut self, body: &[u8]) -> Result<Verified, AuthErrorKind> {
-        let macs = std::mem::replace(&mut self.macs, MacStates::Many(Vec::new()));
         let (config, candidates) = (&self.config, &self.candidates);
         let (form_url, replay_id) = (self.form_url.take(), self.replay_id.take());
         let (matched, first_tag) = match form_url {
-            Some(url) => form_message::find_match(&url, body, &macs, candidates)?,
-            None => streamed_match(macs, candidates),
+            Some(url) => form_message::find_match(&url, body, &self.macs, candidates)?,
+            None => streamed_match(&mut self.macs, candidates),
         };
         // With URL variants there is one MAC state per secret per variant, secrets innermost.
         let index = matched.ok_or(AuthErrorKind::InvalidCredentials)? % config.keys.len();
@@ -309,7 +328,10 @@ impl SignatureCheck {
 ///
 /// Also returns the tag of the first state (the first secret, the first URL variant): a
 /// deterministic function of the signed message, whichever candidates the request carried.
-fn streamed_match(macs: MacStates, candidates: &Candidates) -> (Option<usize>, [u8; MAX_TAG_LEN]) {
+fn streamed_match(
+    macs: &mut MacStates,
+    candidates: &Candidates,
+) -> (Option<usize>, [u8; MAX_TAG_LEN]) {
     match macs {
         MacStates::One(mac) => {
             let (matched, tag) = mac.finish(candidates);
@@ -318,7 +340,7 @@ fn streamed_match(macs: MacStates, candidates: &Candidates) -> (Option<usize>, [
         MacStates::Many(macs) => {
             let mut first = None;
             let mut first_tag = [0u8; MAX_TAG_LEN];
-            for (index, mac) in macs.into_iter().enumerate() {
+            for (index, mac) in macs.iter_mut().enumerate() {
                 let (matched, tag) = mac.finish(candidates);
                 if index == 0 {
                     first_tag = tag;

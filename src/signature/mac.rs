@@ -1,7 +1,7 @@
 //! The keyed MAC primitives a signature scheme can use, behind one small enum so the rest of
 //! the verifier does not care which hash is inside.
 
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{HmacReset, KeyInit, Mac};
 use sha1::Sha1;
 use sha2::Sha256;
 use subtle::Choice;
@@ -33,11 +33,13 @@ impl SignatureAlgorithm {
     }
 }
 
-/// A MAC state keyed once at build time and cloned per request.
+/// A MAC state keyed once at build time and cloned per request. The resettable form, so a
+/// request's state is finalised where it lies (in the request's boxed check) rather than
+/// moved out to be consumed.
 #[derive(Clone)]
 pub(crate) enum KeyedMac {
-    Sha256(Hmac<Sha256>),
-    Sha1(Hmac<Sha1>),
+    Sha256(HmacReset<Sha256>),
+    Sha1(HmacReset<Sha1>),
 }
 
 impl KeyedMac {
@@ -45,10 +47,10 @@ impl KeyedMac {
         const ANY_LENGTH: &str = "HMAC accepts keys of any length";
         match algorithm {
             SignatureAlgorithm::HmacSha256 => {
-                Self::Sha256(Hmac::new_from_slice(key).expect(ANY_LENGTH))
+                Self::Sha256(HmacReset::new_from_slice(key).expect(ANY_LENGTH))
             }
             SignatureAlgorithm::HmacSha1 => {
-                Self::Sha1(Hmac::new_from_slice(key).expect(ANY_LENGTH))
+                Self::Sha1(HmacReset::new_from_slice(key).expect(ANY_LENGTH))
             }
         }
     }
@@ -68,9 +70,10 @@ impl KeyedMac {
         }
     }
 
-    /// Finalise, compare with every candidate in constant time, and return the tag too (a
-    /// deterministic function of the signed message, used as replay key material).
-    pub(crate) fn finish(self, candidates: &Candidates) -> (Choice, [u8; MAX_TAG_LEN]) {
+    /// Finalise in place (the state is left reset, and dropped with its request), compare
+    /// with every candidate in constant time, and return the tag too (a deterministic
+    /// function of the signed message, used as replay key material).
+    pub(crate) fn finish(&mut self, candidates: &Candidates) -> (Choice, [u8; MAX_TAG_LEN]) {
         // Tags shorter than `MAX_TAG_LEN` are zero-padded on both sides, so comparing the
         // padded arrays compares the tags.
         let compare = |tag: &[u8]| {
@@ -82,8 +85,8 @@ impl KeyedMac {
             (matched, copy)
         };
         match self {
-            Self::Sha256(mac) => compare(mac.finalize().as_bytes()),
-            Self::Sha1(mac) => compare(mac.finalize().as_bytes()),
+            Self::Sha256(mac) => compare(mac.finalize_reset().as_bytes()),
+            Self::Sha1(mac) => compare(mac.finalize_reset().as_bytes()),
         }
     }
 }
