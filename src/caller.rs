@@ -241,9 +241,6 @@ pub struct Caller {
     /// Who the caller is, shared: a configured caller (a static token's, a secret's) and a
     /// cached token's are cloned into each request it proves with one reference count.
     proved: Arc<Proved>,
-    /// The guard that accepted this caller, for telling stacked guards apart; not part of
-    /// who the caller is.
-    accepted_by: AcceptedBy,
 }
 
 /// What a [`Caller`] was proved to be.
@@ -258,19 +255,6 @@ struct Proved {
     on_behalf_of: Option<Arc<str>>,
     confirmation: Option<Confirmation>,
 }
-
-/// The name of the guard that accepted a caller; equal whatever it holds, so that it never
-/// makes two callers differ.
-#[derive(Clone, Default)]
-pub(crate) struct AcceptedBy(pub(crate) Option<Arc<str>>);
-
-impl PartialEq for AcceptedBy {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl Eq for AcceptedBy {}
 
 impl Caller {
     /// A caller proved by `method` with identity `id` (a token name, a verifier's name, a
@@ -287,7 +271,6 @@ impl Caller {
                 on_behalf_of: None,
                 confirmation: None,
             }),
-            accepted_by: AcceptedBy::default(),
         }
     }
 
@@ -466,20 +449,6 @@ impl Confirmation {
         match self {
             Self::DpopKey(thumbprint) | Self::Certificate(thumbprint) => thumbprint,
         }
-    }
-}
-
-impl Caller {
-    /// This caller, marked as accepted by the guard named `guard`.
-    #[inline]
-    pub(crate) fn accepted_by(mut self, guard: &Arc<str>) -> Self {
-        self.accepted_by = AcceptedBy(Some(Arc::clone(guard)));
-        self
-    }
-
-    /// The name of the guard that accepted this caller, if a guard did.
-    pub(crate) fn guard(&self) -> Option<&str> {
-        self.accepted_by.0.as_deref()
     }
 }
 

@@ -43,11 +43,6 @@ impl RejectionLog {
         &self.name
     }
 
-    /// The name, shared.
-    pub(crate) fn name_arc(&self) -> &Arc<str> {
-        &self.name
-    }
-
     /// Record that `error` refused a request for `path`. Writes the guard's name, the path
     /// (never the query), the reason's kind, the rule a token failed (`aud`, `signature`,
     /// …; `-` for other refusals) and the status; never a credential or a body.

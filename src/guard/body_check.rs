@@ -79,15 +79,21 @@ pub(crate) struct BodyRead {
 }
 
 impl BodyRead {
-    /// A read for `check`, its request not yet attached.
-    #[inline]
-    pub(crate) fn new(check: BodyCheck) -> Box<Self> {
-        Box::new(Self {
-            check,
-            head: None,
-            buffer: BodyBuffer::new(0),
-            trailers: None,
-        })
+    /// A read for the check `make` builds, its request not yet attached, built in its
+    /// allocation: the allocation is made
+    /// first, so the check (MAC states and all) is written into it rather than built on
+    /// the stack and copied.
+    #[inline(always)]
+    pub(crate) fn new_with(make: impl FnOnce() -> BodyCheck) -> Box<Self> {
+        Box::write(
+            Box::new_uninit(),
+            Self {
+                check: make(),
+                head: None,
+                buffer: BodyBuffer::new(0),
+                trailers: None,
+            },
+        )
     }
 
     /// Its check replaced by `wrap(check)`: a delegation wrapping an agent's check.

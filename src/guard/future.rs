@@ -17,6 +17,7 @@ use super::body::GuardedBody;
 use super::body_check::BodyRead;
 use super::deadline::BodyDeadline;
 use super::layer::Shared;
+use super::logged_path::LoggedPath;
 use super::owed::{Owed, Recorded, StoreStep};
 use super::service::{ReadyInner, dispatch};
 use crate::error::{AuthError, AuthErrorKind};
@@ -186,9 +187,8 @@ type FutureState<S, B, R> = State<
 /// delivery the service failed.
 pub(crate) struct Answering<R> {
     shared: Arc<Shared<R>>,
-    /// The request's path, for the log line of a refusal the handler answers with (the
-    /// path and query only: a third of a `Uri`'s size, one reference count to clone).
-    path: Option<http::uri::PathAndQuery>,
+    /// The request's path, for the log line of a refusal the handler answers with.
+    path: LoggedPath,
     recorded: Option<Box<Recorded>>,
     /// The caller's standing under the guard's rate limit, for the response's fields.
     rate: Option<crate::limit::RateStatus>,
@@ -208,7 +208,7 @@ where
 {
     match steps.pop() {
         None => {
-            let path = request.uri().path_and_query().cloned();
+            let path = LoggedPath::of(request.uri());
             // Only a guard with a rate limit answers with its standing: others skip the lookup.
             let rate = shared.rate.as_ref().and_then(|_| {
                 request
@@ -278,11 +278,7 @@ where
     S: Service<Request<GuardedBody<B>>>,
 {
     /// The inner service's future, its answer looked at as [`Answering`] says.
-    pub(crate) fn calling(
-        future: S::Future,
-        shared: Arc<Shared<R>>,
-        path: Option<http::uri::PathAndQuery>,
-    ) -> Self {
+    pub(crate) fn calling(future: S::Future, shared: Arc<Shared<R>>, path: LoggedPath) -> Self {
         Self {
             state: State::Calling {
                 future,
@@ -369,16 +365,14 @@ where
         }
     }
 
+    /// A request whose body `read` (holding its head) collects and checks.
     #[inline]
     pub(crate) fn collecting(
         body: B,
-        parts: Parts,
-        mut read: Box<BodyRead>,
+        read: Box<BodyRead>,
         inner: S,
         shared: Arc<Shared<R>>,
-        expected: usize,
     ) -> Self {
-        read.start(parts, expected);
         Self {
             state: State::Collecting {
                 body,
@@ -430,7 +424,7 @@ where
                         .expect("the collecting state always holds its data until it ends");
                     let mut parts = read.take_head();
                     let (body, trailers) = read.take_body();
-                    let challenges = shared.authenticator.challenges();
+                    let challenges = shared.challenges;
                     let verified = outcome
                         .map_err(|kind| AuthError::new(kind, challenges))
                         .and_then(|()| read.check.finish(&body, challenges));
@@ -444,7 +438,7 @@ where
                                 // Nothing owed (so no rate limit either): the service's
                                 // future is built where it runs.
                                 let mut inner = inner;
-                                let path = request.uri().path_and_query().cloned();
+                                let path = LoggedPath::of(request.uri());
                                 state.set(State::Calling {
                                     future: inner.call(request),
                                     answering: Some(Answering {
@@ -490,7 +484,7 @@ where
                             .extensions
                             .insert(crate::limit::ChargedAttempt(charged_in));
                     }
-                    let mut next = match limit.refusal(answer, shared.authenticator.challenges()) {
+                    let mut next = match limit.refusal(answer, shared.challenges) {
                         Some(error) => {
                             GuardFuture::refused(shared.respond(parts.uri.path(), error))
                         }
@@ -556,7 +550,7 @@ where
                     match refusal {
                         None => state.set(checked_or_called(then, request, inner, shared, records)),
                         Some(kind) => {
-                            let mut error = AuthError::new(kind, shared.authenticator.challenges());
+                            let mut error = AuthError::new(kind, shared.challenges);
                             if let (AuthErrorKind::RateLimited, Some((answered, quota, period))) =
                                 (kind, &rate)
                             {
@@ -629,8 +623,7 @@ where
                             .is_some()
                         && let Some(error) = response.extensions_mut().remove::<AuthError>()
                     {
-                        let path = path.as_ref().map_or("/", http::uri::PathAndQuery::path);
-                        *response = shared.respond(path, error);
+                        *response = shared.respond(path.as_str(), error);
                     }
                     let release = recorded.filter(|recorded| match &output {
                         Ok(response) => (recorded.release_on)(response.status()),

@@ -36,6 +36,8 @@ pub struct GuardLayer<R = ProblemDetails> {
 #[derive(Debug, Clone)]
 pub(crate) struct Shared<R> {
     pub(crate) authenticator: Authenticator,
+    /// The authenticator's challenges, worked out once: every refusal carries them.
+    pub(crate) challenges: crate::reject::Challenges,
     pub(crate) body_limit: usize,
     pub(crate) body_timeout: Option<Duration>,
     pub(crate) optional: bool,
@@ -52,7 +54,6 @@ impl<R> Shared<R> {
     /// The caller as the guard hands it on: with implied scopes, when configured.
     #[inline]
     pub(crate) fn accepted(&self, caller: crate::Caller) -> crate::Caller {
-        let caller = caller.accepted_by(self.log.name_arc());
         match &self.implications {
             Some(implications) => caller.with_implied_scopes(implications),
             None => caller,
@@ -161,6 +162,7 @@ impl GuardLayer {
         Self {
             shared: Shared {
                 log: RejectionLog::new(authenticator.name()),
+                challenges: authenticator.challenges(),
                 implications: None,
                 failures: None,
                 rate: None,
@@ -280,6 +282,7 @@ impl<R> GuardLayer<R> {
     pub fn on_reject<R2: Reject>(self, responder: R2) -> GuardLayer<R2> {
         let Shared {
             authenticator,
+            challenges,
             body_limit,
             body_timeout,
             optional,
@@ -292,6 +295,7 @@ impl<R> GuardLayer<R> {
         GuardLayer {
             shared: Shared {
                 authenticator,
+                challenges,
                 body_limit,
                 body_timeout,
                 optional,

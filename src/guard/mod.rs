@@ -17,6 +17,7 @@ mod body_check;
 pub(crate) mod deadline;
 mod future;
 mod layer;
+mod logged_path;
 mod owed;
 mod service;
 

@@ -11,8 +11,10 @@ use http_body::Body;
 use tower_service::Service;
 
 use super::body::GuardedBody;
+use super::body_check::BodyRead;
 use super::future::GuardFuture;
 use super::layer::Shared;
+use super::logged_path::LoggedPath;
 use crate::authenticator::Inspection;
 use crate::error::{AuthError, AuthErrorKind};
 use crate::reject::{ProblemDetails, Reject};
@@ -67,7 +69,7 @@ where
             return GuardFuture::refused(stacked(&self.shared, first, parts.uri.path()));
         }
         if let Some(limit) = &self.shared.failures {
-            let challenges = self.shared.authenticator.challenges();
+            let challenges = self.shared.challenges;
             let Some(client) = crate::ClientAddr::of(&parts) else {
                 tracing::error!(
                     guard = self.shared.log.name(),
@@ -96,19 +98,18 @@ where
                 }
             }
         }
-        let inspection = self.shared.authenticator.inspect(&parts);
-        dispatch(
-            inspection,
-            parts,
-            body,
-            ReadyInner::Borrowed(&mut self.inner),
-            &self.shared,
-        )
+        let inner = ReadyInner::Borrowed(&mut self.inner);
+        match self.shared.authenticator.inspect(&parts) {
+            // The common case that moves the most, handled here so the head is not passed
+            // through `dispatch` on its way into the read.
+            Inspection::NeedsBody(read) => read_body(read, parts, body, inner, &self.shared),
+            inspection => dispatch(inspection, parts, body, inner, &self.shared),
+        }
     }
 }
 
 /// The answer of a guard that finds a caller another guard accepted: a setup mistake (500),
-/// logged once, naming both guards.
+/// logged once, naming this guard and the method the other one accepted.
 fn stacked<R: Reject, ResBody: From<Bytes>>(
     shared: &Shared<R>,
     first: &crate::Caller,
@@ -116,7 +117,7 @@ fn stacked<R: Reject, ResBody: From<Bytes>>(
 ) -> Response<ResBody> {
     tracing::error!(
         guard = shared.log.name(),
-        first = first.guard().unwrap_or("unnamed"),
+        first = first.method().as_str(),
         path = %&path[..path.len().min(256)],
         "callguard: a second guard on a request another guard accepted; put every method into one any_of, or require both proofs with a Delegation"
     );
@@ -179,9 +180,7 @@ where
     let refuse = |parts: &Parts, error| super::future::refuse_counting(parts, error, shared);
     match inspection {
         Inspection::Absent if shared.optional => {
-            parts
-                .extensions
-                .insert(AnonymousPass(shared.authenticator.challenges()));
+            parts.extensions.insert(AnonymousPass(shared.challenges));
             if let Some(refund) = shared.refund(&mut parts) {
                 let request = Request::from_parts(parts, GuardedBody::streaming(body));
                 let owed = super::Owed::from(super::StoreStep::Refund(refund));
@@ -192,7 +191,7 @@ where
                     Arc::clone(shared),
                 );
             }
-            let path = parts.uri.path_and_query().cloned();
+            let path = LoggedPath::of(&parts.uri);
             GuardFuture::calling(
                 inner.call(Request::from_parts(parts, GuardedBody::streaming(body))),
                 Arc::clone(shared),
@@ -201,10 +200,7 @@ where
         }
         Inspection::Absent => refuse(
             &parts,
-            AuthError::new(
-                AuthErrorKind::MissingCredentials,
-                shared.authenticator.challenges(),
-            ),
+            AuthError::new(AuthErrorKind::MissingCredentials, shared.challenges),
         ),
         Inspection::Rejected(error) => super::future::refuse_counting(&parts, error, shared),
         Inspection::Accepted { caller, owed }
@@ -217,7 +213,7 @@ where
                         .is_none()) =>
         {
             parts.extensions.insert(shared.accepted(caller));
-            let path = parts.uri.path_and_query().cloned();
+            let path = LoggedPath::of(&parts.uri);
             GuardFuture::calling(
                 inner.call(Request::from_parts(parts, GuardedBody::streaming(body))),
                 Arc::clone(shared),
@@ -234,32 +230,42 @@ where
         Inspection::Pending(pending) => {
             GuardFuture::inspecting(pending, parts, body, inner.into_owned(), Arc::clone(shared))
         }
-        Inspection::NeedsBody(check) => {
-            let expected = match declared_length(&parts, &body) {
-                Some(len) if len > shared.body_limit as u64 => {
-                    return refuse(
-                        &parts,
-                        AuthError::new(
-                            AuthErrorKind::BodyTooLarge,
-                            shared.authenticator.challenges(),
-                        ),
-                    );
-                }
-                // Only a hint: the buffer reserves a bounded part of it and grows as bytes
-                // arrive, so a lying header sizes nothing, whatever the limit.
-                Some(len) => usize::try_from(len).unwrap_or(usize::MAX),
-                None => 0,
-            };
-            GuardFuture::collecting(
-                body,
-                parts,
-                check,
-                inner.into_owned(),
-                Arc::clone(shared),
-                expected,
-            )
-        }
+        Inspection::NeedsBody(read) => read_body(read, parts, body, inner, shared),
     }
+}
+
+/// Hand a request whose decision needs its body to a future that reads it, or refuse it at
+/// once when it declares more than the limit. Inlined where it is called, so the head moves
+/// straight from the caller into the read's allocation.
+#[inline(always)]
+fn read_body<S, B, R, ResBody>(
+    mut read: Box<BodyRead>,
+    parts: Parts,
+    body: B,
+    inner: ReadyInner<'_, S>,
+    shared: &Arc<Shared<R>>,
+) -> GuardFuture<S, B, R>
+where
+    S: Service<Request<GuardedBody<B>>, Response = Response<ResBody>> + Clone,
+    B: Body<Data = Bytes>,
+    ResBody: From<Bytes>,
+    R: Reject,
+{
+    let expected = match declared_length(&parts, &body) {
+        Some(len) if len > shared.body_limit as u64 => {
+            return super::future::refuse_counting(
+                &parts,
+                AuthError::new(AuthErrorKind::BodyTooLarge, shared.challenges),
+                shared,
+            );
+        }
+        // Only a hint: the buffer reserves a bounded part of it and grows as bytes
+        // arrive, so a lying header sizes nothing, whatever the limit.
+        Some(len) => usize::try_from(len).unwrap_or(usize::MAX),
+        None => 0,
+    };
+    read.start(parts, expected);
+    GuardFuture::collecting(body, read, inner.into_owned(), Arc::clone(shared))
 }
 
 /// The body length the request declares: `Content-Length`, or the body's own exact or lower

@@ -23,7 +23,7 @@ enum MacStates {
 
 impl MacStates {
     /// A fresh state per configured secret, keyed when the verifier was built.
-    #[inline]
+    #[inline(always)]
     fn keyed(keys: &[super::config::KeyedSecret]) -> Self {
         match keys {
             [only] => Self::One(only.mac.clone()),
@@ -197,15 +197,17 @@ impl SignatureVerifier {
         };
         // Boxed first, the MAC states keyed straight into it and fed there: the states are
         // the largest part of the check, and each move of them is a copy.
-        let mut read = BodyRead::new(BodyCheck::Signature(SignatureCheck {
-            config: Arc::clone(config),
-            macs: MacStates::keyed(&config.keys),
-            candidates: parsed.candidates,
-            replay_id: None,
-            form_url,
-            verifies_until,
-            asserted_user,
-        }));
+        let mut read = BodyRead::new_with(|| {
+            BodyCheck::Signature(SignatureCheck {
+                config: Arc::clone(config),
+                macs: MacStates::keyed(&config.keys),
+                candidates: parsed.candidates,
+                replay_id: None,
+                form_url,
+                verifies_until,
+                asserted_user,
+            })
+        });
         let check = read
             .check
             .signature_mut()
