@@ -71,6 +71,23 @@ pub(crate) enum Choice {
     AnyOf(AnyOf),
 }
 
+impl Choice {
+    /// The signature verifier `id` names, if this choice holds it.
+    fn signature_verifier(&self, id: crate::signature::VerifierId) -> Option<&SignatureVerifier> {
+        match self {
+            Self::Signature(verifier) => (verifier.id() == id).then_some(verifier),
+            Self::FirstOf(preference) => preference.verifiers().iter().find(|v| v.id() == id),
+            Self::AnyOf(any) => any
+                .0
+                .iter()
+                .find_map(|choice| choice.signature_verifier(id)),
+            #[cfg(feature = "jwt")]
+            Self::Delegated(delegation) => delegation.inner.agent.signature_verifier(id),
+            Self::Bearer(_) | Self::Basic(_) | Self::Custom(_) => None,
+        }
+    }
+}
+
 /// `$body` for whichever method `$choice` holds, bound to `$method`: static dispatch.
 macro_rules! each_choice {
     ($choice:expr, $method:ident => $body:expr) => {
@@ -310,6 +327,15 @@ impl Authenticator {
         Ok(Self {
             choice: Choice::FirstOf(SignaturePreference::new(flat)),
         })
+    }
+
+    /// The signature verifier `id` names, wherever this authenticator holds it (alone, in
+    /// a preference, in an `any_of`, as a delegation's agent).
+    pub(crate) fn signature_verifier(
+        &self,
+        id: crate::signature::VerifierId,
+    ) -> Option<&SignatureVerifier> {
+        self.choice.signature_verifier(id)
     }
 
     /// Inspect the request head.

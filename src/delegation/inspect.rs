@@ -187,9 +187,10 @@ impl DelegatedBody {
     pub(crate) fn finish(
         &mut self,
         body: &[u8],
+        authenticator: &crate::authenticator::Authenticator,
         challenges: Challenges,
     ) -> Result<(Caller, Owed), AuthError> {
-        let (agent, agent_owes) = self.agent.finish(body, challenges)?;
+        let (agent, agent_owes) = self.agent.finish(body, authenticator, challenges)?;
         let pending = self
             .user
             .take()

@@ -11,6 +11,7 @@ use http::request::Parts;
 
 use super::body::{BodyBuffer, Collect};
 use super::owed::{Owed, StoreStep};
+use crate::authenticator::Authenticator;
 use crate::caller::Caller;
 use crate::error::{AuthError, Challenges};
 use crate::signature::{SignatureCheck, Verified};
@@ -47,23 +48,25 @@ impl BodyCheck {
     }
 
     /// Decide, with the whole body: the caller it proves and the store steps it owes, or
-    /// the refusal (with `challenges` when the check has none of its own).
+    /// the refusal (with `challenges` when the check has none of its own). `authenticator`
+    /// is the guard's, which holds the methods whose checks these are.
     pub(crate) fn finish(
         &mut self,
         body: &[u8],
+        authenticator: &Authenticator,
         challenges: Challenges,
     ) -> Result<(Caller, Owed), AuthError> {
         match self {
             Self::Signature(check) => {
                 let Verified { caller, replay } = check
-                    .finish(body)
+                    .finish(body, authenticator)
                     .map_err(|kind| AuthError::new(kind, challenges))?;
                 let owed =
                     replay.map_or_else(Owed::none, |replay| StoreStep::Replay(replay).into());
                 Ok((caller, owed))
             }
             #[cfg(feature = "jwt")]
-            Self::Delegated(delegated) => delegated.finish(body, challenges),
+            Self::Delegated(delegated) => delegated.finish(body, authenticator, challenges),
         }
     }
 }

@@ -427,7 +427,7 @@ where
                     let challenges = shared.challenges;
                     let verified = outcome
                         .map_err(|kind| AuthError::new(kind, challenges))
-                        .and_then(|()| read.check.finish(&body, challenges));
+                        .and_then(|()| read.check.finish(&body, &shared.authenticator, challenges));
                     match verified {
                         Ok((caller, owed)) => {
                             let owed = shared.owed(&mut parts, &caller, owed);

@@ -9,6 +9,7 @@ use http::{HeaderMap, HeaderName};
 use super::config::{PrefixPart, SignatureVerifier, TimestampSource, VerifierConfig};
 use super::header::{Candidates, MAX_TAG_LEN, ParsedSignatures, parse_signatures, parse_timestamp};
 use super::mac::KeyedMac;
+use crate::authenticator::Authenticator;
 use crate::caller::Caller;
 use crate::error::AuthErrorKind;
 use crate::guard::{BodyCheck, BodyRead};
@@ -42,7 +43,10 @@ impl MacStates {
 /// A signed request waiting for its body: the head passed, and the MAC states are keyed and
 /// fed the signed prefix. It is boxed once, inside a [`BodyRead`], when the head passes.
 pub(crate) struct SignatureCheck {
-    config: Arc<VerifierConfig>,
+    /// The verifier this check follows, by identity: the guard running the check holds the
+    /// verifier (through its authenticator) and hands its configuration back to `finish`,
+    /// so the check keeps no reference count of its own.
+    verifier: VerifierId,
     macs: MacStates,
     candidates: Candidates,
     /// For the URL-and-form-parameters message: the public URL, kept until the body is in.
@@ -82,7 +86,17 @@ pub(crate) enum HeadCheck {
     Pending(Box<BodyRead>),
 }
 
+/// A verifier's identity: the address of its shared configuration, which lives as long as
+/// any guard holding the verifier.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct VerifierId(usize);
+
 impl SignatureVerifier {
+    /// This verifier's identity, for a check to find it again through its guard.
+    pub(crate) fn id(&self) -> VerifierId {
+        VerifierId(Arc::as_ptr(&self.config).addr())
+    }
+
     /// Whether the request carries this verifier's signature header (under any alias).
     pub(crate) fn is_presented(&self, headers: &HeaderMap) -> bool {
         self.config.aliases.contains(headers, &self.config.header)
@@ -199,7 +213,7 @@ impl SignatureVerifier {
         // the largest part of the check, and each move of them is a copy.
         let mut read = BodyRead::new_with(|| {
             BodyCheck::Signature(SignatureCheck {
-                config: Arc::clone(config),
+                verifier: self.id(),
                 macs: MacStates::keyed(&config.keys),
                 candidates: parsed.candidates,
                 replay_id: None,
@@ -213,7 +227,7 @@ impl SignatureVerifier {
             .signature_mut()
             .expect("the read was made for a signature check");
         if check.form_url.is_none() {
-            check.feed_prefix(parts, raw_timestamp)?;
+            check.feed_prefix(config, parts, raw_timestamp)?;
         }
         Ok(Some(read))
     }
@@ -224,10 +238,10 @@ impl SignatureCheck {
     /// the timestamp, signed headers, the URL), noting the replay id a signed header gives.
     fn feed_prefix(
         &mut self,
+        config: &VerifierConfig,
         parts: &Parts,
         raw_timestamp: Option<&[u8]>,
     ) -> Result<(), AuthErrorKind> {
-        let config = &*self.config;
         let header = |name: &HeaderName| config.aliases.single_value(&parts.headers, name);
         for part in &config.prefix {
             match part {
@@ -288,8 +302,16 @@ impl SignatureCheck {
     ///
     /// Works in place: the check stays in its box and its MAC states are finalised where
     /// they lie; moving either out first is a copy, a measurable share of a small request.
-    pub(crate) fn finish(&mut self, body: &[u8]) -> Result<Verified, AuthErrorKind> {
-        let (config, candidates) = (&self.config, &self.candidates);
+    pub(crate) fn finish(
+        &mut self,
+        body: &[u8],
+        verifiers: &Authenticator,
+    ) -> Result<Verified, AuthErrorKind> {
+        let config = &*verifiers
+            .signature_verifier(self.verifier)
+            .expect("the guard that made a signature check holds its verifier until it ends")
+            .config;
+        let candidates = &self.candidates;
         let (form_url, replay_id) = (self.form_url.take(), self.replay_id.take());
         let (matched, first_tag) = match form_url {
             Some(url) => form_message::find_match(&url, body, &self.macs, candidates)?,

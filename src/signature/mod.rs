@@ -55,7 +55,7 @@ mod mac;
 mod method;
 mod sign;
 
-pub(crate) use check::{PendingReplay, SignatureCheck, Verified};
+pub(crate) use check::{PendingReplay, SignatureCheck, Verified, VerifierId};
 pub use config::{
     DEFAULT_HEADER, DEFAULT_REPLAY_CAPACITY, DEFAULT_TOLERANCE, MessagePart, SignatureVerifier,
     SignatureVerifierBuilder,
