@@ -324,6 +324,16 @@ impl Authenticator {
                 reason: "first_of needs at least one signature scheme",
             });
         }
+        // A request picks the scheme by the header it sends: one scheme without the others'
+        // allow-list would let anyone holding the key around it.
+        if flat
+            .iter()
+            .any(|verifier| !verifier.same_allow_list(&flat[0]))
+        {
+            return Err(ConfigError::InvalidComposition {
+                reason: "the schemes of one first_of must share one allow-list (allowed_from), or all have none",
+            });
+        }
         Ok(Self {
             choice: Choice::FirstOf(SignaturePreference::new(flat)),
         })

@@ -217,6 +217,7 @@ pub struct SignalWireBuilder {
     scopes: Scopes,
     public_base_url: Option<String>,
     trust_forwarded: bool,
+    allowed_from: Option<crate::limit::AllowList>,
 }
 
 impl SignalWireBuilder {
@@ -265,6 +266,28 @@ impl SignalWireBuilder {
         self
     }
 
+    /// Accept signatures only from client addresses `addresses` holds, under every one of
+    /// the three schemes (so no header of another scheme gets around it); see
+    /// [`SignatureVerifierBuilder::allowed_from`].
+    ///
+    /// ```
+    /// use callguard::limit::AllowList;
+    /// use callguard::providers::signalwire;
+    /// let platform = AllowList::parse(["203.0.113.0/24"])?;
+    /// let authenticator = signalwire()
+    ///     .signing_secret("key", "PSK_0123456789abcdef0123456789")
+    ///     .public_base_url("https://example.com")
+    ///     .allowed_from(platform)
+    ///     .build()?;
+    /// # let _ = authenticator;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn allowed_from(mut self, addresses: crate::limit::AllowList) -> Self {
+        self.allowed_from = Some(addresses);
+        self
+    }
+
     /// Validate and build the three schemes, preferring them in the documented order.
     ///
     /// # Errors
@@ -282,6 +305,9 @@ impl SignalWireBuilder {
             }
             if self.trust_forwarded {
                 builder = builder.trust_forwarded_headers();
+            }
+            if let Some(addresses) = &self.allowed_from {
+                builder = builder.allowed_from(addresses.clone());
             }
             builder.build()
         };

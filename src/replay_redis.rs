@@ -28,8 +28,9 @@ const RELEASE: &str = r"if redis.call('GET', KEYS[1]) == ARGV[1] then return red
 
 /// Takes one step on the failure count of `KEYS[1]` (a hash: failures `f`, window end `w`,
 /// strikes `s`, locked until `l`) at `ARGV[1]` under max failures `ARGV[2]`, window
-/// `ARGV[3]` and cap `ARGV[4]` (seconds); the step `ARGV[5]` is `attempt`, `fail`, `settle` or
-/// `refund`, the last two for a charge made in the window ending at `ARGV[6]`: the steps of
+/// `ARGV[3]` and cap `ARGV[4]` (seconds); the step `ARGV[5]` is `attempt`, `charge`, `peek`,
+/// `fail`, `settle` or `refund`, the last two for a charge made in the window ending at
+/// `ARGV[6]`: the steps of
 /// `FailureEntry::step`, in one atomic script on one key. Answers `{failures, seconds
 /// locked (0: none), the window end a charge counts in (0: not charged)}`.
 const FAIL: &str = r"local now = tonumber(ARGV[1])
@@ -39,13 +40,14 @@ local cap = tonumber(ARGV[4])
 local step = ARGV[5]
 local charged_in = tonumber(ARGV[6])
 local v = redis.call('HMGET', KEYS[1], 'f', 'w', 's', 'l')
-if not v[2] and (step == 'attempt' or step == 'refund') then return {0, 0, 0} end
+if not v[2] and (step == 'attempt' or step == 'peek' or step == 'refund') then return {0, 0, 0} end
 local f = tonumber(v[1]) or 0
 local w = tonumber(v[2]) or 0
 local s = tonumber(v[3]) or 0
 local l = tonumber(v[4]) or 0
 if l > now then return {f, l - now, 0} end
-if step == 'attempt' then
+if step == 'peek' then return {f, 0, 0} end
+if step == 'attempt' or step == 'charge' then
   if now >= w then f = 0; w = now + window end
   if f >= max then return {f, 1, 0} end
   f = f + 1
@@ -376,6 +378,8 @@ impl ReplayStore for RedisReplayStore {
         let script = Arc::clone(&self.fail);
         let (step, charged_in) = match step {
             FailureStep::Attempt => ("attempt", 0),
+            FailureStep::Charge => ("charge", 0),
+            FailureStep::Peek => ("peek", 0),
             FailureStep::Fail => ("fail", 0),
             FailureStep::Settle { charged_in } => ("settle", charged_in),
             FailureStep::Refund { charged_in } => ("refund", charged_in),

@@ -232,3 +232,69 @@ async fn a_method_restricted_to_an_allow_list_is_refused_from_elsewhere_and_the_
         )
     );
 }
+
+/// SignalWire's three schemes share its allow-list: a request from elsewhere is 403 under
+/// whichever header it picks, and one `first_of` cannot mix a restricted scheme with an
+/// unrestricted one (the unrestricted header would get around the list).
+#[tokio::test]
+async fn every_scheme_of_signalwire_keeps_its_allow_list_and_a_mixed_first_of_is_refused() {
+    use callguard::GuardLayer;
+    use callguard::providers::{signalwire, signalwire_sha1, signalwire_sha256};
+    let list = AllowList::parse(["192.30.252.0/22"]).unwrap();
+    let authenticator = signalwire()
+        .signing_secret("key", "PSK_0123456789abcdef0123456789")
+        .public_base_url("https://example.com")
+        .allowed_from(list.clone())
+        .build()
+        .unwrap();
+    let guard = GuardLayer::new(authenticator);
+    // Well-formed and wrong: hex SHA-256, hex SHA-1, base64 SHA-1.
+    let headers = [
+        ("x-signalwire-sha256-signature", "ab".repeat(32)),
+        ("x-signalwire-signature", "ab".repeat(20)),
+        (
+            "x-twilio-signature",
+            "q83vEjRWeJq83vEjRWeJq83vEjQ=".to_owned(),
+        ),
+    ];
+    for (name, value) in headers {
+        assert_eq!(
+            through(&guard, Some("203.0.113.7"), (name, value.clone())).await,
+            (
+                StatusCode::FORBIDDEN,
+                Some(AuthErrorKind::AddressNotAllowed)
+            ),
+            "{name} from elsewhere"
+        );
+        assert_eq!(
+            through(&guard, Some("192.30.253.1"), (name, value)).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{name} from inside is checked"
+        );
+    }
+    let secret = || callguard::Secret::from_utf8("PSK_0123456789abcdef0123456789").unwrap();
+    let restricted = signalwire_sha256()
+        .secret("key", secret())
+        .public_base_url("https://example.com")
+        .allowed_from(list.clone())
+        .build()
+        .unwrap();
+    let open = signalwire_sha1()
+        .secret("key", secret())
+        .public_base_url("https://example.com")
+        .build()
+        .unwrap();
+    assert!(matches!(
+        callguard::Authenticator::first_of([restricted.clone().into(), open.into()]),
+        Err(ConfigError::InvalidComposition { reason }) if reason.contains("allow-list")
+    ));
+    let also_restricted = signalwire_sha1()
+        .secret("key", secret())
+        .public_base_url("https://example.com")
+        .allowed_from(list)
+        .build()
+        .unwrap();
+    assert!(
+        callguard::Authenticator::first_of([restricted.into(), also_restricted.into()]).is_ok()
+    );
+}

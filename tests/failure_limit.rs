@@ -349,6 +349,15 @@ fn wrong_guess(
     guard: &GuardLayer,
     body: HeldBody,
 ) -> impl std::future::Future<Output = StatusCode> + use<> {
+    wrong_guess_from(guard, "203.0.113.7", body)
+}
+
+/// A wrong signature over `body` from `client`, through `guard`: the answer's status.
+fn wrong_guess_from(
+    guard: &GuardLayer,
+    client: &str,
+    body: HeldBody,
+) -> impl std::future::Future<Output = StatusCode> + use<> {
     let wrong = "00000000000000000000000000000000000000000000000000000000000000aa";
     let service = guard.layer(service_fn(|_: Request<_>| async {
         Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
@@ -359,7 +368,7 @@ fn wrong_guess(
         .unwrap();
     request
         .extensions_mut()
-        .insert(ClientAddr("203.0.113.7".parse().unwrap()));
+        .insert(ClientAddr(client.parse().unwrap()));
     async move { service.oneshot(request).await.unwrap().status() }
 }
 
@@ -383,44 +392,93 @@ impl http_body::Body for HeldBody {
     }
 }
 
+/// Of `count` wrong guesses `send` sends at once, each past the lock check before any body
+/// has arrived, how many get their signature checked (401; the others must be 429).
+async fn checked_of_a_burst<F>(count: usize, send: impl Fn(HeldBody) -> F) -> usize
+where
+    F: std::future::Future<Output = StatusCode>,
+{
+    let mut senders = Vec::new();
+    let mut guesses = Vec::new();
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    for _ in 0..count {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let mut guess = Box::pin(send(HeldBody(Some(receiver))));
+        let early = guess.as_mut().poll(&mut cx);
+        senders.push(sender);
+        guesses.push((guess, early));
+    }
+    for sender in senders {
+        // A guess refused at once has dropped its body.
+        let _ = sender.send(Bytes::from_static(b"{}"));
+    }
+    let mut checked = 0;
+    for (guess, early) in guesses {
+        let status = match early {
+            std::task::Poll::Ready(status) => status,
+            std::task::Poll::Pending => guess.await,
+        };
+        if status == StatusCode::UNAUTHORIZED {
+            checked += 1;
+        } else {
+            assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        }
+    }
+    checked
+}
+
+/// `per_network` under concurrency: once a network is locked, an address of it that has
+/// never failed gets one guess even when it sends a burst at once (an HTTP/2 connection's
+/// streams), not one burst; an address of another network keeps its allowance.
+#[tokio::test]
+async fn a_fresh_address_of_a_locked_network_gets_one_guess_not_one_burst() {
+    use callguard::signature::SignatureVerifier;
+    let limit = FailureLimit::builder(MemoryReplayStore::default())
+        .max_failures(5)
+        .per_network(3)
+        .window(Duration::from_secs(60))
+        .clock(FixedClock::at_unix(NOW))
+        .build()
+        .unwrap();
+    let verifier = SignatureVerifier::builder()
+        .secret("k1", Secret::from_utf8("0123456789abcdef0123").unwrap())
+        .build()
+        .unwrap();
+    let guard = GuardLayer::new(verifier).failure_limit(limit);
+    let held = |bytes: &'static [u8]| {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        sender.send(Bytes::from_static(bytes)).unwrap();
+        HeldBody(Some(receiver))
+    };
+    for n in 1..=3 {
+        let client = format!("198.51.100.{n}");
+        assert_eq!(
+            wrong_guess_from(&guard, &client, held(b"{}")).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // The /24 is locked: a fresh address's burst of twenty gets one guess checked.
+    let checked =
+        checked_of_a_burst(20, |body| wrong_guess_from(&guard, "198.51.100.50", body)).await;
+    assert_eq!(
+        checked, 1,
+        "guesses of one fresh address of a locked network checked"
+    );
+    // Another network's fresh address: its burst is checked up to the per-client limit at
+    // most (a client's very first burst is checked before any of it is counted).
+    let checked =
+        checked_of_a_burst(4, |body| wrong_guess_from(&guard, "198.51.101.50", body)).await;
+    assert_eq!(checked, 4);
+}
+
 #[tokio::test]
 async fn guesses_in_flight_at_once_from_a_failing_client_are_held_to_the_limit() {
-    use std::future::Future as _;
     let clock = FixedClock::at_unix(NOW);
     let guard = signature_guard(3, &clock);
     let send = |body| wrong_guess(&guard, body);
     // Ten guesses at once, each past the lock check before any body has arrived: how many
     // of them get their signature checked.
-    let burst = || async {
-        let mut senders = Vec::new();
-        let mut guesses = Vec::new();
-        let waker = std::task::Waker::noop();
-        let mut cx = std::task::Context::from_waker(waker);
-        for _ in 0..10 {
-            let (sender, receiver) = tokio::sync::oneshot::channel();
-            let mut guess = Box::pin(send(HeldBody(Some(receiver))));
-            let early = guess.as_mut().poll(&mut cx);
-            senders.push(sender);
-            guesses.push((guess, early));
-        }
-        for sender in senders {
-            // A guess refused at once has dropped its body.
-            let _ = sender.send(Bytes::from_static(b"{}"));
-        }
-        let mut checked = 0;
-        for (guess, early) in guesses {
-            let status = match early {
-                std::task::Poll::Ready(status) => status,
-                std::task::Poll::Pending => guess.await,
-            };
-            if status == StatusCode::UNAUTHORIZED {
-                checked += 1;
-            } else {
-                assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-            }
-        }
-        checked
-    };
+    let burst = || checked_of_a_burst(10, send);
     // One failure on record: the client is known to be guessing.
     let (sender, receiver) = tokio::sync::oneshot::channel();
     sender.send(Bytes::from_static(b"{}")).unwrap();

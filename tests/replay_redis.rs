@@ -418,7 +418,7 @@ async fn failure_counts_in_redis_follow_the_same_steps_as_in_memory() {
     let limits = [(3u32, 60u64, 600u64), (1, 1, 5), (5, 10, 1000)];
     // Settles and refunds name the window of the last charge (0 before any: a stale one).
     let steps = [
-        "attempt", "fail", "attempt", "settle", "attempt", "refund", "fail",
+        "attempt", "fail", "attempt", "settle", "charge", "attempt", "refund", "peek", "fail",
     ];
     for (n, (max_failures, window, max_lockout)) in limits.into_iter().enumerate() {
         let rule = rule_of(max_failures, window, max_lockout);
@@ -431,6 +431,8 @@ async fn failure_counts_in_redis_follow_the_same_steps_as_in_memory() {
             // An uneven walk through the steps, so each follows each.
             let step = match steps[(round as usize * 5 + round as usize / 7) % steps.len()] {
                 "attempt" => FailureStep::Attempt,
+                "charge" => FailureStep::Charge,
+                "peek" => FailureStep::Peek,
                 "fail" => FailureStep::Fail,
                 "settle" => FailureStep::Settle { charged_in },
                 _ => FailureStep::Refund { charged_in },
@@ -444,6 +446,19 @@ async fn failure_counts_in_redis_follow_the_same_steps_as_in_memory() {
                 answered, expected,
                 "limit {n}, round {round}, {step:?} at {now}"
             );
+        }
+        // On a key never seen: a peek changes nothing, a charge creates it charged.
+        let fresh = key_of(100 + n);
+        let mut memory = FailureEntry::default();
+        for step in [
+            FailureStep::Peek,
+            FailureStep::Charge,
+            FailureStep::Peek,
+            FailureStep::Charge,
+        ] {
+            let expected = memory.step(rule, step, now);
+            let answered = store.failure_step(fresh, rule, step, now).await.unwrap();
+            assert_eq!(answered, expected, "limit {n}, a fresh key, {step:?}");
         }
     }
 

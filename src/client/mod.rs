@@ -82,14 +82,17 @@ impl ClientAddr {
     }
 
     /// The client's network: an IPv4 /24, an IPv6 /48 (what one subscriber is commonly
-    /// given whole), tagged so that it never equals a [`group`](Self::group).
+    /// given whole), laid out so that it never equals a [`group`](Self::group): a group's
+    /// high 96 bits are zero (IPv4) or its low 64 bits are exactly `1 << 32` (IPv6), while
+    /// a network has bit 127 set and low 64 bits below `1 << 24` (IPv4) or equal to 2
+    /// (IPv6, its /48 in bits 64 to 111).
     pub(crate) fn network(self) -> u128 {
         let tag = 1u128 << 127;
         match self.0 {
             IpAddr::V4(v4) => tag | u128::from(u32::from(v4) >> 8),
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
                 Some(v4) => tag | u128::from(u32::from(v4) >> 8),
-                None => tag | (1 << 126) | (u128::from(v6) >> 80),
+                None => tag | (1 << 126) | ((u128::from(v6) >> 80) << 64) | 2,
             },
         }
     }
@@ -103,6 +106,53 @@ impl ClientAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_network_never_equals_a_group() {
+        let addr = |text: &str| ClientAddr(text.parse().unwrap());
+        // Once equal: the /64 group of c000:: and the /48 network of 1::.
+        assert_ne!(addr("c000::1").group(), addr("1::1").network());
+        let samples = [
+            "0.0.0.0",
+            "1.2.3.4",
+            "255.255.255.255",
+            "::",
+            "::1",
+            "1::",
+            "1::1",
+            "c000::",
+            "c000::1",
+            "ffff:ffff:ffff:ffff::",
+            "ffff:ffff:ffff::",
+            "::ffff:1.2.3.4",
+            "2001:db8::",
+            "2001:db8:0:1::",
+            "8000::",
+            "4000::1",
+        ];
+        for a in samples {
+            for b in samples {
+                assert_ne!(addr(a).group(), addr(b).network(), "{a} and {b}");
+            }
+        }
+        // Networks still tell /48s and /24s apart, and keep the addresses of one together.
+        assert_eq!(
+            addr("2001:db8:7:1::1").network(),
+            addr("2001:db8:7:ffff::9").network()
+        );
+        assert_ne!(
+            addr("2001:db8:7::1").network(),
+            addr("2001:db8:8::1").network()
+        );
+        assert_eq!(
+            addr("198.51.100.1").network(),
+            addr("::ffff:198.51.100.200").network()
+        );
+        assert_ne!(
+            addr("198.51.100.1").network(),
+            addr("198.51.101.1").network()
+        );
+    }
 
     #[test]
     fn ipv6_clients_are_grouped_by_their_64_and_mapped_ipv4_is_ipv4() {

@@ -78,7 +78,7 @@ where
                 let error = AuthError::new(AuthErrorKind::ClientAddrMissing, challenges);
                 return GuardFuture::refused(self.shared.respond(parts.uri.path(), error));
             };
-            let mut answer = limit.attempt(client);
+            let mut answer = limit.attempt(client, limit.account_of(&parts));
             match answer.now() {
                 Some(answer) => {
                     let charged = answer.as_ref().ok().and_then(|state| state.charged);

@@ -51,6 +51,12 @@ impl std::fmt::Debug for AllowList {
 }
 
 impl AllowList {
+    /// Whether `other` is this list (a clone of it, sharing its replacements), not merely
+    /// one with the same ranges.
+    pub(crate) fn is_same_list(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.ranges, &other.ranges)
+    }
+
     /// An allow-list of `ranges` (CIDRs such as `192.30.252.0/22`, or single addresses).
     ///
     /// # Errors

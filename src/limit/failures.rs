@@ -39,6 +39,12 @@ pub enum FailureStep {
     /// second. A key that is not known is not changed (nor created): only a client's first
     /// burst of attempts at once is checked before any of them is counted.
     Attempt,
+    /// [`Attempt`](Self::Attempt), on a key that is not known too: it is created with this
+    /// attempt charged. For a source whose wider count (its network's, its account's) is
+    /// locked, so that of a burst of its attempts at once only the first is checked.
+    Charge,
+    /// Only look: is the key locked now? Nothing is changed or created.
+    Peek,
     /// An attempt that was not charged failed: count it, and lock at the limit.
     Fail,
     /// An attempt charged in the window ending at `charged_in` failed: it is counted
@@ -110,7 +116,9 @@ impl FailureEntry {
     /// store runs it, and the Redis script is the same steps (tested against it).
     pub fn step(&mut self, rule: FailureRule, step: FailureStep, now: i64) -> FailureState {
         match step {
-            FailureStep::Attempt => self.attempt(rule, now),
+            FailureStep::Attempt => self.attempt(rule, now, false),
+            FailureStep::Charge => self.attempt(rule, now, true),
+            FailureStep::Peek => FailureState::new(self.failures, self.locked_for(now)),
             FailureStep::Fail => self.fail(rule, now),
             FailureStep::Settle { charged_in } => self.settle(rule, charged_in, now),
             FailureStep::Refund { charged_in } => self.refund(charged_in, now),
@@ -133,8 +141,8 @@ impl FailureEntry {
         self.lock(rule, now)
     }
 
-    fn attempt(&mut self, rule: FailureRule, now: i64) -> FailureState {
-        if *self == Self::default() {
+    fn attempt(&mut self, rule: FailureRule, now: i64, create: bool) -> FailureState {
+        if *self == Self::default() && !create {
             // Unknown (never failed, or forgotten): not charged, not changed.
             return FailureState::new(0, None);
         }
@@ -303,15 +311,65 @@ impl FailureLimit {
     }
 
     /// Before `client`'s credential is checked: whether it is locked out, and whether this
-    /// attempt was charged ([`FailureStep::Attempt`]).
-    pub(crate) fn attempt(&self, client: ClientAddr) -> StoreFuture<FailureState> {
-        let now = self.clock.unix_seconds();
-        self.store.failure_step(
-            self.client_key(client),
-            self.rule,
-            FailureStep::Attempt,
-            now,
-        )
+    /// attempt was charged ([`FailureStep::Attempt`]). When a wider count (the account the
+    /// request names, the client's network) is locked, the client gets one guess: its
+    /// attempt is charged under a limit of one even if it has never failed
+    /// ([`FailureStep::Charge`]), so the rest of a burst it sends at once is refused before
+    /// any of it is checked.
+    pub(crate) fn attempt(
+        &self,
+        client: ClientAddr,
+        account: Option<ReplayKey>,
+    ) -> StoreFuture<FailureState> {
+        self.wider_then_client(client, account, FailureStep::Peek, |limit, locked| {
+            limit.attempt_under(locked)
+        })
+    }
+
+    /// The rule and step a client's attempt is taken under: one guess, charged even on a
+    /// key not yet known, while a wider count is `locked`.
+    fn attempt_under(&self, locked: bool) -> (FailureRule, FailureStep) {
+        if locked {
+            (self.strict_rule(), FailureStep::Charge)
+        } else {
+            (self.rule, FailureStep::Attempt)
+        }
+    }
+
+    /// The client's rule while a wider count is locked: one failure locks it.
+    fn strict_rule(&self) -> FailureRule {
+        FailureRule {
+            max_failures: 1,
+            ..self.rule
+        }
+    }
+
+    /// The wider counts a client's failures also go to, with their rules: the account the
+    /// request names, then the client's network, each when configured.
+    fn wider(
+        &self,
+        client: ClientAddr,
+        account: Option<ReplayKey>,
+    ) -> impl Iterator<Item = (ReplayKey, FailureRule)> + use<> {
+        [
+            account.zip(self.account_rule),
+            self.network_rule
+                .map(|rule| (Self::network_key(client), rule)),
+        ]
+        .into_iter()
+        .flatten()
+    }
+
+    /// Whether a wider count's `answer` puts its sources under one guess each: locked, or,
+    /// when the store cannot say and the policy fails closed, taken as locked (logged).
+    fn locks(&self, answer: Result<FailureState, StoreError>) -> bool {
+        match answer {
+            Ok(state) => state.locked_for.is_some(),
+            Err(error) => {
+                tracing::error!(%error, "callguard could not read or count a failure limit's account or network count");
+                self.policy == ReplayPolicy::FailClosed
+            }
+        }
     }
 
     /// The key a client's network's failures are counted under (IPv4 /24, IPv6 /48).
@@ -338,47 +396,59 @@ impl FailureLimit {
         account: Option<ReplayKey>,
         charged: Option<i64>,
     ) -> StoreFuture<FailureState> {
-        let now = self.clock.unix_seconds();
-        let client_key = self.client_key(client);
         let step = match charged {
             Some(charged_in) => FailureStep::Settle { charged_in },
             None => FailureStep::Fail,
         };
-        let mut wider = [
-            account.zip(self.account_rule),
-            self.network_rule
-                .map(|rule| (Self::network_key(client), rule)),
-        ]
-        .into_iter()
-        .flatten();
-        let strict = FailureRule {
-            max_failures: 1,
-            ..self.rule
-        };
-        let locks = |answer: Result<FailureState, StoreError>| matches!(answer, Ok(state) if state.locked_for.is_some());
-        // In memory every answer is at hand: count on at once. Over the network, the rest
-        // is counted in order once the first answer that must be waited for is in.
+        self.wider_then_client(client, account, FailureStep::Fail, move |limit, locked| {
+            let rule = if locked {
+                limit.strict_rule()
+            } else {
+                limit.rule
+            };
+            (rule, step)
+        })
+    }
+
+    /// Take `wider_step` on each wider count of `client` (the account, the network), in
+    /// order, then the client's own step, which `client_step` chooses from whether any of
+    /// them is locked. In memory every answer is at hand: all is done at once. Over the
+    /// network, the rest is done in order once the first answer that must be waited for
+    /// is in.
+    fn wider_then_client<F>(
+        &self,
+        client: ClientAddr,
+        account: Option<ReplayKey>,
+        wider_step: FailureStep,
+        client_step: F,
+    ) -> StoreFuture<FailureState>
+    where
+        F: FnOnce(&Self, bool) -> (FailureRule, FailureStep) + Send + 'static,
+    {
+        let now = self.clock.unix_seconds();
+        let client_key = self.client_key(client);
+        let mut wider = self.wider(client, account);
         let mut locked = false;
         while let Some((key, rule)) = wider.next() {
-            let mut answer = self.store.failure_step(key, rule, FailureStep::Fail, now);
+            let mut answer = self.store.failure_step(key, rule, wider_step, now);
             match answer.now() {
-                Some(answer) => locked |= locks(answer),
+                Some(answer) => locked |= self.locks(answer),
                 None => {
                     let rest: Vec<_> = wider.collect();
-                    let (store, normal) = (Arc::clone(&self.store), self.rule);
+                    let limit = self.clone();
                     return StoreFuture::pending(async move {
-                        let mut locked = locked | locks(answer.await);
+                        let mut locked = locked | limit.locks(answer.await);
                         for (key, rule) in rest {
-                            locked |=
-                                locks(store.failure_step(key, rule, FailureStep::Fail, now).await);
+                            let answer = limit.store.failure_step(key, rule, wider_step, now);
+                            locked |= limit.locks(answer.await);
                         }
-                        let rule = if locked { strict } else { normal };
-                        store.failure_step(client_key, rule, step, now).await
+                        let (rule, step) = client_step(&limit, locked);
+                        limit.store.failure_step(client_key, rule, step, now).await
                     });
                 }
             }
         }
-        let rule = if locked { strict } else { self.rule };
+        let (rule, step) = client_step(self, locked);
         self.store.failure_step(client_key, rule, step, now)
     }
 

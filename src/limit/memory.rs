@@ -137,8 +137,11 @@ impl LimitShards<FailureEntry> {
         step: FailureStep,
         now: i64,
     ) -> FailureState {
-        if matches!(step, FailureStep::Attempt | FailureStep::Refund { .. }) {
-            // Neither counts a new failure: a key that is not there stays away (a clean
+        if matches!(
+            step,
+            FailureStep::Attempt | FailureStep::Peek | FailureStep::Refund { .. }
+        ) {
+            // None counts a new failure: a key that is not there stays away (a clean
             // client's attempt takes no room).
             return self
                 .change_existing(key, now, |entry| {

@@ -107,6 +107,17 @@ impl SignatureVerifier {
         &self.config.identity
     }
 
+    /// Whether `other` restricts its clients to the same allow-list as this verifier (the
+    /// same list, not one with equal ranges: a list can be replaced while it serves), or
+    /// neither restricts them.
+    pub(crate) fn same_allow_list(&self, other: &Self) -> bool {
+        match (&self.config.allowed_from, &other.config.allowed_from) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.is_same_list(b),
+            _ => false,
+        }
+    }
+
     /// Whether `other` reads its signature from the same header as this verifier.
     pub(crate) fn shares_header(&self, other: &Self) -> bool {
         self.config.header == other.config.header

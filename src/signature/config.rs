@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderName};
+use subtle::ConstantTimeEq;
 
 use super::header::{Encoding, SignatureFormat};
 use super::mac::{KeyedMac, SignatureAlgorithm};
@@ -747,7 +748,7 @@ impl SignatureVerifierBuilder {
                 .collect::<Result<_, ConfigError>>()?,
         };
         check_token_text(&self.identity, "identity")?;
-        let keys = key_secrets(&self.identity, secrets, self.algorithm)?;
+        let keys = key_secrets(&self.identity, &secrets, self.algorithm)?;
         let identity: Arc<str> = self.identity.into();
         let callers = keys
             .iter()
@@ -855,7 +856,7 @@ fn prepare_message(
 
 fn key_secrets(
     identity: &str,
-    secrets: Vec<(String, Secret)>,
+    secrets: &[(String, Secret)],
     algorithm: SignatureAlgorithm,
 ) -> Result<Vec<KeyedSecret>, ConfigError> {
     if secrets.is_empty() {
@@ -864,13 +865,20 @@ fn key_secrets(
         });
     }
     let mut keys: Vec<KeyedSecret> = Vec::with_capacity(secrets.len());
-    for (id, secret) in secrets {
-        check_token_text(&id, "secret id")?;
-        if keys.iter().any(|k| *k.id == *id) {
-            return Err(ConfigError::DuplicateSecretId { id });
+    for (at, (id, secret)) in secrets.iter().enumerate() {
+        check_token_text(id, "secret id")?;
+        if keys.iter().any(|k| *k.id == **id) {
+            return Err(ConfigError::DuplicateSecretId { id: id.clone() });
+        }
+        // One secret under two ids: the first id would be named for the other's callers.
+        if secrets[..at]
+            .iter()
+            .any(|(_, earlier)| bool::from(earlier.expose().ct_eq(secret.expose())))
+        {
+            return Err(ConfigError::DuplicateSecret);
         }
         keys.push(KeyedSecret {
-            id: id.into(),
+            id: id.as_str().into(),
             mac: KeyedMac::new(algorithm, secret.expose()),
         });
     }
@@ -883,6 +891,23 @@ mod tests {
 
     fn secret() -> Secret {
         Secret::from_utf8("0123456789abcdef0123456789abcdef").unwrap()
+    }
+
+    #[test]
+    fn one_secret_under_two_ids_is_refused() {
+        let built = SignatureVerifier::builder()
+            .secret("a", secret())
+            .secret("b", secret())
+            .build();
+        assert_eq!(built.unwrap_err(), ConfigError::DuplicateSecret);
+        let other = Secret::from_utf8("another-secret-of-32-bytes-long!").unwrap();
+        assert!(
+            SignatureVerifier::builder()
+                .secret("a", secret())
+                .secret("b", other)
+                .build()
+                .is_ok()
+        );
     }
 
     #[test]
