@@ -149,8 +149,9 @@ const UNDO_INTERVAL: Duration = Duration::from_secs(1);
 /// ([`connect_cluster`](Self::connect_cluster); `scripts/redis_cluster.sh` checks it on three
 /// masters). Failure counts and rates live here too: one script per decision, one round
 /// trip. An accepted request under a failure limit and a rate limit makes two (three when
-/// its client has a failure on record: its charged attempt is refunded), a signed delivery
-/// with replay protection one; `tests/replay_redis.rs` counts them on a real Redis.
+/// its client has a failure on record: its charged attempt is refunded), plus one for each
+/// per-account or per-network count it is looked up under, a signed delivery with replay
+/// protection one; `tests/replay_redis.rs` counts them on a real Redis.
 ///
 /// ```no_run
 /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
