@@ -108,7 +108,7 @@ fn unix_second() -> u64 {
 }
 
 /// At most [`MAX_LOGGED_PATH`] bytes of `path`, cut at a character boundary.
-fn truncate(path: &str) -> &str {
+pub(crate) fn truncate(path: &str) -> &str {
     if path.len() <= MAX_LOGGED_PATH {
         return path;
     }

@@ -431,7 +431,7 @@ where
 /// never failed gets one guess even when it sends a burst at once (an HTTP/2 connection's
 /// streams), not one burst; an address of another network keeps its allowance.
 #[tokio::test]
-async fn a_fresh_address_of_a_locked_network_gets_one_guess_not_one_burst() {
+async fn a_burst_from_a_fresh_address_of_a_locked_network_is_held_to_the_client_limit() {
     use callguard::signature::SignatureVerifier;
     let limit = FailureLimit::builder(MemoryReplayStore::default())
         .max_failures(5)
@@ -457,18 +457,78 @@ async fn a_fresh_address_of_a_locked_network_gets_one_guess_not_one_burst() {
             StatusCode::UNAUTHORIZED
         );
     }
-    // The /24 is locked: a fresh address's burst of twenty gets one guess checked.
+    // The /24 is locked: a fresh address's burst of twenty is held to the per-client limit
+    // of five, and its failures lock it.
     let checked =
         checked_of_a_burst(20, |body| wrong_guess_from(&guard, "198.51.100.50", body)).await;
     assert_eq!(
-        checked, 1,
+        checked, 5,
         "guesses of one fresh address of a locked network checked"
     );
-    // Another network's fresh address: its burst is checked up to the per-client limit at
-    // most (a client's very first burst is checked before any of it is counted).
-    let checked =
-        checked_of_a_burst(4, |body| wrong_guess_from(&guard, "198.51.101.50", body)).await;
-    assert_eq!(checked, 4);
+    assert_eq!(
+        wrong_guess_from(&guard, "198.51.100.50", held(b"{}")).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Another fresh address of it: its honest deliveries in flight together all pass.
+    let accepted =
+        deliveries_at_once(3, |body| good_delivery_from(&guard, "198.51.100.60", body)).await;
+    assert_eq!(
+        accepted, 3,
+        "honest deliveries at once from a fresh address"
+    );
+}
+
+/// A delivery signed right over `{}` from `client`, through `guard`: the answer's status.
+fn good_delivery_from(
+    guard: &GuardLayer,
+    client: &str,
+    body: HeldBody,
+) -> impl std::future::Future<Output = StatusCode> + use<> {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"0123456789abcdef0123").unwrap();
+    mac.update(b"{}");
+    let good = hex::encode(mac.finalize().into_bytes());
+    let service = guard.layer(service_fn(|_: Request<_>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::new())))
+    }));
+    let mut request = Request::post("/webhooks")
+        .header("x-signature", good)
+        .body(body)
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(ClientAddr(client.parse().unwrap()));
+    async move { service.oneshot(request).await.unwrap().status() }
+}
+
+/// Of `count` deliveries `send` sends at once (each past the lock check before its body
+/// arrives), how many are accepted.
+async fn deliveries_at_once<F>(count: usize, send: impl Fn(HeldBody) -> F) -> usize
+where
+    F: std::future::Future<Output = StatusCode>,
+{
+    let mut senders = Vec::new();
+    let mut pending = Vec::new();
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    for _ in 0..count {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let mut delivery = Box::pin(send(HeldBody(Some(receiver))));
+        let early = delivery.as_mut().poll(&mut cx);
+        senders.push(sender);
+        pending.push((delivery, early));
+    }
+    for sender in senders {
+        let _ = sender.send(Bytes::from_static(b"{}"));
+    }
+    let mut accepted = 0;
+    for (delivery, early) in pending {
+        let status = match early {
+            std::task::Poll::Ready(status) => status,
+            std::task::Poll::Pending => delivery.await,
+        };
+        accepted += usize::from(status == StatusCode::OK);
+    }
+    accepted
 }
 
 #[tokio::test]

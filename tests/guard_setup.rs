@@ -74,6 +74,29 @@ async fn an_auth_error_from_the_handler_is_rendered_by_the_guards_responder_and_
     assert!(!body.is_empty());
 }
 
+/// The stacked-guard log cuts a long path at a character boundary: a path whose 256th byte
+/// falls inside a character is still a 500, not a panic, with a subscriber recording the
+/// line (without one, the field is never formatted).
+#[test]
+fn a_second_guard_on_a_long_non_ascii_path_is_a_500_not_a_panic() {
+    use tower::Layer;
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(std::io::sink)
+        .with_max_level(tracing::Level::ERROR)
+        .finish();
+    let outer = GuardLayer::new(tokens("agent", TOKEN));
+    let inner = GuardLayer::new(tokens("other", "tok_other_0123456789abcdef"));
+    let service = outer.layer(inner.layer(tower::service_fn(|_: Request<_>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(Body::empty()))
+    })));
+    let path = format!("/{}é", "a".repeat(254));
+    let request = bearer(Request::post(path.as_str()), TOKEN);
+    let status = tracing::subscriber::with_default(subscriber, || {
+        common::runtime().block_on(async { service.oneshot(request).await.unwrap().status() })
+    });
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+}
+
 #[tokio::test]
 async fn a_second_guard_on_a_guarded_route_is_a_500_naming_both() {
     let outer = GuardLayer::new(tokens("agent", TOKEN))

@@ -118,7 +118,7 @@ fn stacked<R: Reject, ResBody: From<Bytes>>(
     tracing::error!(
         guard = shared.log.name(),
         first = first.method().as_str(),
-        path = %&path[..path.len().min(256)],
+        path = crate::rejection_log::truncate(path),
         "callguard: a second guard on a request another guard accepted; put every method into one any_of, or require both proofs with a Delegation"
     );
     crate::reject::response(

@@ -312,10 +312,10 @@ impl FailureLimit {
 
     /// Before `client`'s credential is checked: whether it is locked out, and whether this
     /// attempt was charged ([`FailureStep::Attempt`]). When a wider count (the account the
-    /// request names, the client's network) is locked, the client gets one guess: its
-    /// attempt is charged under a limit of one even if it has never failed
-    /// ([`FailureStep::Charge`]), so the rest of a burst it sends at once is refused before
-    /// any of it is checked.
+    /// request names, the client's network) is locked, the attempt is charged even if the
+    /// client has never failed ([`FailureStep::Charge`]): a burst it sends at once is held
+    /// to the per-client limit before any of it is checked (honest requests in flight
+    /// together still pass), and its first failure locks it (`record`).
     pub(crate) fn attempt(
         &self,
         client: ClientAddr,
@@ -326,14 +326,16 @@ impl FailureLimit {
         })
     }
 
-    /// The rule and step a client's attempt is taken under: one guess, charged even on a
-    /// key not yet known, while a wider count is `locked`.
+    /// The rule and step a client's attempt is taken under: charged even on a key not yet
+    /// known while a wider count is `locked`. The per-client limit stays, so that a user's
+    /// own requests in flight together are not refused for a network's guesser.
     fn attempt_under(&self, locked: bool) -> (FailureRule, FailureStep) {
-        if locked {
-            (self.strict_rule(), FailureStep::Charge)
+        let step = if locked {
+            FailureStep::Charge
         } else {
-            (self.rule, FailureStep::Attempt)
-        }
+            FailureStep::Attempt
+        };
+        (self.rule, step)
     }
 
     /// The client's rule while a wider count is locked: one failure locks it.

@@ -318,10 +318,15 @@ impl SignatureCheck {
         body: &[u8],
         verifiers: &Authenticator,
     ) -> Result<Verified, AuthErrorKind> {
-        let config = &*verifiers
-            .signature_verifier(self.verifier)
-            .expect("the guard that made a signature check holds its verifier until it ends")
-            .config;
+        // The guard that made the check holds its verifier until it ends; were that ever
+        // not so, the request is refused (and the bug logged), never accepted or a panic.
+        let Some(verifier) = verifiers.signature_verifier(self.verifier) else {
+            tracing::error!(
+                "callguard: a signature check was finished by a guard that does not hold its verifier; refused"
+            );
+            return Err(AuthErrorKind::InvalidCredentials);
+        };
+        let config = &*verifier.config;
         let candidates = &self.candidates;
         let (form_url, replay_id) = (self.form_url.take(), self.replay_id.take());
         let (matched, first_tag) = match form_url {

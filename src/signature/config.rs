@@ -865,21 +865,25 @@ fn key_secrets(
         });
     }
     let mut keys: Vec<KeyedSecret> = Vec::with_capacity(secrets.len());
-    for (at, (id, secret)) in secrets.iter().enumerate() {
+    for (id, secret) in secrets {
         check_token_text(id, "secret id")?;
         if keys.iter().any(|k| *k.id == **id) {
             return Err(ConfigError::DuplicateSecretId { id: id.clone() });
         }
         // One secret under two ids: the first id would be named for the other's callers.
-        if secrets[..at]
+        // Compared as HMAC keys (`k` and `k\0`, or a long key and its digest, are one key):
+        // by each key's tag over one fixed message.
+        let mac = KeyedMac::new(algorithm, secret.expose());
+        let probe = mac.probe_tag();
+        if keys
             .iter()
-            .any(|(_, earlier)| bool::from(earlier.expose().ct_eq(secret.expose())))
+            .any(|earlier| bool::from(earlier.mac.probe_tag().ct_eq(&probe)))
         {
             return Err(ConfigError::DuplicateSecret);
         }
         keys.push(KeyedSecret {
             id: id.as_str().into(),
-            mac: KeyedMac::new(algorithm, secret.expose()),
+            mac,
         });
     }
     Ok(keys)
@@ -898,6 +902,13 @@ mod tests {
         let built = SignatureVerifier::builder()
             .secret("a", secret())
             .secret("b", secret())
+            .build();
+        assert_eq!(built.unwrap_err(), ConfigError::DuplicateSecret);
+        // The same HMAC key in another spelling: trailing zero bytes.
+        let padded = Secret::from_bytes(b"0123456789abcdef0123456789abcdef\0".to_vec()).unwrap();
+        let built = SignatureVerifier::builder()
+            .secret("a", secret())
+            .secret("b", padded)
             .build();
         assert_eq!(built.unwrap_err(), ConfigError::DuplicateSecret);
         let other = Secret::from_utf8("another-secret-of-32-bytes-long!").unwrap();

@@ -62,6 +62,16 @@ impl KeyedMac {
         }
     }
 
+    /// This key's tag over one fixed message: equal for two keys (but for a negligible
+    /// chance) exactly when HMAC treats them as one key (a key and itself padded with zero
+    /// bytes, a long key and its digest), for telling duplicate secrets apart when a
+    /// verifier is built.
+    pub(crate) fn probe_tag(&self) -> Vec<u8> {
+        let mut mac = self.clone();
+        mac.update(b"callguard: is this secret configured twice?");
+        mac.finalize_bytes()
+    }
+
     /// Finalise into the tag's bytes, for signing.
     pub(crate) fn finalize_bytes(self) -> Vec<u8> {
         match self {
