@@ -17,7 +17,9 @@ use super::layer::Shared;
 use super::logged_path::LoggedPath;
 use crate::authenticator::Inspection;
 use crate::error::{AuthError, AuthErrorKind};
+use crate::limit::FailureState;
 use crate::reject::{ProblemDetails, Reject};
+use crate::replay::StoreFuture;
 use crate::scope::AnonymousPass;
 
 /// The service made by [`GuardLayer`](crate::GuardLayer).
@@ -69,29 +71,10 @@ where
             return GuardFuture::refused(stacked(&self.shared, first, parts.uri.path()));
         }
         if let Some(limit) = &self.shared.failures {
-            let challenges = self.shared.challenges;
-            let Some(client) = crate::ClientAddr::of(&parts) else {
-                tracing::error!(
-                    guard = self.shared.log.name(),
-                    "callguard: a guard with a failure limit found no ClientAddr on the request; add a ClientAddrLayer in front of it"
-                );
-                let error = AuthError::new(AuthErrorKind::ClientAddrMissing, challenges);
-                return GuardFuture::refused(self.shared.respond(parts.uri.path(), error));
-            };
-            let mut answer = limit.attempt(client, limit.account_of(&parts));
-            match answer.now() {
-                Some(answer) => {
-                    let charged = answer.as_ref().ok().and_then(|state| state.charged);
-                    if let Some(error) = limit.refusal(answer, challenges) {
-                        return GuardFuture::refused(self.shared.respond(parts.uri.path(), error));
-                    }
-                    if let Some(charged_in) = charged {
-                        parts
-                            .extensions
-                            .insert(crate::limit::ChargedAttempt(charged_in));
-                    }
-                }
-                None => {
+            match admission(&self.shared, limit, &mut parts) {
+                Admission::Admitted => {}
+                Admission::Refused(response) => return GuardFuture::refused(response),
+                Admission::Waiting(answer) => {
                     let inner = ReadyInner::Borrowed(&mut self.inner).into_owned();
                     let shared = Arc::clone(&self.shared);
                     return GuardFuture::limiting(answer, parts, body, inner, shared);
@@ -108,8 +91,54 @@ where
     }
 }
 
+/// What a guard's failure limit says about a request before its credential is looked at.
+enum Admission<ResBody> {
+    /// Go on; an attempt charged in advance is in the request's extensions.
+    Admitted,
+    /// Refused at once: the client (or its network, or the account) is locked out, or the
+    /// guard has no address to count by.
+    Refused(Response<ResBody>),
+    /// The store answers later.
+    Waiting(StoreFuture<FailureState>),
+}
+
+/// The failure limit's answer for the request whose head is `parts`. Out of line: a guard
+/// without a failure limit never runs it, and one with a limit calls it once.
+#[inline(never)]
+fn admission<R: Reject, ResBody: From<Bytes>>(
+    shared: &Shared<R>,
+    limit: &crate::limit::FailureLimit,
+    parts: &mut Parts,
+) -> Admission<ResBody> {
+    let challenges = shared.challenges;
+    let Some(client) = crate::ClientAddr::of(parts) else {
+        tracing::error!(
+            guard = shared.log.name(),
+            "callguard: a guard with a failure limit found no ClientAddr on the request; add a ClientAddrLayer in front of it"
+        );
+        let error = AuthError::new(AuthErrorKind::ClientAddrMissing, challenges);
+        return Admission::Refused(shared.respond(parts.uri.path(), error));
+    };
+    let mut answer = limit.attempt(client, limit.account_of(parts));
+    let Some(answer) = answer.now() else {
+        return Admission::Waiting(answer);
+    };
+    let charged = answer.as_ref().ok().and_then(|state| state.charged);
+    if let Some(error) = limit.refusal(answer, challenges) {
+        return Admission::Refused(shared.respond(parts.uri.path(), error));
+    }
+    if let Some(charged_in) = charged {
+        parts
+            .extensions
+            .insert(crate::limit::ChargedAttempt(charged_in));
+    }
+    Admission::Admitted
+}
+
 /// The answer of a guard that finds a caller another guard accepted: a setup mistake (500),
 /// logged once, naming this guard and the method the other one accepted.
+#[cold]
+#[inline(never)]
 fn stacked<R: Reject, ResBody: From<Bytes>>(
     shared: &Shared<R>,
     first: &crate::Caller,
