@@ -32,11 +32,13 @@ type Body = Full<Bytes>;
 
 const KEY: &str = "0123456789abcdef0123456789abcdef";
 const TOKEN: &str = "tok_agent_0123456789abcdef0123456789";
-const CASES: [&str; 8] = [
+const CASES: [&str; 10] = [
     "signature_64B",
     "signature_1KiB",
     "hand_rolled_64B",
     "hand_rolled_1KiB",
+    "hand_rolled_shared_64B",
+    "hand_rolled_shared_1KiB",
     "no_layer_64B",
     "no_layer_1KiB",
     "bearer",
@@ -118,6 +120,12 @@ fn main() {
         "hand_rolled_64B" | "hand_rolled_1KiB" => run(
             &runtime,
             &hand_rolled::hand_rolled(keyed, consume::<Body>),
+            signed(size),
+            n,
+        ),
+        "hand_rolled_shared_64B" | "hand_rolled_shared_1KiB" => run(
+            &runtime,
+            &hand_rolled::hand_rolled_shared(keyed, consume::<Body>),
             signed(size),
             n,
         ),
