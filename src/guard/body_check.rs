@@ -129,6 +129,14 @@ impl BodyRead {
         self.head.as_ref()
     }
 
+    /// The request's head, to change before it is taken out.
+    #[inline]
+    pub(crate) fn head_mut(&mut self) -> &mut Parts {
+        self.head
+            .as_mut()
+            .expect("the guard stores the head before collecting")
+    }
+
     /// The request's head, taken out once its body is in.
     #[inline]
     pub(crate) fn take_head(&mut self) -> Parts {

@@ -422,25 +422,28 @@ where
                     } = collecting
                         .take()
                         .expect("the collecting state always holds its data until it ends");
-                    let mut parts = read.take_head();
                     let (body, trailers) = read.take_body();
                     let challenges = shared.challenges;
                     let verified = outcome
                         .map_err(|kind| AuthError::new(kind, challenges))
                         .and_then(|()| read.check.finish(&body, &shared.authenticator, challenges));
+                    // The head is changed where it lies and taken out of the read once, into
+                    // the request: each move of it is a copy of some 200 bytes.
+                    let parts = read.head_mut();
                     match verified {
                         Ok((caller, owed)) => {
-                            let owed = shared.owed(&mut parts, &caller, owed);
+                            let owed = shared.owed(parts, &caller, owed);
                             parts.extensions.insert(shared.accepted(caller));
-                            let request =
-                                Request::from_parts(parts, GuardedBody::buffered(body, trailers));
                             if owed.is_empty() {
                                 // Nothing owed (so no rate limit either): the service's
                                 // future is built where it runs.
+                                let path = LoggedPath::of(&parts.uri);
                                 let mut inner = inner;
-                                let path = LoggedPath::of(request.uri());
                                 state.set(State::Calling {
-                                    future: inner.call(request),
+                                    future: inner.call(Request::from_parts(
+                                        read.take_head(),
+                                        GuardedBody::buffered(body, trailers),
+                                    )),
                                     answering: Some(Answering {
                                         shared,
                                         path,
@@ -450,6 +453,10 @@ where
                                 });
                                 continue;
                             }
+                            let request = Request::from_parts(
+                                read.take_head(),
+                                GuardedBody::buffered(body, trailers),
+                            );
                             state.set(checked_or_called(
                                 owed.into_stack(),
                                 request,
@@ -459,7 +466,7 @@ where
                             ));
                         }
                         Err(error) => {
-                            let mut next = refuse_counting(&parts, error, &shared);
+                            let mut next = refuse_counting(parts, error, &shared);
                             state.set(std::mem::replace(
                                 &mut next.state,
                                 State::Refused { response: None },
