@@ -62,6 +62,18 @@ impl<R> Shared<R> {
 }
 
 impl<R> Shared<R> {
+    /// Whether an acceptance of the request whose head is `parts` owes the guard nothing of
+    /// its own: no rate limit to consult and no attempt charged in advance to refund.
+    #[inline]
+    pub(crate) fn owes_nothing(&self, parts: &http::request::Parts) -> bool {
+        self.rate.is_none()
+            && (self.failures.is_none()
+                || parts
+                    .extensions
+                    .get::<crate::limit::ChargedAttempt>()
+                    .is_none())
+    }
+
     /// What an accepted `caller` owes: the refund of a charged attempt (taken out of
     /// `parts`) first, then the method's own steps, then its rate limit, when the guard
     /// has one (so a replay or a revoked token is refused before it spends the caller's

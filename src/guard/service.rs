@@ -85,6 +85,16 @@ where
         match self.shared.authenticator.inspect(&parts) {
             // The head moves into the read here rather than through `read_body`'s
             // arguments: each move of it is a copy of some 200 bytes.
+            // An acceptance that owes nothing (no store step, no rate limit, no charged
+            // attempt to refund) calls the service at once.
+            Inspection::Accepted { caller, owed }
+                if owed.is_empty() && self.shared.owes_nothing(&parts) =>
+            {
+                parts.extensions.insert(self.shared.accepted(caller));
+                let path = LoggedPath::of(&parts.uri);
+                let request = Request::from_parts(parts, GuardedBody::streaming(body));
+                GuardFuture::calling(inner.call(request), Arc::clone(&self.shared), path)
+            }
             Inspection::NeedsBody(mut read) => {
                 let Some(expected) = expected_length(&parts, &body, self.shared.body_limit) else {
                     return too_large(&parts, &self.shared);
@@ -238,23 +248,8 @@ where
             AuthError::new(AuthErrorKind::MissingCredentials, shared.challenges),
         ),
         Inspection::Rejected(error) => super::future::refuse_counting(&parts, error, shared),
-        Inspection::Accepted { caller, owed }
-            if owed.is_empty()
-                && shared.rate.is_none()
-                && (shared.failures.is_none()
-                    || parts
-                        .extensions
-                        .get::<crate::limit::ChargedAttempt>()
-                        .is_none()) =>
-        {
-            parts.extensions.insert(shared.accepted(caller));
-            let path = LoggedPath::of(&parts.uri);
-            GuardFuture::calling(
-                inner.call(Request::from_parts(parts, GuardedBody::streaming(body))),
-                Arc::clone(shared),
-                path,
-            )
-        }
+        // (The guard's `call` passes an acceptance that owes nothing straight on; one
+        // decided later owes its steps through the same future, empty or not.)
         Inspection::Accepted { caller, owed } => {
             let owed = shared.owed(&mut parts, &caller, owed);
             parts.extensions.insert(shared.accepted(caller));
