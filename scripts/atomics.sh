@@ -10,16 +10,9 @@
 #        hand_rolled_shared_64B bearer no_layer_bearer)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v valgrind >/dev/null; then
-  apt-get install -y -q valgrind >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q valgrind >/dev/null; }
-fi
-cargo bench --quiet --bench profile --no-run 2>/dev/null
-bin=$(cargo bench --quiet --bench profile --no-run --message-format=json 2>/dev/null \
-  | python3 -c 'import json,sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "profile" and m.get("executable"):
-        print(m["executable"])')
+source scripts/lib.sh
+ensure_valgrind
+bin=$(bench_executable profile)
 few=100; many=600
 cases=("$@")
 [ ${#cases[@]} -gt 0 ] || cases=(signature_64B hand_rolled_64B hand_rolled_shared_64B bearer no_layer_bearer)

@@ -7,8 +7,7 @@
 # Usage: bash scripts/constant_time.sh [requests per class, default 400]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v valgrind >/dev/null; then
-  apt-get install -y -q valgrind >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q valgrind >/dev/null; }
-fi
+source scripts/lib.sh
+ensure_valgrind
 valgrind --version
 cargo bench --quiet --bench constant_time_counts -- "${1:-400}"

@@ -1,4 +1,5 @@
-# Shared by the scripts that drive the example server over loopback. Source it.
+# Shared by the scripts: driving the example server over loopback, building benches and
+# running them under valgrind. Source it.
 
 # A free TCP port on 127.0.0.1.
 free_port() {
@@ -23,4 +24,22 @@ start_tool_server() {
   server=$!
   trap 'kill $server 2>/dev/null || true' EXIT
   wait_healthy
+}
+
+# Install valgrind from Debian's packages when it is missing.
+ensure_valgrind() {
+  if ! command -v valgrind >/dev/null; then
+    apt-get install -y -q valgrind >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q valgrind >/dev/null; }
+  fi
+}
+
+# Build the bench NAME (release) and print the path of its executable.
+bench_executable() {
+  cargo bench --quiet --bench "$1" --no-run 2>/dev/null
+  cargo bench --quiet --bench "$1" --no-run --message-format=json 2>/dev/null \
+    | python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == sys.argv[1] and m.get("executable"):
+        print(m["executable"])' "$1"
 }

@@ -83,10 +83,10 @@ where
         }
         let inner = ReadyInner::Borrowed(&mut self.inner);
         match self.shared.authenticator.inspect(&parts) {
-            // The head moves into the read here rather than through `read_body`'s
-            // arguments: each move of it is a copy of some 200 bytes.
+            // The two commonest decisions are acted on here rather than through
+            // `dispatch`'s arguments: each move of the head is a copy of some 200 bytes.
             // An acceptance that owes nothing (no store step, no rate limit, no charged
-            // attempt to refund) calls the service at once.
+            // attempt to refund) calls the service at once; a body to read gets the head.
             Inspection::Accepted { caller, owed }
                 if owed.is_empty() && self.shared.owes_nothing(&parts) =>
             {
